@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+
+/// The row operations a capture trigger fires on.
+public enum CaptureOperation: String, Sendable, CaseIterable {
+    case insert, update, delete
+
+    var sqlKeyword: String { rawValue.uppercased() }
+}
+
+/// One PostgreSQL trigger Herald wants on a table: one per configured trigger and operation.
+public struct CaptureTrigger: Sendable, Equatable {
+    public var table: TableName
+    /// The PostgreSQL trigger name, `herald_<trigger>_<op>`.
+    public var name: String
+    public var triggerName: String
+    public var operation: CaptureOperation
+    public var createSQL: String
+
+    /// Stored as the trigger's comment; a different fingerprint means the definition changed.
+    public var fingerprint: String {
+        let digest = SHA256.hash(data: Data(createSQL.utf8))
+        return "herald:" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public var commentSQL: String {
+        "COMMENT ON TRIGGER \(SQLQuoting.identifier(name)) ON \(table.quoted) IS \(SQLQuoting.literal(fingerprint))"
+    }
+
+    /// The capture triggers a configured trigger needs, in insert, update, delete order.
+    public static func triggers(for config: TriggerConfig) -> [CaptureTrigger] {
+        var result: [CaptureTrigger] = []
+        for operation in CaptureOperation.allCases {
+            guard let spec = config.spec(for: operation) else { continue }
+            let name = "herald_\(config.name)_\(operation.rawValue)"
+            result.append(
+                CaptureTrigger(
+                    table: config.table, name: name, triggerName: config.name, operation: operation,
+                    createSQL: createStatement(name: name, config: config, operation: operation, spec: spec)))
+        }
+        return result
+    }
+
+    static func createStatement(
+        name: String, config: TriggerConfig, operation: CaptureOperation, spec: OperationSpec
+    ) -> String {
+        var sql = "CREATE TRIGGER \(SQLQuoting.identifier(name)) AFTER \(operation.sqlKeyword) ON \(config.table.quoted)"
+        sql += " FOR EACH ROW"
+        // A WHEN clause is evaluated before the function is called, so updates that change
+        // none of the listed columns cost no plpgsql call at all.
+        if operation == .update, case .only(let columns) = spec.columns {
+            let changes = columns.map {
+                "OLD.\(SQLQuoting.identifier($0)) IS DISTINCT FROM NEW.\(SQLQuoting.identifier($0))"
+            }
+            sql += " WHEN (\(changes.joined(separator: " OR ")))"
+        }
+        var arguments = [config.name]
+        if case .only(let payload) = spec.payload { arguments += payload }
+        sql += " EXECUTE FUNCTION herald.capture(\(arguments.map(SQLQuoting.literal).joined(separator: ", ")))"
+        return sql
+    }
+}
+
+extension TriggerConfig {
+    public func spec(for operation: CaptureOperation) -> OperationSpec? {
+        switch operation {
+        case .insert: insert
+        case .update: update
+        case .delete: delete
+        }
+    }
+
+    /// Columns the config names for this table, with the key that names them, for validation.
+    var referencedColumns: [(column: String, key: String)] {
+        var result: [(String, String)] = []
+        for operation in CaptureOperation.allCases {
+            guard let spec = spec(for: operation) else { continue }
+            if case .only(let columns) = spec.columns {
+                result += columns.map { ($0, "definition.\(operation.rawValue).columns") }
+            }
+            if case .only(let columns) = spec.payload {
+                result += columns.map { ($0, "definition.\(operation.rawValue).payload") }
+            }
+        }
+        return result
+    }
+}

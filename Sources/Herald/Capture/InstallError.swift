@@ -1,0 +1,21 @@
+/// Why `install-triggers` refused to change anything.
+public struct InstallError: Error, CustomStringConvertible, Sendable, Equatable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        public static let tableNotFound = Code("table_not_found")
+        public static let columnNotFound = Code("column_not_found")
+        public static let notATable = Code("not_a_table")
+
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var trigger: String
+    public var table: TableName
+    public var column: String?
+    public var message: String
+
+    public var description: String { message }
+}

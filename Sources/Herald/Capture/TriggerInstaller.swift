@@ -1,0 +1,186 @@
+import Logging
+
+/// A Herald capture trigger that exists in the database.
+public struct InstalledTrigger: Sendable, Equatable {
+    public var table: TableName
+    public var name: String
+    public var fingerprint: String
+}
+
+/// What `install-triggers` does (or, with `--dry-run`, would do).
+public struct InstallPlan: Sendable {
+    public var migrations: [SchemaFile] = []
+    public var create: [CaptureTrigger] = []
+    public var replace: [CaptureTrigger] = []
+    public var drop: [InstalledTrigger] = []
+    public var unchanged: [CaptureTrigger] = []
+
+    public var isEmpty: Bool { migrations.isEmpty && create.isEmpty && replace.isEmpty && drop.isEmpty }
+
+    /// The trigger statements, in execution order.
+    public var triggerStatements: [String] {
+        var statements: [String] = []
+        for trigger in drop {
+            statements.append("DROP TRIGGER \(SQLQuoting.identifier(trigger.name)) ON \(trigger.table.quoted)")
+        }
+        for trigger in replace {
+            statements.append("DROP TRIGGER \(SQLQuoting.identifier(trigger.name)) ON \(trigger.table.quoted)")
+            statements += [trigger.createSQL, trigger.commentSQL]
+        }
+        for trigger in create {
+            statements += [trigger.createSQL, trigger.commentSQL]
+        }
+        return statements
+    }
+
+    /// The whole transaction as SQL text, for `--dry-run`.
+    public var script: String {
+        var parts = ["BEGIN;", "SET LOCAL lock_timeout = '\(TriggerInstaller.lockTimeout)';"]
+        if !migrations.isEmpty {
+            parts.append("SELECT pg_advisory_xact_lock(\(SchemaMigrator.advisoryLockKey));")
+            parts.append(SchemaMigrator.bootstrap.sql)
+            for migration in migrations {
+                parts.append("-- \(migration.name)\n" + migration.sql)
+                parts.append(
+                    "INSERT INTO herald.schema_version (version, name) VALUES (\(migration.version), \(SQLQuoting.literal(migration.name)));")
+            }
+        }
+        parts += triggerStatements.map { $0 + ";" }
+        parts.append("COMMIT;")
+        return parts.joined(separator: "\n")
+    }
+
+    /// One line per change, for people.
+    public var summary: [String] {
+        var lines: [String] = migrations.map { "applied schema migration \($0.name)" }
+        lines += create.map { "created trigger \($0.name) on \($0.table)" }
+        lines += replace.map { "replaced trigger \($0.name) on \($0.table)" }
+        lines += drop.map { "dropped trigger \($0.name) on \($0.table)" }
+        return lines
+    }
+}
+
+/// Makes the database's Herald triggers equal to the configuration, in one transaction:
+/// creates missing ones, replaces changed ones, drops Herald triggers no longer configured.
+/// Triggers Herald did not create (any not calling `herald.capture`) are never touched.
+public struct TriggerInstaller {
+    /// A trigger change locks its table against writes; wait at most this long for the lock
+    /// rather than queueing the application's writes behind a long-running transaction.
+    static let lockTimeout = "10s"
+
+    public let config: HeraldConfig
+    public let logger: Logger
+
+    public init(config: HeraldConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Computes the plan without changing anything.
+    public func plan(_ connection: PGConnection) throws -> InstallPlan {
+        var plan = try triggerPlan(connection)
+        plan.migrations = try SchemaMigrator.pending(connection)
+        return plan
+    }
+
+    /// Applies schema and triggers atomically and returns what changed.
+    @discardableResult
+    public func install(_ connection: PGConnection) throws -> InstallPlan {
+        try connection.transaction {
+            try connection.execute(script: "SET LOCAL lock_timeout = '\(Self.lockTimeout)'")
+            let migrations = try SchemaMigrator.apply(connection)
+            var plan = try triggerPlan(connection)
+            plan.migrations = migrations
+            for statement in plan.triggerStatements {
+                try connection.execute(script: statement)
+            }
+            for line in plan.summary {
+                logger.debug("\(line)")
+            }
+            return plan
+        }
+    }
+
+    private func triggerPlan(_ connection: PGConnection) throws -> InstallPlan {
+        try validateTables(connection)
+        let desired = config.triggers.flatMap(CaptureTrigger.triggers(for:))
+        let installed = try installedTriggers(connection)
+        var plan = InstallPlan()
+        for trigger in desired {
+            if let existing = installed.first(where: { $0.table == trigger.table && $0.name == trigger.name }) {
+                if existing.fingerprint == trigger.fingerprint {
+                    plan.unchanged.append(trigger)
+                } else {
+                    plan.replace.append(trigger)
+                }
+            } else {
+                plan.create.append(trigger)
+            }
+        }
+        plan.drop = installed.filter { existing in
+            !desired.contains { $0.table == existing.table && $0.name == existing.name }
+        }
+        return plan
+    }
+
+    /// Every table and column the config names must exist; the error names the first that
+    /// does not, before any change is made.
+    private func validateTables(_ connection: PGConnection) throws {
+        var columnsByTable: [TableName: Set<String>] = [:]
+        for trigger in config.triggers where trigger.insert != nil || trigger.update != nil || trigger.delete != nil {
+            let columns: Set<String>
+            if let known = columnsByTable[trigger.table] {
+                columns = known
+            } else {
+                columns = try tableColumns(connection, trigger: trigger)
+                columnsByTable[trigger.table] = columns
+            }
+            for (column, key) in trigger.referencedColumns where !columns.contains(column) {
+                throw InstallError(
+                    code: .columnNotFound, trigger: trigger.name, table: trigger.table, column: column,
+                    message: "table \(trigger.table) has no column \"\(column)\" (trigger \(trigger.name), \(key))")
+            }
+        }
+    }
+
+    private func tableColumns(_ connection: PGConnection, trigger: TriggerConfig) throws -> Set<String> {
+        let relation = try connection.query(
+            """
+            SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2
+            """, [trigger.table.schema, trigger.table.name])
+        guard relation.rowCount == 1, let oid = relation[0, 0] else {
+            throw InstallError(
+                code: .tableNotFound, trigger: trigger.name, table: trigger.table,
+                message: "table \(trigger.table) does not exist (trigger \(trigger.name))")
+        }
+        guard relation[0, 1] == "r" || relation[0, 1] == "p" else {
+            throw InstallError(
+                code: .notATable, trigger: trigger.name, table: trigger.table,
+                message: "\(trigger.table) is not a table; capture triggers need a table (trigger \(trigger.name))")
+        }
+        let columns = try connection.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped", [oid])
+        return Set(columns.column(0).compactMap { $0 })
+    }
+
+    /// Herald's triggers are the ones that call herald.capture(); partition clones (which
+    /// PostgreSQL manages through the parent) are left out.
+    private func installedTriggers(_ connection: PGConnection) throws -> [InstalledTrigger] {
+        let result = try connection.query(
+            """
+            SELECT n.nspname, c.relname, t.tgname, coalesce(d.description, '')
+            FROM pg_trigger t
+            JOIN pg_class c ON c.oid = t.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass
+            WHERE t.tgfoid = to_regprocedure('herald.capture()') AND t.tgparentid = 0
+            ORDER BY 1, 2, 3
+            """)
+        return (0..<result.rowCount).map { row in
+            InstalledTrigger(
+                table: TableName(schema: result[row, 0] ?? "", name: result[row, 1] ?? ""),
+                name: result[row, 2] ?? "", fingerprint: result[row, 3] ?? "")
+        }
+    }
+}

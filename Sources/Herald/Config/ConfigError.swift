@@ -1,0 +1,43 @@
+/// A configuration problem, with enough context to find it: the file, the line when the
+/// YAML parser knows it, and the key path (`tables[0].event_triggers[1].retry_conf`), or the
+/// environment variable at fault.
+public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        public static let fileUnreadable = Code("file_unreadable")
+        public static let syntax = Code("syntax")
+        public static let unknownKey = Code("unknown_key")
+        public static let missingKey = Code("missing_key")
+        public static let wrongType = Code("wrong_type")
+        public static let invalidValue = Code("invalid_value")
+        public static let duplicateTrigger = Code("duplicate_trigger")
+        public static let missingEnvironment = Code("missing_environment")
+        public static let unsupported = Code("unsupported")
+
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var file: String
+    public var line: Int?
+    /// Dotted key path inside the file, or `$NAME` for an environment variable.
+    public var key: String?
+    public var message: String
+
+    public init(code: Code, file: String, line: Int? = nil, key: String? = nil, message: String) {
+        self.code = code
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        var location = file
+        if let line { location += ":\(line)" }
+        if let key, !key.isEmpty { location += ": \(key)" }
+        return "\(location): \(message)"
+    }
+}

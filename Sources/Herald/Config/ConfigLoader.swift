@@ -1,0 +1,132 @@
+import Foundation
+import Yams
+
+/// Reads Herald's YAML configuration: operational settings plus Hasura v2 `tables.yaml`
+/// entries, with `HERALD_<SECTION>_<KEY>` environment overrides applied last.
+public enum ConfigLoader {
+    /// The file to use when `--config` is not given: `$HERALD_CONFIG`, else
+    /// `./config/herald.yaml`.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        environment["HERALD_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "config/herald.yaml"
+    }
+
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigError) -> HeraldConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(
+                code: .fileUnreadable, file: path, message: "cannot read configuration file (\(error.localizedDescription))")
+        }
+        return try parse(yaml: text, file: path, environment: environment)
+    }
+
+    public static func parse(yaml: String, file: String, environment: [String: String]) throws(ConfigError)
+        -> HeraldConfig
+    {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                throw ConfigError(code: .syntax, file: file, message: "the file is empty")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            let (line, problem) = Self.location(of: error)
+            throw ConfigError(code: .syntax, file: file, line: line, message: "invalid YAML: \(problem)")
+        } catch {
+            throw ConfigError(code: .syntax, file: file, message: "invalid YAML: \(error)")
+        }
+
+        let document = ConfigNode(file: file, node: root, path: "")
+        try document.rejectUnknownKeys(["database", "worker", "stats", "tables"])
+
+        var config = HeraldConfig(file: file)
+        if let section = try document.child("database") {
+            try readStrings(section, DatabaseSettings.stringSettings, into: &config.database)
+        }
+        if let section = try document.child("worker") {
+            try readIntegers(section, WorkerSettings.integerSettings, into: &config.worker)
+        }
+        if let section = try document.child("stats") {
+            try readStrings(section, StatsSettings.stringSettings, into: &config.stats)
+        }
+        try applyOverrides(environment, file: file, to: &config)
+        if config.database.url.isEmpty {
+            throw ConfigError(
+                code: .missingKey, file: file, key: "database.url",
+                message: "no database URL: set database.url or HERALD_DATABASE_URL")
+        }
+        if let tables = try document.child("tables") {
+            config.triggers = try TriggerParser(environment: environment).parse(tables: tables)
+        }
+        return config
+    }
+
+    // MARK: Settings sections
+
+    private static func readIntegers<Root>(
+        _ section: ConfigNode, _ settings: [IntegerSetting<Root>], into target: inout Root
+    ) throws(ConfigError) {
+        try section.rejectUnknownKeys(Set(settings.map(\.key)))
+        for setting in settings {
+            guard let node = try section.child(setting.key) else { continue }
+            let value = try node.int()
+            guard value >= setting.minimum else {
+                throw node.error(.invalidValue, "must be at least \(setting.minimum) (got \(value))")
+            }
+            target[keyPath: setting.keyPath] = value
+        }
+    }
+
+    private static func readStrings<Root>(
+        _ section: ConfigNode, _ settings: [StringSetting<Root>], into target: inout Root
+    ) throws(ConfigError) {
+        try section.rejectUnknownKeys(Set(settings.map(\.key)))
+        for setting in settings {
+            guard let node = try section.child(setting.key) else { continue }
+            target[keyPath: setting.keyPath] = try node.string()
+        }
+    }
+
+    /// `HERALD_<SECTION>_<KEY>` beats the file, so a systemd `EnvironmentFile=` can tune a
+    /// deployment without editing it.
+    private static func applyOverrides(
+        _ environment: [String: String], file: String, to config: inout HeraldConfig
+    ) throws(ConfigError) {
+        for setting in WorkerSettings.integerSettings {
+            let variable = "HERALD_WORKER_\(setting.key.uppercased())"
+            guard let text = environment[variable], !text.isEmpty else { continue }
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= setting.minimum else {
+                throw ConfigError(
+                    code: .invalidValue, file: file, key: "$\(variable)",
+                    message: "must be an integer of at least \(setting.minimum) (got '\(text)')")
+            }
+            config.worker[keyPath: setting.keyPath] = value
+        }
+        for setting in StatsSettings.stringSettings {
+            if let value = environment["HERALD_STATS_\(setting.key.uppercased())"] {
+                config.stats[keyPath: setting.keyPath] = value
+            }
+        }
+        for setting in DatabaseSettings.stringSettings {
+            if let value = environment["HERALD_DATABASE_\(setting.key.uppercased())"], !value.isEmpty {
+                config.database[keyPath: setting.keyPath] = value
+            }
+        }
+    }
+
+    private static func location(of error: YamlError) -> (line: Int?, problem: String) {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let prefix = context.map { "\($0.text) " } ?? ""
+            return (mark.line, prefix + problem)
+        default:
+            return (nil, "\(error)")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Yams
+
+/// A position in the parsed YAML tree with its key path, so every read can report where a
+/// bad value sits. Reading through this type, instead of `Decodable`, is what gives errors
+/// their line numbers and lets unknown keys be named.
+struct ConfigNode {
+    let file: String
+    let node: Node
+    let path: String
+
+    var line: Int? { node.mark?.line }
+
+    func error(_ code: ConfigError.Code, _ message: String) -> ConfigError {
+        ConfigError(code: code, file: file, line: line, key: path, message: message)
+    }
+
+    var isNull: Bool {
+        guard case .scalar(let scalar) = node else { return false }
+        return scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+    }
+
+    private func childPath(_ key: String) -> String {
+        path.isEmpty ? key : "\(path).\(key)"
+    }
+
+    /// The entries of a mapping, in file order.
+    func entries() throws(ConfigError) -> [(key: String, value: ConfigNode)] {
+        guard case .mapping(let mapping) = node else {
+            throw error(.wrongType, "expected a mapping")
+        }
+        var result: [(key: String, value: ConfigNode)] = []
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let scalar) = keyNode else {
+                throw error(.wrongType, "mapping keys must be strings")
+            }
+            result.append((scalar.string, ConfigNode(file: file, node: valueNode, path: childPath(scalar.string))))
+        }
+        return result
+    }
+
+    /// Fails naming the first key that is not in `allowed`.
+    func rejectUnknownKeys(_ allowed: Set<String>, hint: (String) -> String? = { _ in nil }) throws(ConfigError) {
+        for (key, value) in try entries() where !allowed.contains(key) {
+            let extra = hint(key).map { ": \($0)" } ?? ""
+            throw ConfigError(
+                code: .unknownKey, file: file, line: value.line, key: childPath(key),
+                message: "unknown key '\(key)'\(extra) (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// The value under `key`, nil when absent or null.
+    func child(_ key: String) throws(ConfigError) -> ConfigNode? {
+        for (name, value) in try entries() where name == key {
+            return value.isNull ? nil : value
+        }
+        return nil
+    }
+
+    func required(_ key: String) throws(ConfigError) -> ConfigNode {
+        guard let value = try child(key) else {
+            throw error(.missingKey, "missing required key '\(key)'")
+        }
+        return value
+    }
+
+    func elements() throws(ConfigError) -> [ConfigNode] {
+        guard case .sequence(let sequence) = node else {
+            throw error(.wrongType, "expected a list")
+        }
+        return sequence.enumerated().map { index, element in
+            ConfigNode(file: file, node: element, path: "\(path)[\(index)]")
+        }
+    }
+
+    func string() throws(ConfigError) -> String {
+        guard case .scalar(let scalar) = node else {
+            throw error(.wrongType, "expected a string")
+        }
+        return scalar.string
+    }
+
+    func int() throws(ConfigError) -> Int {
+        guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
+            throw error(.wrongType, "expected an integer")
+        }
+        return value
+    }
+
+    func bool() throws(ConfigError) -> Bool {
+        guard case .scalar(let scalar) = node else { throw error(.wrongType, "expected true or false") }
+        switch scalar.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(.wrongType, "expected true or false")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// A human-readable account of a configuration with every secret left out: what
+/// `check-config` prints and what the worker logs at start.
+public enum ConfigSummary {
+    public static func text(for config: HeraldConfig) -> String {
+        var lines = ["config: \(config.file)", "database: \(config.database.redactedURL)"]
+        let worker = config.worker
+        lines.append(
+            "worker: http_pool_size=\(worker.httpPoolSize) http_per_host_limit=\(worker.httpPerHostLimit)"
+                + " fetch_batch_size=\(worker.fetchBatchSize) fetch_interval_ms=\(worker.fetchIntervalMilliseconds)"
+                + " lease_seconds=\(worker.leaseSeconds) shutdown_grace_seconds=\(worker.shutdownGraceSeconds)")
+        lines.append("stats: \(config.stats.listen.isEmpty ? "disabled" : config.stats.listen)")
+        lines.append("triggers: \(config.triggers.count)")
+        for trigger in config.triggers {
+            let operations = CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
+                + (trigger.enableManual ? ["manual"] : [])
+            lines.append("  \(trigger.name) on \(trigger.table): \(operations.joined(separator: ", "))")
+            lines.append("    webhook: \(trigger.displayWebhook)")
+            lines.append(
+                "    retries: \(trigger.retry.numRetries) every \(trigger.retry.intervalSeconds)s (\(trigger.backoff.strategy)"
+                    + (trigger.backoff.strategy == .exponential ? ", max \(trigger.backoff.maxIntervalSeconds)s" : "")
+                    + "), timeout \(trigger.retry.timeoutSeconds)s")
+            for header in trigger.headers {
+                lines.append("    header \(header.name): \(header.source.isSecret ? "<\(header.source)>" : header.value)")
+            }
+            if let signing = trigger.signing {
+                lines.append("    \(signing)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

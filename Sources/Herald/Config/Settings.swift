@@ -1,0 +1,108 @@
+/// Where to find the database.
+public struct DatabaseSettings: Sendable, Equatable {
+    /// A libpq connection URI or keyword string. May hold a password: print
+    /// ``redactedURL`` instead.
+    public var url: String = ""
+
+    /// The URL with any password replaced, for logs and summaries.
+    public var redactedURL: String { Self.redact(url) }
+
+    static func redact(_ url: String) -> String {
+        // postgres://user:secret@host/db → postgres://user:***@host/db
+        if let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) {
+            let userInfo = url[scheme.upperBound..<at.lowerBound]
+            if let colon = userInfo.firstIndex(of: ":") {
+                return url.replacingCharacters(in: userInfo.index(after: colon)..<at.lowerBound, with: "***")
+            }
+        }
+        // Keyword form: password=secret
+        return url.replacing(/password\s*=\s*('[^']*'|\S+)/, with: "password=***")
+    }
+}
+
+/// Tuning of `herald run`. Names follow the YAML keys; Hasura's equivalents are noted.
+public struct WorkerSettings: Sendable, Equatable {
+    /// Concurrent deliveries (Hasura: HASURA_GRAPHQL_EVENTS_HTTP_POOL_SIZE).
+    public var httpPoolSize = 100
+    /// Concurrent deliveries to one host:port, so one slow receiver cannot take the pool.
+    public var httpPerHostLimit = 100
+    /// Events claimed per query (Hasura: HASURA_GRAPHQL_EVENTS_FETCH_BATCH_SIZE).
+    public var fetchBatchSize = 100
+    /// Poll interval when no NOTIFY arrives (Hasura: HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL).
+    public var fetchIntervalMilliseconds = 1000
+    /// How long a claim is held before any worker may take the event again.
+    public var leaseSeconds = 300
+    /// How long SIGTERM waits for in-flight deliveries.
+    public var shutdownGraceSeconds = 30
+    /// Period of the aggregated fetch-statistics log line.
+    public var statsLogIntervalSeconds = 60
+    /// Response bytes read per delivery; the rest is discarded unread.
+    public var maxResponseBytes = 65536
+    /// Response bytes kept in an invocation row.
+    public var storedResponseBytes = 4096
+    /// The recorder writes when this many results wait…
+    public var recorderFlushSize = 256
+    /// …or when the oldest has waited this long.
+    public var recorderFlushIntervalMilliseconds = 20
+    /// Upper bound on a receiver's Retry-After.
+    public var maxRetryAfterSeconds = 3600
+
+    public init() {}
+}
+
+/// The HTTP stats endpoint.
+public struct StatsSettings: Sendable, Equatable {
+    /// host:port to bind; empty disables the endpoint.
+    public var listen = "127.0.0.1:9464"
+    /// Name of an environment variable holding a bearer token required by every request.
+    public var bearerTokenEnv = ""
+
+    public init() {}
+}
+
+/// One integer setting: its YAML key, where it lives, and the smallest value that makes sense.
+struct IntegerSetting<Root> {
+    let key: String
+    let keyPath: WritableKeyPath<Root, Int>
+    let minimum: Int
+}
+
+/// One string setting.
+struct StringSetting<Root> {
+    let key: String
+    let keyPath: WritableKeyPath<Root, String>
+}
+
+extension WorkerSettings {
+    static var integerSettings: [IntegerSetting<WorkerSettings>] {
+        [
+            .init(key: "http_pool_size", keyPath: \.httpPoolSize, minimum: 1),
+            .init(key: "http_per_host_limit", keyPath: \.httpPerHostLimit, minimum: 1),
+            .init(key: "fetch_batch_size", keyPath: \.fetchBatchSize, minimum: 1),
+            .init(key: "fetch_interval_ms", keyPath: \.fetchIntervalMilliseconds, minimum: 1),
+            .init(key: "lease_seconds", keyPath: \.leaseSeconds, minimum: 1),
+            .init(key: "shutdown_grace_seconds", keyPath: \.shutdownGraceSeconds, minimum: 0),
+            .init(key: "stats_log_interval_seconds", keyPath: \.statsLogIntervalSeconds, minimum: 1),
+            .init(key: "max_response_bytes", keyPath: \.maxResponseBytes, minimum: 0),
+            .init(key: "stored_response_bytes", keyPath: \.storedResponseBytes, minimum: 0),
+            .init(key: "recorder_flush_size", keyPath: \.recorderFlushSize, minimum: 1),
+            .init(key: "recorder_flush_interval_ms", keyPath: \.recorderFlushIntervalMilliseconds, minimum: 1),
+            .init(key: "max_retry_after_seconds", keyPath: \.maxRetryAfterSeconds, minimum: 0),
+        ]
+    }
+}
+
+extension StatsSettings {
+    static var stringSettings: [StringSetting<StatsSettings>] {
+        [
+            .init(key: "listen", keyPath: \.listen),
+            .init(key: "bearer_token_env", keyPath: \.bearerTokenEnv),
+        ]
+    }
+}
+
+extension DatabaseSettings {
+    static var stringSettings: [StringSetting<DatabaseSettings>] {
+        [.init(key: "url", keyPath: \.url)]
+    }
+}

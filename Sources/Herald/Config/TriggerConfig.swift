@@ -1,0 +1,156 @@
+/// A table, by schema and name, exactly as PostgreSQL spells them (case and spaces kept).
+public struct TableName: Hashable, Sendable, CustomStringConvertible {
+    public var schema: String
+    public var name: String
+
+    public init(schema: String, name: String) {
+        self.schema = schema
+        self.name = name
+    }
+
+    /// `"schema"."name"`, safe to splice into DDL.
+    public var quoted: String { SQLQuoting.qualified(schema: schema, name: name) }
+
+    public var description: String { "\(schema).\(name)" }
+}
+
+/// Hasura's `columns` / `payload`: every column, or a list.
+public enum ColumnSelection: Sendable, Equatable {
+    case all
+    case only([String])
+}
+
+/// One operation (insert, update or delete) a trigger fires on.
+public struct OperationSpec: Sendable, Equatable {
+    /// For UPDATE: the columns whose change fires the trigger.
+    public var columns: ColumnSelection = .all
+    /// The columns sent in data.old / data.new.
+    public var payload: ColumnSelection = .all
+
+    public init(columns: ColumnSelection = .all, payload: ColumnSelection = .all) {
+        self.columns = columns
+        self.payload = payload
+    }
+}
+
+/// Hasura's `retry_conf`, with Hasura's defaults.
+public struct RetryConfig: Sendable, Equatable {
+    public var numRetries = 0
+    public var intervalSeconds = 10
+    public var timeoutSeconds = 60
+
+    public init(numRetries: Int = 0, intervalSeconds: Int = 10, timeoutSeconds: Int = 60) {
+        self.numRetries = numRetries
+        self.intervalSeconds = intervalSeconds
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// Attempts in total before an event is marked failed.
+    public var maxAttempts: Int { numRetries + 1 }
+}
+
+/// Herald's `retry_backoff` extension.
+public struct RetryBackoff: Sendable, Equatable {
+    public enum Strategy: String, Sendable, CaseIterable { case fixed, exponential }
+
+    public var strategy: Strategy = .fixed
+    public var maxIntervalSeconds = 3600
+
+    public init(strategy: Strategy = .fixed, maxIntervalSeconds: Int = 3600) {
+        self.strategy = strategy
+        self.maxIntervalSeconds = maxIntervalSeconds
+    }
+}
+
+/// Where a configured value came from; values from the environment are treated as secret.
+public enum ValueSource: Sendable, Equatable, CustomStringConvertible {
+    case literal
+    case environment(String)
+    /// Hasura's `{{NAME}}` substitution inside a literal; holds the unexpanded text.
+    case template(String)
+
+    public var isSecret: Bool {
+        if case .literal = self { return false }
+        return true
+    }
+
+    public var description: String {
+        switch self {
+        case .literal: "literal"
+        case .environment(let name): "env \(name)"
+        case .template(let text): text
+        }
+    }
+}
+
+/// A request header sent with every delivery of a trigger.
+public struct HeaderConfig: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public var source: ValueSource
+
+    public init(name: String, value: String, source: ValueSource) {
+        self.name = name
+        self.value = value
+        self.source = source
+    }
+}
+
+/// Standard Webhooks signing. The key never appears in `description`.
+public struct SigningConfig: Sendable, Equatable, CustomStringConvertible {
+    public var secretEnvironmentVariable: String
+    /// The decoded HMAC key.
+    public var key: [UInt8]
+
+    public var description: String { "signing(secret from env \(secretEnvironmentVariable))" }
+}
+
+/// One event trigger: what to capture from which table, and where and how to deliver it.
+public struct TriggerConfig: Sendable, Equatable {
+    public var name: String
+    public var table: TableName
+    public var insert: OperationSpec?
+    public var update: OperationSpec?
+    public var delete: OperationSpec?
+    public var enableManual = false
+    public var retry = RetryConfig()
+    public var backoff = RetryBackoff()
+    /// The resolved webhook URL.
+    public var webhook: String
+    public var webhookSource: ValueSource = .literal
+    public var headers: [HeaderConfig] = []
+    public var signing: SigningConfig?
+
+    public init(name: String, table: TableName, webhook: String) {
+        self.name = name
+        self.table = table
+        self.webhook = webhook
+    }
+
+    /// The webhook as it may be printed: a URL from the environment can carry credentials.
+    public var displayWebhook: String {
+        switch webhookSource {
+        case .literal: webhook
+        case .environment(let name): "<env \(name)>"
+        case .template(let text): text
+        }
+    }
+}
+
+/// Everything `herald` reads from its configuration file and environment.
+public struct HeraldConfig: Sendable, Equatable {
+    /// The file it was read from, for messages.
+    public var file: String
+    public var database = DatabaseSettings()
+    public var worker = WorkerSettings()
+    public var stats = StatsSettings()
+    public var triggers: [TriggerConfig] = []
+
+    public init(file: String) {
+        self.file = file
+    }
+
+    public func trigger(named name: String) -> TriggerConfig? {
+        triggers.first { $0.name == name }
+    }
+}

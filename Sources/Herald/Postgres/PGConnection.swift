@@ -1,0 +1,165 @@
+import CLibPQ
+import Foundation
+
+/// A notification received on a channel this connection LISTENs to.
+public struct PGNotification: Sendable, Equatable {
+    public var channel: String
+    public var payload: String
+    public var senderPID: Int32
+}
+
+/// One libpq connection. It owns its `PGconn` and frees it in `deinit`.
+///
+/// Every call blocks the calling thread until the server answers, so a connection belongs
+/// to one thread that Herald owns (``DatabaseThread``) or to a command-line command's main
+/// thread; it is never used from Swift's cooperative pool. Not `Sendable` on purpose.
+public final class PGConnection {
+    private let handle: OpaquePointer
+
+    /// Opens a connection. `url` is any libpq connection string or `postgres://` URI.
+    public init(url: String) throws(PGError) {
+        guard let handle = PQconnectdb(url) else {
+            throw PGError(code: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(handle)) ?? "unknown error"
+            PQfinish(handle)
+            throw PGError(code: .connectionFailed, message: message)
+        }
+        // Server notices ("relation already exists, skipping") would go straight to stderr
+        // through libpq's default processor; Herald reports what matters itself.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        self.handle = handle
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// False once the server closed the connection or it broke.
+    public var isOpen: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// The server's version as an integer, e.g. 150018.
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// The backend process id, for `pg_terminate_backend` and notification filtering.
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
+    /// The socket descriptor, for waiting on notifications with `poll`.
+    public var socket: Int32 { PQsocket(handle) }
+
+    /// Runs one statement with bound parameters (`$1`, `$2`, …, all sent as text and cast by
+    /// the server) and returns its result. Values are never spliced into SQL text.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = [], resultFormat: PGResult.Format = .text)
+        throws(PGError) -> PGResult
+    {
+        let result = withCStringArray(parameters) { values in
+            PQexecParams(
+                handle, sql, Int32(parameters.count), nil, values, nil, nil,
+                resultFormat == .binary ? 1 : 0)
+        }
+        return try check(result, sql: sql)
+    }
+
+    /// Runs a script of one or more statements with no parameters (DDL, migrations).
+    public func execute(script sql: String) throws(PGError) {
+        try check(PQexec(handle, sql), sql: sql)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT, rolling back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute(script: "BEGIN")
+        do {
+            let value = try body()
+            try execute(script: "COMMIT")
+            return value
+        } catch {
+            if isOpen { try? execute(script: "ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Subscribes to a notification channel.
+    public func listen(_ channel: String) throws(PGError) {
+        try execute(script: "LISTEN \(SQLQuoting.identifier(channel))")
+    }
+
+    /// Reads whatever the server has sent and returns the notifications received so far,
+    /// without blocking.
+    public func drainNotifications() throws(PGError) -> [PGNotification] {
+        guard PQconsumeInput(handle) == 1 else {
+            throw PGError(code: .connectionLost, message: Self.trimmed(PQerrorMessage(handle)) ?? "connection lost")
+        }
+        var received: [PGNotification] = []
+        while let notify = PQnotifies(handle) {
+            received.append(
+                PGNotification(
+                    channel: String(cString: notify.pointee.relname),
+                    payload: String(cString: notify.pointee.extra),
+                    senderPID: notify.pointee.be_pid))
+            PQfreemem(notify)
+        }
+        return received
+    }
+
+    /// Blocks up to `timeoutMilliseconds` for a notification (or until `wakeFD` becomes
+    /// readable, when given) and returns what arrived; an empty array means timeout or wake-up.
+    public func waitForNotifications(timeoutMilliseconds: Int32, wakeFD: Int32? = nil) throws(PGError)
+        -> [PGNotification]
+    {
+        let pending = try drainNotifications()
+        if !pending.isEmpty { return pending }
+        var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0)]
+        if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
+        let ready = poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
+        if ready < 0 && errno != EINTR {
+            throw PGError(code: .connectionLost, message: "poll failed: \(String(cString: strerror(errno)))")
+        }
+        return try drainNotifications()
+    }
+
+    @discardableResult
+    private func check(_ result: OpaquePointer?, sql: String) throws(PGError) -> PGResult {
+        guard let result else {
+            throw PGError(
+                code: isOpen ? .queryFailed : .connectionLost,
+                message: Self.trimmed(PQerrorMessage(handle)) ?? "no result", query: Self.shortened(sql))
+        }
+        let wrapped = PGResult(result)
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return wrapped
+        default:
+            let sqlState = wrapped.errorField(UInt8(ascii: "C"))
+            let lost = !isOpen || (sqlState == nil && PQstatus(handle) != CONNECTION_OK)
+            throw PGError(
+                code: lost ? .connectionLost : .queryFailed,
+                message: wrapped.errorField(UInt8(ascii: "M"))
+                    ?? Self.trimmed(PQerrorMessage(handle)) ?? "query failed",
+                sqlState: sqlState,
+                detail: wrapped.errorField(UInt8(ascii: "D")),
+                hint: wrapped.errorField(UInt8(ascii: "H")),
+                query: Self.shortened(sql))
+        }
+    }
+
+    static func trimmed(_ message: UnsafePointer<CChar>?) -> String? {
+        guard let message else { return nil }
+        let text = String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+
+    private static func shortened(_ sql: String) -> String {
+        let flat = sql.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return flat.count > 200 ? String(flat.prefix(200)) + "…" : flat
+    }
+}
+
+/// Calls `body` with a C array of NUL-terminated copies of `strings` (NULL for nil), freed
+/// afterwards.
+private func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
+    defer { copies.forEach { free($0) } }
+    return body(copies.map { $0.map { UnsafePointer($0) } })
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Herald
+import Logging
+
+@main
+struct HeraldCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald",
+        abstract: "Delivers PostgreSQL row changes to webhooks, at least once.",
+        version: Herald.version,
+        subcommands: [
+            CheckConfigCommand.self, InstallTriggersCommand.self,
+        ])
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Configuration file.", discussion: "Default: $HERALD_CONFIG, then ./config/herald.yaml.",
+            valueName: "path"))
+    var config: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (default: $HERALD_LOG_LEVEL or info).")
+    var logLevel: String?
+
+    var configPath: String { config ?? ConfigLoader.defaultPath() }
+
+    /// Sets up logging once for the process and returns the root logger.
+    func makeLogger() -> Logger {
+        let name = logLevel ?? ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
+        let level = Logger.Level(rawValue: name.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "herald")
+    }
+
+    /// Loads the configuration or exits with a message naming what is wrong.
+    func loadConfig() throws -> HeraldConfig {
+        do {
+            return try ConfigLoader.load(path: configPath)
+        } catch {
+            throw CLIFailure(message: error.description, exitCode: .configError)
+        }
+    }
+}
+
+/// A failure already described for the user; the root command prints it and exits.
+struct CLIFailure: Error, CustomStringConvertible {
+    var message: String
+    var exitCode: ExitCode = .failure
+    var description: String { message }
+}
+
+extension ExitCode {
+    /// sysexits' EX_CONFIG: the unit file stops restarting on it.
+    static let configError = ExitCode(78)
+}
+
+/// Runs a command body, turning Herald's errors into a one-line message and an exit code.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let failure as CLIFailure {
+        FileHandle.standardError.write(Data("herald: error: \(failure.message)\n".utf8))
+        throw failure.exitCode
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("herald: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}

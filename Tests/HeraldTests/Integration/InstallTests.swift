@@ -1,0 +1,204 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import Herald
+
+/// `install-triggers` against a real PostgreSQL: idempotence, atomicity, quoting, upgrades.
+@Suite("Install triggers", .enabled(if: TestEnvironment.integrationEnabled))
+struct InstallTests {
+    let logger = Logger(label: "test")
+
+    static func trigger(_ name: String, table: String = "{schema: public, name: orders}", definition: String) -> String {
+        """
+          - table: \(table)
+            event_triggers:
+              - name: \(name)
+                definition: \(definition)
+                webhook: http://127.0.0.1:9/hook
+        """
+    }
+
+    func installedTriggers(_ connection: PGConnection) throws -> [String] {
+        try connection.query(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
+        ).column(0).compactMap { $0 }
+    }
+
+    @Test func installingTwiceChangesNothingTheSecondTime() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY, status text)")
+        let config = try database.config(
+            tables: Self.trigger("a", definition: #"{insert: {columns: "*"}, update: {columns: [status]}}"#))
+        let first = try TriggerInstaller(config: config, logger: logger).install(connection)
+        #expect(first.migrations.map(\.version) == [1, 2])
+        #expect(first.create.map(\.name) == ["herald_a_insert", "herald_a_update"])
+        let second = try TriggerInstaller(config: config, logger: logger).install(connection)
+        #expect(second.isEmpty)
+        #expect(second.unchanged.count == 2)
+        #expect(try installedTriggers(connection) == ["herald_a_insert", "herald_a_update"])
+    }
+
+    @Test func removedTriggerIsDroppedAndForeignTriggersAreKept() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(
+            script: """
+                CREATE TABLE orders (id int PRIMARY KEY, status text);
+                CREATE FUNCTION app_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+                CREATE TRIGGER herald_lookalike AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION app_audit();
+                """)
+        let both = try database.config(
+            tables: Self.trigger("a", definition: #"{insert: {columns: "*"}}"#)
+                + "\n"
+                + Self.trigger("b", definition: #"{delete: {columns: "*"}}"#).replacingOccurrences(
+                    of: "{schema: public, name: orders}", with: "{schema: public, name: orders}"))
+        try TriggerInstaller(config: both, logger: logger).install(connection)
+        #expect(try installedTriggers(connection) == ["herald_a_insert", "herald_b_delete", "herald_lookalike"])
+
+        let onlyA = try database.config(tables: Self.trigger("a", definition: #"{insert: {columns: "*"}}"#))
+        let plan = try TriggerInstaller(config: onlyA, logger: logger).install(connection)
+        #expect(plan.drop.map(\.name) == ["herald_b_delete"])
+        #expect(try installedTriggers(connection) == ["herald_a_insert", "herald_lookalike"])
+    }
+
+    @Test func changedDefinitionReplacesTheTrigger() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY, status text, note text)")
+        try TriggerInstaller(
+            config: try database.config(tables: Self.trigger("a", definition: #"{update: {columns: [status]}}"#)),
+            logger: logger
+        ).install(connection)
+        let plan = try TriggerInstaller(
+            config: try database.config(tables: Self.trigger("a", definition: #"{update: {columns: [note]}}"#)),
+            logger: logger
+        ).install(connection)
+        #expect(plan.replace.map(\.name) == ["herald_a_update"])
+        try connection.execute(script: "INSERT INTO orders VALUES (1, 'new', ''); UPDATE orders SET note = 'x';")
+        #expect(try connection.query("SELECT count(*) FROM herald.event_log")[0, 0] == "1")
+    }
+
+    @Test func unknownTableFailsNamingItAndChangesNothing() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY)")
+        let config = try database.config(
+            tables: Self.trigger("a", definition: #"{insert: {columns: "*"}}"#) + "\n"
+                + Self.trigger("b", table: "{schema: public, name: missing_table}", definition: #"{insert: {columns: "*"}}"#))
+        #expect {
+            try TriggerInstaller(config: config, logger: logger).install(connection)
+        } throws: { error in
+            let error = error as? InstallError
+            return error?.code == .tableNotFound && error?.description == "table public.missing_table does not exist (trigger b)"
+        }
+        #expect(try installedTriggers(connection).isEmpty)
+        #expect(try connection.query("SELECT to_regnamespace('herald') IS NULL")[0, 0] == "t")
+    }
+
+    @Test func unknownColumnFailsNamingItAndChangesNothing() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY, status text)")
+        let config = try database.config(
+            tables: Self.trigger("a", definition: #"{insert: {columns: "*"}, update: {columns: [status, stauts]}}"#))
+        #expect {
+            try TriggerInstaller(config: config, logger: logger).install(connection)
+        } throws: { error in
+            let error = error as? InstallError
+            return error?.code == .columnNotFound && error?.column == "stauts"
+                && error?.description == #"table public.orders has no column "stauts" (trigger a, definition.update.columns)"#
+        }
+        #expect(try installedTriggers(connection).isEmpty)
+    }
+
+    @Test func namesThatNeedQuotingWork() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(
+            script: #"""
+                CREATE SCHEMA "Sales Data";
+                CREATE TABLE "Sales Data"."Order ""Items""" ("Item ID" int PRIMARY KEY, "Total Amount" numeric, "it's" text);
+                """#)
+        let config = try database.config(
+            tables: Self.trigger(
+                "quoted", table: #"{schema: "Sales Data", name: "Order \"Items\""}"#,
+                definition: #"{insert: {columns: "*", payload: ["Item ID", "it's"]}, update: {columns: ["Total Amount"]}}"#))
+        try TriggerInstaller(config: config, logger: logger).install(connection)
+        try connection.execute(
+            script: #"""
+                INSERT INTO "Sales Data"."Order ""Items""" VALUES (1, 9.5, 'x');
+                UPDATE "Sales Data"."Order ""Items""" SET "it's" = 'y';
+                UPDATE "Sales Data"."Order ""Items""" SET "Total Amount" = 10;
+                """#)
+        let rows = try connection.query(
+            "SELECT schema_name, table_name, payload->>'op', payload->'data'->>'new' FROM herald.event_log ORDER BY id")
+        #expect(rows.rowCount == 2)
+        #expect(rows[0, 0] == "Sales Data")
+        #expect(rows[0, 1] == #"Order "Items""#)
+        #expect(rows[0, 3] == #"{"it's": "x", "Item ID": 1}"#)
+        #expect(rows[1, 2] == "UPDATE")
+        #expect(try TriggerInstaller(config: config, logger: logger).install(connection).isEmpty)
+    }
+
+    @Test func dryRunPrintsTheSQLAndChangesNothing() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY)")
+        let config = try database.config(tables: Self.trigger("a", definition: #"{insert: {columns: "*"}}"#))
+        let plan = try TriggerInstaller(config: config, logger: logger).plan(connection)
+        #expect(plan.script.contains("CREATE TABLE herald.event_log"))
+        #expect(plan.script.contains(#"CREATE TRIGGER "herald_a_insert" AFTER INSERT ON "public"."orders""#))
+        #expect(plan.script.hasPrefix("BEGIN;"))
+        #expect(plan.script.hasSuffix("COMMIT;"))
+        #expect(try connection.query("SELECT to_regnamespace('herald') IS NULL")[0, 0] == "t")
+        #expect(try installedTriggers(connection).isEmpty)
+    }
+
+    @Test func newerSchemaVersionUpgradesInPlaceKeepingEvents() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.transaction { try SchemaMigrator.apply(connection, upTo: 1) }
+        #expect(try SchemaMigrator.currentVersion(connection) == 1)
+        try connection.execute(
+            script: """
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)
+                VALUES ('t', 'public', 'x', '{"op": "MANUAL"}')
+                """)
+        let applied = try connection.transaction { try SchemaMigrator.apply(connection) }
+        #expect(applied.map(\.version) == Array(2...SchemaMigrator.latestVersion))
+        #expect(try SchemaMigrator.currentVersion(connection) == SchemaMigrator.latestVersion)
+        #expect(try connection.query("SELECT count(*) FROM herald.event_log")[0, 0] == "1")
+        #expect(try connection.transaction { try SchemaMigrator.apply(connection) }.isEmpty)
+    }
+
+    @Test func commandLineReportsChangesThenNoChanges() throws {
+        let database = try TestDatabase()
+        try database.connect().execute(script: "CREATE TABLE orders (id int PRIMARY KEY)")
+        let path = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n" + Self.trigger("a", definition: #"{insert: {columns: "*"}}"#))
+        let first = try runHerald(["install-triggers", "--config", path])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("created trigger herald_a_insert on public.orders"))
+        let second = try runHerald(["install-triggers", "--config", path])
+        #expect(second.stdout.contains("no changes: 1 triggers up to date"))
+        let dryRun = try runHerald(["install-triggers", "--config", path, "--dry-run"])
+        #expect(dryRun.stdout.contains("no changes"))
+    }
+
+    @Test func commandLineNamesTheCulpritAndExitsNonZero() throws {
+        let database = try TestDatabase()
+        let path = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n"
+                + Self.trigger("a", table: "{schema: public, name: nope}", definition: #"{insert: {columns: "*"}}"#))
+        let result = try runHerald(["install-triggers", "--config", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("table public.nope does not exist (trigger a)"))
+
+        let badConfig = try temporaryFile("database: {url: 'postgres://x'}\nworker: {fetch_batch_size: 0}\n")
+        let config = try runHerald(["check-config", "--config", badConfig])
+        #expect(config.status == 78)
+        #expect(config.stderr.contains("\(badConfig):2: worker.fetch_batch_size: must be at least 1 (got 0)"))
+    }
+}
