@@ -10,7 +10,7 @@ struct HeraldCLI: AsyncParsableCommand {
         abstract: "Delivers PostgreSQL row changes to webhooks, at least once.",
         version: Herald.version,
         subcommands: [
-            CheckConfigCommand.self, InstallTriggersCommand.self,
+            RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self,
         ])
 }
 

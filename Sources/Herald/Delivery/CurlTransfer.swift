@@ -1,0 +1,130 @@
+import CCurl
+import CCurlShims
+import Foundation
+
+/// One HTTP POST in flight: owns its curl easy handle, header list and body copy, and frees
+/// them in `deinit`. Used only on the deliverer's thread.
+final class CurlTransfer {
+    let handle: UnsafeMutableRawPointer
+    let job: DeliveryJob
+    let request: DeliveryRequest
+    let startedAt: ContinuousClock.Instant
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let body: UnsafeMutableRawBufferPointer
+    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+
+    /// The response body, up to `responseLimit` bytes; the rest is counted, not kept.
+    private(set) var response: [UInt8] = []
+    private let responseLimit: Int
+    private(set) var retryAfter: String?
+
+    static let globalInit: Void = {
+        // CURL_GLOBAL_ALL; must run once before any other curl call, on one thread.
+        _ = curl_global_init(3)
+    }()
+
+    init?(job: DeliveryJob, request: DeliveryRequest, responseLimit: Int) {
+        _ = Self.globalInit
+        guard let handle = curl_easy_init() else { return nil }
+        self.handle = handle
+        self.job = job
+        self.request = request
+        self.responseLimit = responseLimit
+        self.startedAt = .now
+        body = UnsafeMutableRawBufferPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
+        body.copyBytes(from: request.body)
+        errorBuffer.initialize(to: 0)
+        configure()
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        curl_slist_free_all(headerList)
+        body.deallocate()
+        errorBuffer.deallocate()
+    }
+
+    private func configure() {
+        herald_easy_setopt_string(handle, CURLOPT_URL, request.url)
+        herald_easy_setopt_long(handle, CURLOPT_POST, 1)
+        herald_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress)
+        herald_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        // The whole request, connect to last byte; time queued in Herald does not count
+        // because a transfer is only created when a slot is free.
+        herald_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, job.timeoutMilliseconds)
+        herald_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        herald_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        herald_easy_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        herald_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
+        herald_easy_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+
+        for header in request.headers {
+            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        }
+        // curl would otherwise wait for "100 Continue" before sending bodies over 1 MiB.
+        headerList = curl_slist_append(headerList, "Expect:")
+        herald_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        herald_easy_setopt_write_callback(handle) { data, size, count, context in
+            guard let data, let context else { return 0 }
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+            transfer.receive(UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }
+        herald_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+        herald_easy_setopt_header_callback(handle) { data, size, count, context in
+            guard let data, let context else { return 0 }
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+            transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }
+        herald_easy_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+    }
+
+    private func receive(_ bytes: UnsafeRawBufferPointer) {
+        let room = responseLimit - response.count
+        if room > 0 { response.append(contentsOf: bytes.prefix(room)) }
+    }
+
+    private func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
+        let line = String(decoding: bytes, as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            retryAfter = nil  // a new response (after 100 Continue) starts
+        } else if let colon = line.firstIndex(of: ":"),
+            line[..<colon].trimmingCharacters(in: .whitespaces).lowercased() == "retry-after"
+        {
+            retryAfter = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// What the finished transfer observed, given curl's result code.
+    func result(_ code: CURLcode) -> AttemptResult {
+        if code == CURLE_OK {
+            var status = 0
+            herald_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            return .response(status: status, retryAfter: retryAfter)
+        }
+        let detail = String(cString: errorBuffer)
+        let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        return .failure(Self.classify(code), message: message)
+    }
+
+    static func classify(_ code: CURLcode) -> DeliveryErrorClass {
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            return .timeout
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
+            return .dns
+        case CURLE_COULDNT_CONNECT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING:
+            return .connection
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+            CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND:
+            return .tls
+        case CURLE_OUT_OF_MEMORY, CURLE_FAILED_INIT, CURLE_BAD_FUNCTION_ARGUMENT:
+            return .internal
+        default:
+            return .protocol
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import CCurl
+import CCurlShims
+import Foundation
+import Logging
+import Synchronization
+
+/// An event ready to send, with the trigger that says how.
+public struct DeliveryJob: Sendable {
+    public var event: ClaimedEvent
+    public var trigger: TriggerConfig
+    public var policy: RetryPolicy
+    /// scheme://host:port, the unit of the per-host limit.
+    public var hostKey: String
+    public var timeoutMilliseconds: Int
+
+    public init(event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy) {
+        self.event = event
+        self.trigger = trigger
+        self.policy = policy
+        hostKey = Self.hostKey(trigger.webhook)
+        timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
+    }
+
+    static func hostKey(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let host = components.host else { return url }
+        let scheme = components.scheme?.lowercased() ?? "http"
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        return "\(scheme)://\(host.lowercased()):\(port)"
+    }
+}
+
+/// The delivery pool: one libcurl multi handle driven by `curl_multi_poll` on a thread of
+/// its own. At most `http_pool_size` transfers run at once, and at most
+/// `http_per_host_limit` to one host; connections are kept alive and reused by the multi
+/// handle's cache. Jobs wait in Herald's queue, not inside curl, so their timeout starts
+/// only when they are really sent.
+public final class Deliverer: Sendable {
+    private struct State: ~Copyable {
+        var queue: [DeliveryJob] = []
+        var inFlight = 0
+        var perHost: [String: Int] = [:]
+        var stopping = false
+        var deadline: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+    private nonisolated(unsafe) let multi: UnsafeMutableRawPointer
+    private let settings: WorkerSettings
+    private let installation: UUID
+    private let logger: Logger
+    private let stats: WorkerStats
+    private let onOutcome: @Sendable (DeliveryOutcome) -> Void
+    private let onCapacity: @Sendable () -> Void
+    private let thread = Mutex<OwnedThread?>(nil)
+
+    public init(
+        settings: WorkerSettings, installation: UUID, logger: Logger, stats: WorkerStats,
+        onOutcome: @escaping @Sendable (DeliveryOutcome) -> Void, onCapacity: @escaping @Sendable () -> Void
+    ) {
+        _ = CurlTransfer.globalInit
+        multi = curl_multi_init()
+        self.settings = settings
+        self.installation = installation
+        self.logger = logger
+        self.stats = stats
+        self.onOutcome = onOutcome
+        self.onCapacity = onCapacity
+        // Keep an idle connection for every slot, or keep-alive is lost under load.
+        herald_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, settings.httpPoolSize)
+    }
+
+    deinit {
+        curl_multi_cleanup(multi)
+    }
+
+    public func start() {
+        thread.withLock { $0 = OwnedThread(name: "herald-deliverer") { [self] in runLoop() } }
+    }
+
+    /// Queues jobs; they start as soon as slots are free.
+    public func submit(_ jobs: [DeliveryJob]) {
+        guard !jobs.isEmpty else { return }
+        state.withLock { $0.queue += jobs }
+        curl_multi_wakeup(multi)
+    }
+
+    /// Jobs queued plus transfers running.
+    public var outstanding: Int {
+        state.withLock { $0.queue.count + $0.inFlight }
+    }
+
+    public var inFlight: Int {
+        state.withLock { $0.inFlight }
+    }
+
+    /// Stops taking jobs: queued ones are dropped (their leases are released by the worker),
+    /// running ones get until `grace` to finish and are then aborted.
+    public func shutdown(grace: Duration) async {
+        let dropped = state.withLock { state in
+            state.stopping = true
+            state.deadline = .now + grace
+            defer { state.queue.removeAll() }
+            return state.queue.count
+        }
+        if dropped > 0 { logger.debug("dropped queued deliveries at shutdown", metadata: ["count": "\(dropped)"]) }
+        curl_multi_wakeup(multi)
+        await thread.withLock { $0 }?.join()
+    }
+
+    private func runLoop() {
+        var transfers: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+        while true {
+            for job in takeStartableJobs() {
+                startTransfer(job, into: &transfers)
+            }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            collectFinished(&transfers)
+
+            let (stopping, deadline) = state.withLock { ($0.stopping, $0.deadline) }
+            if stopping {
+                if transfers.isEmpty { break }
+                if let deadline, ContinuousClock.now >= deadline {
+                    logger.warning(
+                        "shutdown grace expired; aborting deliveries, their events will be delivered again",
+                        metadata: ["count": "\(transfers.count)"])
+                    for (handle, _) in transfers { curl_multi_remove_handle(multi, handle) }
+                    transfers.removeAll()
+                    state.withLock { $0.inFlight = 0 }
+                    break
+                }
+            }
+            var ready: Int32 = 0
+            curl_multi_poll(multi, nil, 0, 1000, &ready)
+        }
+    }
+
+    /// Takes queued jobs in order while global and per-host slots are free; a job whose host
+    /// is full waits without blocking jobs for other hosts.
+    private func takeStartableJobs() -> [DeliveryJob] {
+        state.withLock { state in
+            guard !state.stopping, !state.queue.isEmpty, state.inFlight < settings.httpPoolSize else { return [] }
+            var started: [DeliveryJob] = []
+            var remaining: [DeliveryJob] = []
+            remaining.reserveCapacity(state.queue.count)
+            for job in state.queue {
+                let hostCount = state.perHost[job.hostKey, default: 0]
+                if state.inFlight < settings.httpPoolSize && hostCount < settings.httpPerHostLimit {
+                    state.inFlight += 1
+                    state.perHost[job.hostKey] = hostCount + 1
+                    started.append(job)
+                } else {
+                    remaining.append(job)
+                }
+            }
+            state.queue = remaining
+            return started
+        }
+    }
+
+    private func startTransfer(_ job: DeliveryJob, into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]) {
+        let request = DeliveryRequest(
+            event: job.event, trigger: job.trigger, installation: installation,
+            timestamp: Int(Date().timeIntervalSince1970))
+        guard let transfer = CurlTransfer(job: job, request: request, responseLimit: settings.maxResponseBytes) else {
+            finish(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
+                   body: [], duration: .zero)
+            return
+        }
+        let code = curl_multi_add_handle(multi, transfer.handle)
+        guard code == CURLM_OK else {
+            finish(job: job, request: request,
+                   result: .failure(.internal, message: String(cString: curl_multi_strerror(code))),
+                   body: [], duration: .zero)
+            return
+        }
+        transfers[transfer.handle] = transfer
+    }
+
+    private func collectFinished(_ transfers: inout [UnsafeMutableRawPointer: CurlTransfer]) {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(multi, &left) {
+            guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
+                let transfer = transfers.removeValue(forKey: handle)
+            else { continue }
+            let code = message.pointee.data.result
+            curl_multi_remove_handle(multi, handle)
+            finish(job: transfer.job, request: transfer.request, result: transfer.result(code),
+                   body: transfer.response, duration: ContinuousClock.now - transfer.startedAt)
+        }
+    }
+
+    private func finish(
+        job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration
+    ) {
+        let attempt = job.event.tries + 1
+        let decision = job.policy.decide(attempt: attempt, result: result, now: Date())
+        let milliseconds = Double(duration.components.seconds) * 1000
+            + Double(duration.components.attoseconds) / 1e15
+        let stored = body.prefix(settings.storedResponseBytes)
+        let outcome = DeliveryOutcome(
+            event: job.event, attempt: attempt, result: result, decision: decision,
+            requestHeaders: request.recordedHeaders,
+            responseBody: body.isEmpty ? nil : String(decoding: stored, as: UTF8.self),
+            durationMilliseconds: milliseconds)
+        var eventLogger = logger
+        eventLogger[metadataKey: "trigger"] = "\(job.trigger.name)"
+        eventLogger[metadataKey: "event"] = "\(request.messageID)"
+        eventLogger.debug(
+            "delivery attempt finished",
+            metadata: [
+                "attempt": "\(attempt)", "result": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "")",
+                "decision": "\(decision.status)", "ms": "\(Int(milliseconds))",
+            ])
+        stats.recordDelivery(trigger: job.trigger.name, outcome: outcome)
+        onOutcome(outcome)
+        let capacityRestored = state.withLock { state in
+            state.inFlight -= 1
+            let remaining = state.perHost[job.hostKey, default: 1] - 1
+            state.perHost[job.hostKey] = remaining > 0 ? remaining : nil
+            return state.queue.count + state.inFlight == settings.httpPoolSize
+        }
+        if capacityRestored { onCapacity() }
+    }
+}

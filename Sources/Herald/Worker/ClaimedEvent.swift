@@ -1,0 +1,27 @@
+/// An event the claimer leased, with what delivery needs. `payload` is the stored Hasura
+/// `event` object as JSON text, passed through untouched.
+public struct ClaimedEvent: Sendable, Equatable {
+    public var id: Int64
+    public var triggerName: String
+    public var table: TableName
+    public var payload: String
+    /// Attempts made before this one.
+    public var tries: Int
+    /// RFC 3339 in UTC with microseconds, as PostgreSQL formatted it.
+    public var createdAt: String
+    /// Unix time of creation, for end-to-end latency.
+    public var createdAtEpoch: Double
+
+    public init(
+        id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
+        createdAtEpoch: Double
+    ) {
+        self.id = id
+        self.triggerName = triggerName
+        self.table = table
+        self.payload = payload
+        self.tries = tries
+        self.createdAt = createdAt
+        self.createdAtEpoch = createdAtEpoch
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `herald run`: the claimer, the delivery pool and the recorder as one service.
+///
+/// Shutdown order (SIGTERM/SIGINT through the ServiceGroup): stop claiming; let in-flight
+/// requests finish for up to `shutdown_grace_seconds`; flush the recorder; release every
+/// lease this worker still holds so other workers can take those events at once.
+public final class HeraldWorker: Service {
+    public let config: HeraldConfig
+    public let workerID: String
+    public let stats = WorkerStats()
+    private let logger: Logger
+
+    public init(config: HeraldConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        workerID = Self.makeWorkerID()
+    }
+
+    /// host:pid:random, unique per process and readable in `locked_by`.
+    static func makeWorkerID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        return "\(host):\(ProcessInfo.processInfo.processIdentifier):\(suffix)"
+    }
+
+    public func run() async throws {
+        let config = self.config
+        let installation = try await runBlocking("herald-preflight") { try Self.preflight(config) }
+
+        let recorder = Recorder(
+            databaseURL: config.database.url, workerID: workerID, settings: config.worker, logger: logger, stats: stats)
+        let claimerBox = ClaimerBox()
+        let deliverer = Deliverer(
+            settings: config.worker, installation: installation, logger: logger, stats: stats,
+            onOutcome: { recorder.enqueue($0) }, onCapacity: { claimerBox.claimer?.capacityAvailable() })
+        let claimer = Claimer(config: config, workerID: workerID, deliverer: deliverer, stats: stats, logger: logger)
+        claimerBox.claimer = claimer
+
+        recorder.start()
+        deliverer.start()
+        claimer.start()
+        logger.info(
+            "herald worker started",
+            metadata: [
+                "worker_id": "\(workerID)", "version": "\(Herald.version)",
+                "database": "\(config.database.redactedURL)", "triggers": "\(config.triggers.map(\.name))",
+                "http_pool_size": "\(config.worker.httpPoolSize)", "fetch_batch_size": "\(config.worker.fetchBatchSize)",
+                "fetch_interval_ms": "\(config.worker.fetchIntervalMilliseconds)",
+                "lease_seconds": "\(config.worker.leaseSeconds)",
+            ])
+
+        let statsTask = Task { [stats, logger] in
+            let interval = Duration.seconds(config.worker.statsLogIntervalSeconds)
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                Self.logFetchStats(stats.takeInterval(inFlight: deliverer.inFlight), logger: logger)
+            }
+        }
+
+        try? await gracefulShutdown()
+        logger.info("herald worker stopping", metadata: ["in_flight": "\(deliverer.inFlight)"])
+        statsTask.cancel()
+        let grace = Duration.seconds(config.worker.shutdownGraceSeconds)
+        await claimer.shutdown()
+        await deliverer.shutdown(grace: grace)
+        await recorder.shutdown(timeout: grace)
+        let workerID = self.workerID
+        let released = try? await runBlocking("herald-release") {
+            try EventStore(connection: PGConnection(url: config.database.url)).releaseLeases(workerID: workerID)
+        }
+        logger.info("herald worker stopped", metadata: ["released_leases": "\(released.map(String.init) ?? "unknown")"])
+    }
+
+    /// Checks the schema before starting, so a worker never runs against a database that
+    /// `install-triggers` has not prepared, and reads the installation id.
+    static func preflight(_ config: HeraldConfig) throws -> UUID {
+        let connection = try PGConnection(url: config.database.url)
+        let version = try SchemaMigrator.currentVersion(connection)
+        guard version == SchemaMigrator.latestVersion else {
+            throw PGError(
+                code: .unexpectedResult,
+                message: "schema herald is at version \(version), this herald needs \(SchemaMigrator.latestVersion): run herald install-triggers")
+        }
+        return try EventStore(connection: connection).installationID()
+    }
+
+    static func logFetchStats(_ snapshot: WorkerStats.Snapshot, logger: Logger) {
+        logger.info(
+            "fetch stats",
+            metadata: [
+                "fetches": "\(snapshot.fetches)", "events_claimed": "\(snapshot.eventsClaimed)",
+                "empty_fetches": "\(snapshot.emptyFetches)",
+                "claim_ms_mean": "\(String(format: "%.2f", snapshot.claimSecondsMean * 1000))",
+                "claim_ms_max": "\(String(format: "%.2f", snapshot.claimSecondsMax * 1000))",
+                "delivered": "\(snapshot.delivered)", "retried": "\(snapshot.retried)", "failed": "\(snapshot.failed)",
+                "in_flight": "\(snapshot.inFlight)",
+                "oldest_pending_age_s": "\(snapshot.oldestPendingAgeSeconds.map { String(format: "%.1f", $0) } ?? "none")",
+                "recorder_errors": "\(snapshot.recorderErrors)",
+            ])
+    }
+}
+
+/// Breaks the construction cycle between deliverer (which signals capacity) and claimer
+/// (which feeds the deliverer): set once before either starts.
+private final class ClaimerBox: @unchecked Sendable {
+    var claimer: Claimer?
+}

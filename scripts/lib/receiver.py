@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""A real HTTP webhook receiver for Herald's tests, demo and failure drills.
+
+Listens on 127.0.0.1 (port 0 = any free port, printed as "PORT <n>" on the first line) and
+answers POSTs according to the path:
+
+  /ok                      200
+  /status/<code>           that status
+  /flaky/<n>               500 for the first n attempts of each webhook-id, then 200
+  /retry-after/<value>     503 with "Retry-After: <value>" on the first attempt of each id, then 200
+  /sleep/<ms>              wait, then 200
+  /redirect                302 to /ok
+  /huge/<bytes>            200 with a body of that size
+  /slowbody/<ms>           200, the body dribbled over that long
+  /close                   close the connection without answering
+
+GET /_requests returns every request received (path, headers, body, time) as JSON;
+GET /_stats returns {"count", "max_concurrency", "max_concurrency_by_path"}.
+With --print each request is printed as one line.
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+REQUESTS = []
+ATTEMPTS = {}
+ACTIVE = {"all": 0}
+PEAK = {"all": 0}
+PRINT = False
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def do_GET(self):
+        with LOCK:
+            if self.path == "/_requests":
+                body = json.dumps(REQUESTS).encode()
+            elif self.path == "/_stats":
+                body = json.dumps({"count": len(REQUESTS), "max_concurrency": PEAK["all"],
+                                   "max_concurrency_by_path": {k: v for k, v in PEAK.items() if k != "all"}}).encode()
+            else:
+                body = None
+        if body is None:
+            self._send(404)
+        else:
+            self._send(200, body, [("Content-Type", "application/json")])
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        parts = [p for p in self.path.split("?")[0].split("/") if p]
+        kind = parts[0] if parts else "ok"
+        arg = parts[1] if len(parts) > 1 else ""
+        webhook_id = self.headers.get("webhook-id", "")
+        with LOCK:
+            REQUESTS.append({"path": self.path, "headers": dict(self.headers.items()),
+                             "body": body.decode("utf-8", "replace"), "time": time.time()})
+            key = (self.path, webhook_id)
+            ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+            attempt = ATTEMPTS[key]
+            ACTIVE["all"] += 1
+            ACTIVE[self.path] = ACTIVE.get(self.path, 0) + 1
+            PEAK["all"] = max(PEAK["all"], ACTIVE["all"])
+            PEAK[self.path] = max(PEAK.get(self.path, 0), ACTIVE[self.path])
+        if PRINT:
+            print(f"{self.path} webhook-id={webhook_id} {body.decode('utf-8', 'replace')}", flush=True)
+        try:
+            self._respond(kind, arg, attempt)
+        finally:
+            with LOCK:
+                ACTIVE["all"] -= 1
+                ACTIVE[self.path] -= 1
+
+    def _respond(self, kind, arg, attempt):
+        if kind == "status":
+            self._send(int(arg), b"status " + arg.encode())
+        elif kind == "flaky":
+            self._send(500 if attempt <= int(arg) else 200, b"attempt %d" % attempt)
+        elif kind == "retry-after":
+            if attempt == 1:
+                self._send(503, b"busy", [("Retry-After", arg)])
+            else:
+                self._send(200, b"ok")
+        elif kind == "sleep":
+            time.sleep(int(arg) / 1000)
+            self._send(200, b"ok")
+        elif kind == "redirect":
+            self._send(302, b"", [("Location", "/ok")])
+        elif kind == "huge":
+            size = int(arg)
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            chunk = b"x" * 65536
+            sent = 0
+            while sent < size:
+                n = min(len(chunk), size - sent)
+                self.wfile.write(chunk[:n])
+                sent += n
+        elif kind == "slowbody":
+            total = int(arg) / 1000
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            for _ in range(10):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(total / 10)
+        elif kind == "close":
+            self.close_connection = True
+            self.connection.shutdown(2)
+        else:
+            self._send(200, b"ok")
+
+
+def main():
+    global PRINT
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--print", action="store_true")
+    args = parser.parse_args()
+    PRINT = args.print
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 512
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
