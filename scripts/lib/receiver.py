@@ -130,6 +130,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"ok")
 
 
+class Server(ThreadingHTTPServer):
+    # The listen backlog is fixed at bind time; the default of 5 drops connections when a
+    # worker opens a hundred at once.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main():
     global PRINT
     parser = argparse.ArgumentParser()
@@ -137,9 +144,7 @@ def main():
     parser.add_argument("--print", action="store_true")
     args = parser.parse_args()
     PRINT = args.print
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 512
+    server = Server(("127.0.0.1", args.port), Handler)
     print(f"PORT {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -63,6 +63,13 @@ public enum ConfigLoader {
         if let tables = try document.child("tables") {
             config.triggers = try TriggerParser(environment: environment).parse(tables: tables)
         }
+        // A lease must outlive the longest request, or a second worker would take the event
+        // while the first is still sending it.
+        for trigger in config.triggers where trigger.retry.timeoutSeconds >= config.worker.leaseSeconds {
+            throw ConfigError(
+                code: .invalidValue, file: file, key: "worker.lease_seconds",
+                message: "lease_seconds (\(config.worker.leaseSeconds)) must exceed timeout_sec of trigger '\(trigger.name)' (\(trigger.retry.timeoutSeconds))")
+        }
         return config
     }
 

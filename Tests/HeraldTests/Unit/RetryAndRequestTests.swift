@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+
+@testable import Herald
+
+@Suite("Retry policy")
+struct RetryPolicyTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func policy(retries: Int = 3, interval: Int = 10, backoff: RetryBackoff = RetryBackoff()) -> RetryPolicy {
+        RetryPolicy(
+            retry: RetryConfig(numRetries: retries, intervalSeconds: interval, timeoutSeconds: 5), backoff: backoff,
+            maxRetryAfterSeconds: 600)
+    }
+
+    @Test(arguments: [200, 201, 204, 299])
+    func twoHundredsAreDelivered(_ status: Int) {
+        #expect(policy().decide(attempt: 1, result: .response(status: status, retryAfter: nil), now: now) == .delivered)
+    }
+
+    @Test(arguments: [301, 302, 400, 404, 500, 503])
+    func otherStatusesRetryWithFixedInterval(_ status: Int) {
+        #expect(
+            policy().decide(attempt: 1, result: .response(status: status, retryAfter: nil), now: now)
+                == .retry(afterSeconds: 10))
+    }
+
+    @Test func failsAfterNumRetriesPlusOneAttempts() {
+        let policy = policy(retries: 2)
+        let failure = AttemptResult.failure(.connection, message: "refused")
+        #expect(policy.decide(attempt: 1, result: failure, now: now) == .retry(afterSeconds: 10))
+        #expect(policy.decide(attempt: 2, result: failure, now: now) == .retry(afterSeconds: 10))
+        #expect(policy.decide(attempt: 3, result: failure, now: now) == .failed)
+        #expect(self.policy(retries: 0).decide(attempt: 1, result: failure, now: now) == .failed)
+    }
+
+    @Test func exponentialBackoffDoublesWithFullJitterUpToTheCap() {
+        let policy = policy(retries: 20, interval: 10, backoff: RetryBackoff(strategy: .exponential, maxIntervalSeconds: 60))
+        let ceilings = (1...6).map { policy.delay(afterAttempt: $0, random: { 0.999999 }) }
+        #expect(ceilings.map { $0.rounded() } == [10, 20, 40, 60, 60, 60])
+        #expect(policy.delay(afterAttempt: 3, random: { 0.5 }) == 20)
+        #expect(policy.delay(afterAttempt: 3, random: { 0 }) == 0)
+        #expect(policy.delay(afterAttempt: 200, random: { 0.5 }) == 30)
+    }
+
+    @Test func retryAfterSecondsAndHTTPDateAreHonouredAndCapped() {
+        let policy = policy()
+        #expect(
+            policy.decide(attempt: 1, result: .response(status: 503, retryAfter: "7"), now: now)
+                == .retry(afterSeconds: 7))
+        #expect(
+            policy.decide(attempt: 1, result: .response(status: 429, retryAfter: "86400"), now: now)
+                == .retry(afterSeconds: 600))
+        let date = "Fri, 15 Jan 2027 08:00:30 GMT"
+        let expected = RetryPolicy.retryAfterSeconds(date, now: now)
+        #expect(expected == Date(timeIntervalSince1970: 1_800_000_030).timeIntervalSince(now) + 0)
+        #expect(RetryPolicy.retryAfterSeconds("soon", now: now) == nil)
+        #expect(
+            policy.decide(attempt: 1, result: .response(status: 503, retryAfter: "soon"), now: now)
+                == .retry(afterSeconds: 10))
+        #expect(policy.decide(attempt: 4, result: .response(status: 503, retryAfter: "1"), now: now) == .failed)
+    }
+
+    @Test func pastHTTPDateMeansNow() {
+        #expect(RetryPolicy.retryAfterSeconds("Wed, 21 Oct 2015 07:28:00 GMT", now: now) == 0)
+    }
+}
+
+@Suite("Delivery request")
+struct DeliveryRequestTests {
+    let installation = UUID(uuidString: "6df4c1b6-ea04-4121-9c3e-0123456789ab")!
+
+    func event(tries: Int = 0) -> ClaimedEvent {
+        ClaimedEvent(
+            id: 42, triggerName: "order_changes", table: TableName(schema: "public", name: "Order \"Items\""),
+            payload: #"{"op": "INSERT", "data": {"old": null, "new": {"id": 1}}}"#, tries: tries,
+            createdAt: "2026-11-22T10:15:30.123456Z", createdAtEpoch: 0)
+    }
+
+    func trigger() -> TriggerConfig {
+        var trigger = TriggerConfig(
+            name: "order_changes", table: TableName(schema: "public", name: "Order \"Items\""),
+            webhook: "http://127.0.0.1:8000/hook")
+        trigger.retry.numRetries = 5
+        trigger.headers = [
+            HeaderConfig(name: "X-Api-Key", value: "secret-key", source: .environment("KEY")),
+            HeaderConfig(name: "X-Source", value: "herald", source: .literal),
+        ]
+        return trigger
+    }
+
+    @Test func payloadHasHasuraShape() throws {
+        let request = DeliveryRequest(event: event(tries: 2), trigger: trigger(), installation: installation, timestamp: 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        #expect(json["id"] as? String == request.messageID)
+        #expect(json["created_at"] as? String == "2026-11-22T10:15:30.123456Z")
+        #expect((json["table"] as? [String: String]) == ["schema": "public", "name": "Order \"Items\""])
+        #expect((json["trigger"] as? [String: String]) == ["name": "order_changes"])
+        #expect((json["event"] as? [String: Any])?["op"] as? String == "INSERT")
+        #expect((json["delivery_info"] as? [String: Int]) == ["max_retries": 5, "current_retry": 2])
+    }
+
+    @Test func headersCarryStandardWebhooksFieldsAndRedactSecrets() throws {
+        var trigger = trigger()
+        trigger.signing = SigningConfig(
+            secretEnvironmentVariable: "S", key: try #require(WebhookSignature.decodeSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")))
+        let request = DeliveryRequest(event: event(), trigger: trigger, installation: installation, timestamp: 1_614_265_330)
+        let headers = Dictionary(uniqueKeysWithValues: request.headers.map { ($0.name, $0.value) })
+        #expect(headers["Content-Type"] == "application/json")
+        #expect(headers["User-Agent"] == "herald/\(Herald.version)")
+        #expect(headers["webhook-id"] == request.messageID)
+        #expect(headers["webhook-timestamp"] == "1614265330")
+        #expect(
+            headers["webhook-signature"]
+                == WebhookSignature.sign(
+                    key: trigger.signing!.key, messageID: request.messageID, timestamp: 1_614_265_330, body: request.body))
+        #expect(headers["X-Api-Key"] == "secret-key")
+        let recorded = try #require(
+            try JSONSerialization.jsonObject(with: Data(request.recordedHeaders.utf8)) as? [String: String])
+        #expect(recorded["X-Api-Key"] == "<redacted>")
+        #expect(recorded["X-Source"] == "herald")
+        #expect(!request.recordedHeaders.contains("secret-key"))
+    }
+
+    @Test func eventIDIsAStableUUIDThatMapsBack() throws {
+        let id = EventID.uuid(installation: installation, number: 42)
+        #expect(id == EventID.uuid(installation: installation, number: 42))
+        #expect(id != EventID.uuid(installation: installation, number: 43))
+        let uuid = try #require(UUID(uuidString: id))
+        #expect(uuid.uuidString.lowercased() == id)
+        #expect(Array(id)[14] == "8")
+        #expect(EventID.number(from: id, installation: installation) == 42)
+        #expect(EventID.number(from: id.uppercased(), installation: installation) == 42)
+        #expect(EventID.number(from: "42", installation: installation) == 42)
+        #expect(EventID.number(from: id, installation: UUID()) == nil)
+        #expect(EventID.number(from: "nonsense", installation: installation) == nil)
+    }
+
+    @Test func hostKeyIncludesSchemeAndDefaultPort() {
+        #expect(DeliveryJob.hostKey("http://Example.com/x") == "http://example.com:80")
+        #expect(DeliveryJob.hostKey("https://example.com:8443/x") == "https://example.com:8443")
+    }
+
+    @Test func arrayLiteralsQuoteEverything() {
+        #expect(PGArray.literal(["a", nil, #"b"c"#, "d\\e", "{x,y}"]) == #"{"a",NULL,"b\"c","d\\e","{x,y}"}"#)
+        #expect(PGArray.literal([1, 2] as [Int64]) == "{1,2}")
+    }
+
+    @Test func jsonEscapingHandlesControlCharacters() {
+        #expect(DeliveryRequest.json("a\"b\\c\n\u{01}") == #""a\"b\\c\n\u0001""#)
+    }
+}
