@@ -10,7 +10,8 @@ struct HeraldCLI: AsyncParsableCommand {
         abstract: "Delivers PostgreSQL row changes to webhooks, at least once.",
         version: Herald.version,
         subcommands: [
-            RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self,
+            RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self, RedeliverEventCommand.self,
+            InvokeCommand.self, StatsCommand.self, CleanupCommand.self,
         ])
 }
 

@@ -42,7 +42,7 @@ public enum ConfigLoader {
         }
 
         let document = ConfigNode(file: file, node: root, path: "")
-        try document.rejectUnknownKeys(["database", "worker", "stats", "tables"])
+        try document.rejectUnknownKeys(["database", "worker", "stats", "retention", "tables"])
 
         var config = HeraldConfig(file: file)
         if let section = try document.child("database") {
@@ -54,6 +54,7 @@ public enum ConfigLoader {
         if let section = try document.child("stats") {
             try readStrings(section, StatsSettings.stringSettings, into: &config.stats)
         }
+        try readRetention(document.child("retention"), environment: environment, file: file, into: &config.retention)
         try applyOverrides(environment, file: file, to: &config)
         if config.database.url.isEmpty {
             throw ConfigError(
@@ -96,6 +97,36 @@ public enum ConfigLoader {
         for setting in settings {
             guard let node = try section.child(setting.key) else { continue }
             target[keyPath: setting.keyPath] = try node.string()
+        }
+    }
+
+    /// Durations such as `7d`; each key can be overridden by `HERALD_RETENTION_<KEY>`.
+    private static func readRetention(
+        _ section: ConfigNode?, environment: [String: String], file: String, into retention: inout RetentionSettings
+    ) throws(ConfigError) {
+        if let section { try section.rejectUnknownKeys(Set(RetentionSettings.keys)) }
+        for key in RetentionSettings.keys {
+            let variable = "HERALD_RETENTION_\(key.uppercased())"
+            let text: String
+            let fail: (String) -> ConfigError
+            if let value = environment[variable] {
+                text = value
+                fail = { ConfigError(code: .invalidValue, file: file, key: "$\(variable)", message: $0) }
+            } else if let node = try section?.child(key) {
+                text = try node.string()
+                fail = { node.error(.invalidValue, $0) }
+            } else {
+                continue
+            }
+            if text.isEmpty { continue }
+            guard let seconds = DurationText.seconds(text), seconds > 0 else {
+                throw fail("'\(text)' is not a duration such as 12h, 7d or 2w")
+            }
+            switch key {
+            case "delivered_after": retention.deliveredAfterSeconds = seconds
+            case "failed_after": retention.failedAfterSeconds = seconds
+            default: retention.intervalSeconds = seconds
+            }
         }
     }
 

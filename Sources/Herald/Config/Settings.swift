@@ -106,3 +106,19 @@ extension DatabaseSettings {
         [.init(key: "url", keyPath: \.url)]
     }
 }
+
+/// Scheduled cleanup of finished events (`retention:`); off unless `delivered_after` is set.
+public struct RetentionSettings: Sendable, Equatable {
+    /// Delete delivered events this long after they finished; nil keeps them.
+    public var deliveredAfterSeconds: Int?
+    /// Delete failed events this long after they failed; nil keeps them.
+    public var failedAfterSeconds: Int?
+    /// How often the worker runs the cleanup.
+    public var intervalSeconds = 3600
+
+    public init() {}
+
+    public var isEnabled: Bool { deliveredAfterSeconds != nil || failedAfterSeconds != nil }
+
+    static let keys = ["delivered_after", "failed_after", "interval"]
+}

@@ -144,6 +144,7 @@ public struct HeraldConfig: Sendable, Equatable {
     public var database = DatabaseSettings()
     public var worker = WorkerSettings()
     public var stats = StatsSettings()
+    public var retention = RetentionSettings()
     public var triggers: [TriggerConfig] = []
 
     public init(file: String) {

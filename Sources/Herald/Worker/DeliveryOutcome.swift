@@ -13,28 +13,41 @@ public struct DeliveryOutcome: Sendable {
     public var responseBody: String?
     public var durationMilliseconds: Double
 
-    public var statusCode: Int? {
-        if case .response(let status, _) = result { return status }
-        return nil
-    }
+    public let statusCode: Int?
+    /// http | redirect | timeout | connection | dns | tls | protocol | internal; nil on success.
+    public let errorClass: String?
+    public let errorMessage: String?
 
-    public var errorClass: String? {
+    public init(
+        event: ClaimedEvent, attempt: Int, result: AttemptResult, decision: RetryDecision, requestHeaders: String,
+        responseBody: String?, durationMilliseconds: Double
+    ) {
+        self.event = event
+        self.attempt = attempt
+        self.result = result
+        self.decision = decision
+        self.requestHeaders = requestHeaders
+        self.responseBody = responseBody
+        self.durationMilliseconds = durationMilliseconds
+        // Derived once here and stored: deriving them inside the recorder's batch builder
+        // crashed the Swift 6.3 optimizer (ownership verifier) in release builds.
         switch result {
         case .response(let status, _):
-            if (200..<300).contains(status) { return nil }
-            return (300..<400).contains(status) ? "redirect" : "http"
-        case .failure(let errorClass, _):
-            return errorClass.rawValue
-        }
-    }
-
-    public var errorMessage: String? {
-        switch result {
-        case .response(let status, _):
-            if (200..<300).contains(status) { return nil }
-            return (300..<400).contains(status) ? "HTTP \(status): redirects are not followed" : "HTTP \(status)"
-        case .failure(_, let message):
-            return message
+            statusCode = status
+            if (200..<300).contains(status) {
+                errorClass = nil
+                errorMessage = nil
+            } else if (300..<400).contains(status) {
+                errorClass = "redirect"
+                errorMessage = "HTTP \(status): redirects are not followed"
+            } else {
+                errorClass = "http"
+                errorMessage = "HTTP \(status)"
+            }
+        case .failure(let failure, let message):
+            statusCode = nil
+            errorClass = failure.rawValue
+            errorMessage = message
         }
     }
 }

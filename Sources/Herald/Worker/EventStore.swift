@@ -70,34 +70,17 @@ public struct EventStore {
     /// worker whose lease expired cannot overwrite the newer owner's bookkeeping.
     public func record(_ outcomes: [DeliveryOutcome], workerID: String) throws {
         guard !outcomes.isEmpty else { return }
-        var ids: [Int64] = []
-        var statuses: [String?] = []
-        var tries: [String?] = []
-        var delays: [String?] = []
-        var codes: [String?] = []
-        var errors: [String?] = []
-        var triggers: [String?] = []
-        var headers: [String?] = []
-        var bodies: [String?] = []
-        var classes: [String?] = []
-        var durations: [String?] = []
-        for outcome in outcomes {
-            ids.append(outcome.event.id)
-            statuses.append(outcome.decision.status)
-            tries.append(String(outcome.attempt))
-            if case .retry(let seconds) = outcome.decision {
-                delays.append(String(format: "%.3f", seconds))
-            } else {
-                delays.append(nil)
-            }
-            codes.append(outcome.statusCode.map(String.init))
-            errors.append(outcome.errorMessage.map { Self.storable($0, limit: 1000) })
-            triggers.append(outcome.event.triggerName)
-            headers.append(outcome.requestHeaders)
-            bodies.append(outcome.responseBody.map { Self.storable($0, limit: Int.max) })
-            classes.append(outcome.errorClass)
-            durations.append(String(format: "%.3f", outcome.durationMilliseconds))
-        }
+        let ids = outcomes.map(\.event.id)
+        let statuses: [String?] = outcomes.map { $0.decision.status }
+        let tries: [String?] = outcomes.map { String($0.attempt) }
+        let delays: [String?] = outcomes.map { Self.delayText($0.decision) }
+        let codes: [String?] = outcomes.map { $0.statusCode.map(String.init) }
+        let errors: [String?] = outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }
+        let triggers: [String?] = outcomes.map { $0.event.triggerName }
+        let headers: [String?] = outcomes.map { $0.requestHeaders }
+        let bodies: [String?] = outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }
+        let classes: [String?] = outcomes.map { $0.errorClass }
+        let durations: [String?] = outcomes.map { String(format: "%.3f", $0.durationMilliseconds) }
         let idArray = PGArray.literal(ids)
         try connection.transaction {
             try connection.query(
@@ -131,6 +114,11 @@ public struct EventStore {
                     PGArray.literal(bodies), PGArray.literal(durations),
                 ])
         }
+    }
+
+    private static func delayText(_ decision: RetryDecision) -> String? {
+        guard case .retry(let seconds) = decision else { return nil }
+        return String(format: "%.3f", seconds)
     }
 
     /// Gives back every lease this worker still holds (graceful shutdown): the events are

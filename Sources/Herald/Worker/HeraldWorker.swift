@@ -52,6 +52,24 @@ public final class HeraldWorker: Service {
                 "lease_seconds": "\(config.worker.leaseSeconds)",
             ])
 
+        let notifier = SystemdNotifier()
+        notifier.ready()
+        let retentionTask = Task { [logger] in
+            await Self.runRetentionSchedule(config, logger: logger)
+        }
+        let watchdogTask = Task { [stats] in
+            let interval = notifier.watchdogInterval ?? .seconds(5)
+            while !Task.isCancelled {
+                // Only a claimer that is connected and turning proves the worker is alive;
+                // a stuck one stops the pings and systemd restarts the service.
+                if claimer.isHealthy { notifier.watchdog() }
+                let snapshot = stats.current(inFlight: deliverer.inFlight)
+                notifier.status(
+                    "delivered \(snapshot.delivered), retried \(snapshot.retried), failed \(snapshot.failed), "
+                        + "in flight \(snapshot.inFlight)\(claimer.isHealthy ? "" : ", database unreachable")")
+                try? await Task.sleep(for: interval)
+            }
+        }
         let statsTask = Task { [stats, logger] in
             let interval = Duration.seconds(config.worker.statsLogIntervalSeconds)
             while !Task.isCancelled {
@@ -62,8 +80,11 @@ public final class HeraldWorker: Service {
         }
 
         try? await gracefulShutdown()
+        notifier.stopping()
         logger.info("herald worker stopping", metadata: ["in_flight": "\(deliverer.inFlight)"])
         statsTask.cancel()
+        watchdogTask.cancel()
+        retentionTask.cancel()
         let grace = Duration.seconds(config.worker.shutdownGraceSeconds)
         await claimer.shutdown()
         await deliverer.shutdown(grace: grace)
@@ -73,6 +94,37 @@ public final class HeraldWorker: Service {
             try EventStore(connection: PGConnection(url: config.database.url)).releaseLeases(workerID: workerID)
         }
         logger.info("herald worker stopped", metadata: ["released_leases": "\(released.map(String.init) ?? "unknown")"])
+    }
+
+    /// Deletes finished events past their retention, every `retention.interval`, while the
+    /// worker runs. Each pass uses a connection of its own on a thread of its own.
+    static func runRetentionSchedule(_ config: HeraldConfig, logger: Logger) async {
+        let retention = config.retention
+        guard retention.isEnabled else { return }
+        while !Task.isCancelled {
+            do {
+                let report = try await runBlocking("herald-retention") {
+                    let cleanup = Retention(connection: try PGConnection(url: config.database.url))
+                    var report = Retention.Report()
+                    if let seconds = retention.deliveredAfterSeconds {
+                        let part = try cleanup.run(olderThanSeconds: seconds, scope: .delivered)
+                        report.events += part.events
+                        report.invocations += part.invocations
+                    }
+                    if let seconds = retention.failedAfterSeconds {
+                        let part = try cleanup.run(olderThanSeconds: seconds, scope: .failed)
+                        report.events += part.events
+                        report.invocations += part.invocations
+                    }
+                    return report
+                }
+                logger.info(
+                    "retention cleanup", metadata: ["events": "\(report.events)", "invocations": "\(report.invocations)"])
+            } catch {
+                logger.warning("retention cleanup failed; will try again", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(retention.intervalSeconds))
+        }
     }
 
     /// Checks the schema before starting, so a worker never runs against a database that

@@ -32,7 +32,7 @@ struct InstallTests {
         let config = try database.config(
             tables: Self.trigger("a", definition: #"{insert: {columns: "*"}, update: {columns: [status]}}"#))
         let first = try TriggerInstaller(config: config, logger: logger).install(connection)
-        #expect(first.migrations.map(\.version) == [1, 2])
+        #expect(first.migrations.map(\.version) == Array(1...SchemaMigrator.latestVersion))
         #expect(first.create.map(\.name) == ["herald_a_insert", "herald_a_update"])
         let second = try TriggerInstaller(config: config, logger: logger).install(connection)
         #expect(second.isEmpty)

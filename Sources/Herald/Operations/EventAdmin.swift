@@ -1,0 +1,97 @@
+import Foundation
+
+/// What happened to one id given to `redeliver-event`.
+public enum RedeliveryResult: Sendable, Equatable {
+    case queued(number: Int64)
+    case unknown(String)
+    case busy(number: Int64, worker: String)
+}
+
+/// Operator actions on the event log: redeliver and invoke. Each statement is one
+/// transaction; ids travel as parameters.
+public struct EventAdmin {
+    public let connection: PGConnection
+    public let installation: UUID
+
+    public init(connection: PGConnection) throws {
+        self.connection = connection
+        installation = try EventStore(connection: connection).installationID()
+    }
+
+    /// The public id (what receivers saw as `webhook-id`) of event `number`.
+    public func publicID(_ number: Int64) -> String {
+        EventID.uuid(installation: installation, number: number)
+    }
+
+    /// Puts one event back to pending with tries reset and due now (Hasura's
+    /// redeliver_event). The event keeps its id, so `webhook-id` stays the same. An event
+    /// leased by a live worker is refused unless `force`.
+    public func redeliver(_ text: String, force: Bool) throws -> RedeliveryResult {
+        guard let number = EventID.number(from: text, installation: installation) else { return .unknown(text) }
+        let result = try connection.query(
+            """
+            WITH target AS (
+                SELECT id, status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now() AS leased, locked_by
+                FROM herald.event_log WHERE id = $1 FOR UPDATE),
+            changed AS (
+                UPDATE herald.event_log e
+                SET status = 'pending', tries = 0, next_attempt_at = now(), locked_at = NULL, locked_by = NULL,
+                    finished_at = NULL
+                FROM target WHERE e.id = target.id AND (NOT target.leased OR $2::bool)
+                RETURNING e.id)
+            SELECT target.leased, target.locked_by, (SELECT count(*) FROM changed), pg_notify('herald_events', '')
+            FROM target
+            """, [String(number), force ? "true" : "false"])
+        guard result.rowCount == 1 else { return .unknown(text) }
+        if result[0, 2] == "1" { return .queued(number: number) }
+        return .busy(number: number, worker: result[0, 1] ?? "")
+    }
+
+    /// Counts the events a bulk redelivery would touch.
+    public func countMatching(trigger: String, status: String, sinceSeconds: Int?) throws -> Int {
+        let result = try connection.query(
+            """
+            SELECT count(*) FROM herald.event_log
+            WHERE trigger_name = $1 AND status = $2
+              AND ($3::int IS NULL OR created_at >= now() - make_interval(secs => $3::int))
+            """, [trigger, status, sinceSeconds.map(String.init)])
+        return Int(result[0, 0] ?? "0") ?? 0
+    }
+
+    /// Redelivers every event of a trigger in a status (leased ones excluded unless `force`);
+    /// returns how many were queued.
+    public func redeliverAll(trigger: String, status: String, sinceSeconds: Int?, force: Bool) throws -> Int {
+        let result = try connection.query(
+            """
+            WITH changed AS (
+                UPDATE herald.event_log
+                SET status = 'pending', tries = 0, next_attempt_at = now(), locked_at = NULL, locked_by = NULL,
+                    finished_at = NULL
+                WHERE trigger_name = $1 AND status = $2
+                  AND ($3::int IS NULL OR created_at >= now() - make_interval(secs => $3::int))
+                  AND ($4::bool OR NOT (status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now()))
+                RETURNING id)
+            SELECT count(*), pg_notify('herald_events', '') FROM changed
+            """, [trigger, status, sinceSeconds.map(String.init), force ? "true" : "false"])
+        return Int(result[0, 0] ?? "0") ?? 0
+    }
+
+    /// Creates a MANUAL event for `trigger` with `data` as `data.new`, and wakes the workers.
+    /// The JSON is validated by PostgreSQL; the error names it.
+    public func invoke(trigger: TriggerConfig, data: String) throws -> Int64 {
+        let result = try connection.query(
+            """
+            WITH created AS (
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)
+                VALUES ($1, $2, $3, jsonb_build_object(
+                    'op', 'MANUAL', 'data', jsonb_build_object('old', NULL, 'new', $4::jsonb),
+                    'session_variables', NULL, 'trace_context', NULL))
+                RETURNING id)
+            SELECT id, pg_notify('herald_events', '') FROM created
+            """, [trigger.name, trigger.table.schema, trigger.table.name, data])
+        guard let text = result[0, 0], let id = Int64(text) else {
+            throw PGError(code: .unexpectedResult, message: "insert returned no id")
+        }
+        return id
+    }
+}

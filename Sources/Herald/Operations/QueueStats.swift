@@ -1,0 +1,122 @@
+import Foundation
+
+/// The queue as the database sees it, per trigger: what `herald stats` prints.
+public struct QueueStats: Sendable, Equatable, Encodable {
+    public struct Trigger: Sendable, Equatable, Encodable {
+        public var trigger: String
+        public var pending = 0
+        public var inFlight = 0
+        public var delivered = 0
+        public var failed = 0
+        public var oldestPendingAgeSeconds: Double?
+        public var failuresLastHour = 0
+        public var lastError: LastError?
+
+        enum CodingKeys: String, CodingKey {
+            case trigger, pending, delivered, failed
+            case inFlight = "in_flight"
+            case oldestPendingAgeSeconds = "oldest_pending_age_seconds"
+            case failuresLastHour = "failures_last_hour"
+            case lastError = "last_error"
+        }
+    }
+
+    public struct LastError: Sendable, Equatable, Encodable {
+        public var at: String
+        public var statusCode: Int?
+        public var errorClass: String?
+        public var message: String?
+
+        enum CodingKeys: String, CodingKey {
+            case at, message
+            case statusCode = "status_code"
+            case errorClass = "error_class"
+        }
+    }
+
+    public var triggers: [Trigger]
+
+    /// Reads the counts; configured triggers with no events are listed with zeros.
+    public static func read(_ connection: PGConnection, configured: [String]) throws -> QueueStats {
+        var byName: [String: Trigger] = [:]
+        for name in configured { byName[name] = Trigger(trigger: name) }
+        let counts = try connection.query(
+            """
+            SELECT trigger_name,
+                   count(*) FILTER (WHERE status = 'pending' AND NOT (locked_by IS NOT NULL AND next_attempt_at > now())),
+                   count(*) FILTER (WHERE status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now()),
+                   count(*) FILTER (WHERE status = 'delivered'),
+                   count(*) FILTER (WHERE status = 'failed'),
+                   extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending'))
+            FROM herald.event_log GROUP BY trigger_name
+            """)
+        for row in 0..<counts.rowCount {
+            let name = counts[row, 0] ?? ""
+            var trigger = byName[name] ?? Trigger(trigger: name)
+            trigger.pending = Int(counts[row, 1] ?? "0") ?? 0
+            trigger.inFlight = Int(counts[row, 2] ?? "0") ?? 0
+            trigger.delivered = Int(counts[row, 3] ?? "0") ?? 0
+            trigger.failed = Int(counts[row, 4] ?? "0") ?? 0
+            trigger.oldestPendingAgeSeconds = counts[row, 5].flatMap(Double.init)
+            byName[name] = trigger
+        }
+        let failures = try connection.query(
+            """
+            SELECT trigger_name, count(*) FROM herald.invocation_log
+            WHERE created_at > now() - interval '1 hour' AND error_class IS NOT NULL GROUP BY trigger_name
+            """)
+        for row in 0..<failures.rowCount {
+            byName[failures[row, 0] ?? ""]?.failuresLastHour = Int(failures[row, 1] ?? "0") ?? 0
+        }
+        let lastErrors = try connection.query(
+            """
+            SELECT DISTINCT ON (trigger_name) trigger_name,
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), status_code, error_class,
+                   error_message
+            FROM herald.invocation_log WHERE error_class IS NOT NULL
+            ORDER BY trigger_name, id DESC
+            """)
+        for row in 0..<lastErrors.rowCount {
+            byName[lastErrors[row, 0] ?? ""]?.lastError = LastError(
+                at: lastErrors[row, 1] ?? "", statusCode: lastErrors[row, 2].flatMap(Int.init),
+                errorClass: lastErrors[row, 3], message: lastErrors[row, 4])
+        }
+        return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    /// A fixed-width table for terminals.
+    public var table: String {
+        var lines = [
+            "trigger".padding(toLength: 24, withPad: " ", startingAt: 0)
+                + ["pending", "in_flight", "delivered", "failed", "oldest_pending", "fail_1h"].map { $0.leftPadded(15) }
+                .joined()
+        ]
+        for trigger in triggers {
+            let age = trigger.oldestPendingAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-"
+            lines.append(
+                trigger.trigger.padding(toLength: 24, withPad: " ", startingAt: 0)
+                    + [
+                        String(trigger.pending), String(trigger.inFlight), String(trigger.delivered),
+                        String(trigger.failed), age, String(trigger.failuresLastHour),
+                    ].map { $0.leftPadded(15) }.joined())
+        }
+        for trigger in triggers {
+            guard let error = trigger.lastError else { continue }
+            let what = error.statusCode.map { "HTTP \($0)" } ?? error.errorClass ?? "error"
+            lines.append("last error \(trigger.trigger): \(error.at) \(what): \(error.message ?? "")")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+    }
+}

@@ -1,0 +1,68 @@
+/// Deletes finished events (and, by cascade, their invocation rows) older than a cutoff, in
+/// batches small enough that no lock is held for long and the worker's claims never wait.
+public struct Retention {
+    public struct Report: Sendable, Equatable {
+        public var events = 0
+        public var invocations = 0
+    }
+
+    public static let batchSize = 5000
+
+    public let connection: PGConnection
+
+    public init(connection: PGConnection) {
+        self.connection = connection
+    }
+
+    /// The finished statuses a cleanup may delete; never "pending".
+    public enum Scope: Sendable {
+        case delivered, failed, deliveredAndFailed
+
+        var literal: String {
+            switch self {
+            case .delivered: PGArray.literal(["delivered"])
+            case .failed: PGArray.literal(["failed"])
+            case .deliveredAndFailed: PGArray.literal(["delivered", "failed"])
+            }
+        }
+    }
+
+    /// What a cleanup would delete.
+    public func preview(olderThanSeconds: Int, scope: Scope) throws -> Report {
+        let result = try connection.query(
+            """
+            WITH doomed AS (
+                SELECT id FROM herald.event_log
+                WHERE status = ANY ($1::text[]) AND finished_at < now() - make_interval(secs => $2::int))
+            SELECT (SELECT count(*) FROM doomed),
+                   (SELECT count(*) FROM herald.invocation_log i JOIN doomed ON i.event_id = doomed.id)
+            """, [scope.literal, String(olderThanSeconds)])
+        return Report(events: Int(result[0, 0] ?? "0") ?? 0, invocations: Int(result[0, 1] ?? "0") ?? 0)
+    }
+
+    /// Deletes in batches of ``batchSize`` (each its own short transaction) until none is left.
+    /// Pending events are never deleted.
+    public func run(olderThanSeconds: Int, scope: Scope) throws -> Report {
+        var report = Report()
+        while true {
+            let result = try connection.query(
+                """
+                WITH doomed AS (
+                    SELECT id FROM herald.event_log
+                    WHERE status = ANY ($1::text[]) AND finished_at < now() - make_interval(secs => $2::int)
+                    ORDER BY finished_at LIMIT $3::int
+                    FOR UPDATE SKIP LOCKED),
+                invocations AS (
+                    SELECT count(*) AS n FROM herald.invocation_log i JOIN doomed ON i.event_id = doomed.id),
+                deleted AS (
+                    DELETE FROM herald.event_log e USING doomed WHERE e.id = doomed.id RETURNING 1)
+                SELECT (SELECT count(*) FROM deleted), (SELECT n FROM invocations)
+                """,
+                [scope.literal, String(olderThanSeconds), String(Self.batchSize)])
+            let events = Int(result[0, 0] ?? "0") ?? 0
+            report.events += events
+            report.invocations += Int(result[0, 1] ?? "0") ?? 0
+            if events < Self.batchSize { return report }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import ArgumentParser
+import Foundation
+import Herald
+
+struct RedeliverEventCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redeliver-event",
+        abstract: "Put events back to pending with tries reset (same event id, same webhook-id).",
+        discussion: """
+            IDs are the payload ids (UUIDs) receivers see, or event numbers. In bulk:
+              herald redeliver-event --trigger order_changes --status failed --since 24h
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Argument(help: "Event ids.")
+    var ids: [String] = []
+
+    @Option(help: "Bulk: every event of this trigger…")
+    var trigger: String?
+
+    @Option(help: "Bulk: …in this status (failed, delivered or pending).")
+    var status: String = "failed"
+
+    @Option(help: "Bulk: …created within this long (e.g. 24h, 7d).")
+    var since: String?
+
+    @Flag(help: "Redeliver even events currently leased by a worker.")
+    var force = false
+
+    @Flag(help: "Bulk: skip the confirmation prompt.")
+    var yes = false
+
+    func validate() throws {
+        if ids.isEmpty && trigger == nil {
+            throw ValidationError("give event ids, or --trigger with --status")
+        }
+        if !ids.isEmpty && trigger != nil {
+            throw ValidationError("give either event ids or --trigger, not both")
+        }
+        if !["failed", "delivered", "pending"].contains(status) {
+            throw ValidationError("--status must be failed, delivered or pending")
+        }
+        if let since, DurationText.seconds(since) == nil {
+            throw ValidationError("--since '\(since)' is not a duration such as 90m, 24h or 7d")
+        }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.loadConfig()
+            let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
+            if let trigger {
+                try bulk(admin, trigger: trigger, config: config)
+                return
+            }
+            var problems = 0
+            for id in ids {
+                switch try admin.redeliver(id, force: force) {
+                case .queued(let number):
+                    print("event \(admin.publicID(number)) queued for redelivery")
+                case .unknown(let text):
+                    problems += 1
+                    printError("event \(text): no such event")
+                case .busy(let number, let worker):
+                    problems += 1
+                    printError("event \(admin.publicID(number)): being delivered by \(worker); use --force to redeliver anyway")
+                }
+            }
+            if problems > 0 { throw ExitCode.failure }
+        }
+    }
+
+    private func bulk(_ admin: EventAdmin, trigger: String, config: HeraldConfig) throws {
+        guard config.trigger(named: trigger) != nil else {
+            throw CLIFailure(message: "trigger '\(trigger)' is not in \(config.file)")
+        }
+        let seconds = since.flatMap(DurationText.seconds)
+        let count = try admin.countMatching(trigger: trigger, status: status, sinceSeconds: seconds)
+        if count == 0 {
+            print("no \(status) events for trigger \(trigger)")
+            return
+        }
+        if !yes {
+            print("redeliver \(count) \(status) events of trigger \(trigger)? [y/N] ", terminator: "")
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                throw CLIFailure(message: "cancelled; nothing changed")
+            }
+        }
+        let queued = try admin.redeliverAll(trigger: trigger, status: status, sinceSeconds: seconds, force: force)
+        print("queued \(queued) events of trigger \(trigger) for redelivery")
+    }
+}
+
+struct InvokeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invoke",
+        abstract: "Create a MANUAL event for a trigger with enable_manual: true; prints its id.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Argument(help: "Trigger name.")
+    var trigger: String
+
+    @Option(help: "JSON sent as event.data.new.")
+    var data: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.loadConfig()
+            guard let trigger = config.trigger(named: trigger) else {
+                throw CLIFailure(message: "trigger '\(self.trigger)' is not in \(config.file)")
+            }
+            guard trigger.enableManual else {
+                throw CLIFailure(message: "trigger '\(trigger.name)' does not allow manual invocation (enable_manual is false)")
+            }
+            let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
+            do {
+                print(admin.publicID(try admin.invoke(trigger: trigger, data: data)))
+            } catch let error as PGError where error.sqlState == "22P02" {
+                throw CLIFailure(message: "--data is not valid JSON: \(error.message)")
+            }
+        }
+    }
+}
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Queue depth per trigger and status, oldest pending age, recent failures.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "Print stable JSON instead of a table.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.loadConfig()
+            let stats = try QueueStats.read(
+                PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
+            print(json ? stats.json : stats.table)
+        }
+    }
+}
+
+struct CleanupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup",
+        abstract: "Delete delivered events (and their invocation rows) older than a cutoff, in small batches.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Age cutoff, e.g. 7d, 12h.")
+    var olderThan: String
+
+    @Flag(help: "Also delete failed events.")
+    var includeFailed = false
+
+    @Flag(help: "Only count what would be deleted.")
+    var dryRun = false
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let seconds = DurationText.seconds(olderThan) else {
+                throw CLIFailure(message: "--older-than '\(olderThan)' is not a duration such as 12h or 7d")
+            }
+            let config = try options.loadConfig()
+            let retention = Retention(connection: try PGConnection(url: config.database.url))
+            let scope: Retention.Scope = includeFailed ? .deliveredAndFailed : .delivered
+            if dryRun {
+                let report = try retention.preview(olderThanSeconds: seconds, scope: scope)
+                print("would remove \(report.events) events and \(report.invocations) invocation rows")
+            } else {
+                let report = try retention.run(olderThanSeconds: seconds, scope: scope)
+                print("removed \(report.events) events and \(report.invocations) invocation rows")
+            }
+        }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("herald: \(message)\n".utf8))
+}
