@@ -56,6 +56,19 @@ public enum ConfigLoader {
         }
         try readRetention(document.child("retention"), environment: environment, file: file, into: &config.retention)
         try applyOverrides(environment, file: file, to: &config)
+        if !config.stats.bearerTokenEnv.isEmpty {
+            guard let token = environment[config.stats.bearerTokenEnv], !token.isEmpty else {
+                throw ConfigError(
+                    code: .missingEnvironment, file: file, key: "stats.bearer_token_env",
+                    message: "environment variable \(config.stats.bearerTokenEnv) is not set")
+            }
+            config.stats.bearerToken = token
+        }
+        if !config.stats.listen.isEmpty, StatsListenAddress(config.stats.listen) == nil {
+            throw ConfigError(
+                code: .invalidValue, file: file, key: "stats.listen",
+                message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)")
+        }
         if config.database.url.isEmpty {
             throw ConfigError(
                 code: .missingKey, file: file, key: "database.url",

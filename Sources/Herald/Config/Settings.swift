@@ -54,8 +54,11 @@ public struct WorkerSettings: Sendable, Equatable {
 public struct StatsSettings: Sendable, Equatable {
     /// host:port to bind; empty disables the endpoint.
     public var listen = "127.0.0.1:9464"
-    /// Name of an environment variable holding a bearer token required by every request.
+    /// Name of an environment variable holding a bearer token required by every request
+    /// except /healthz.
     public var bearerTokenEnv = ""
+    /// The token read from that variable at load time; never printed.
+    public var bearerToken: String?
 
     public init() {}
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// `herald run`: the claimer, the delivery pool and the recorder as one service.
 ///
@@ -10,13 +11,35 @@ import ServiceLifecycle
 public final class HeraldWorker: Service {
     public let config: HeraldConfig
     public let workerID: String
-    public let stats = WorkerStats()
+    public let stats: WorkerStats
+    /// Opened by the stats endpoint once it listens (or at once when it is disabled).
+    public let statsEndpointRunning = Gate()
     private let logger: Logger
+    private let running = Mutex<(claimer: Claimer?, deliverer: Deliverer?, stopping: Bool)>((nil, nil, false))
+    private let lastQueue = Mutex<QueueStats?>(nil)
 
+    /// Create after bootstrapping the metrics system: metric handles are made here.
     public init(config: HeraldConfig, logger: Logger) {
         self.config = config
         self.logger = logger
         workerID = Self.makeWorkerID()
+        stats = WorkerStats(metrics: HeraldMetrics(triggerNames: config.triggers.map(\.name)))
+        if config.stats.listen.isEmpty { statsEndpointRunning.open() }
+    }
+
+    /// Ready while the claimer runs with a live database connection; otherwise why not.
+    public var readiness: (ready: Bool, reason: String) {
+        let (claimer, stopping) = running.withLock { ($0.claimer, $0.stopping) }
+        if stopping { return (false, "shutting down") }
+        guard let claimer else { return (false, "starting") }
+        return claimer.isHealthy ? (true, "") : (false, "database unreachable")
+    }
+
+    /// The /stats document.
+    public func statsJSON() -> String {
+        let inFlight = running.withLock { $0.deliverer?.inFlight } ?? 0
+        return StatsDocument(worker: self, snapshot: stats.current(inFlight: inFlight), queue: lastQueue.withLock { $0 })
+            .json
     }
 
     /// host:pid:random, unique per process and readable in `locked_by`.
@@ -42,6 +65,10 @@ public final class HeraldWorker: Service {
         recorder.start()
         deliverer.start()
         claimer.start()
+        running.withLock {
+            $0.claimer = claimer
+            $0.deliverer = deliverer
+        }
         logger.info(
             "herald worker started",
             metadata: [
@@ -53,7 +80,25 @@ public final class HeraldWorker: Service {
             ])
 
         let notifier = SystemdNotifier()
+        await statsEndpointRunning.wait()
         notifier.ready()
+        let queueTask = Task { [self, stats, logger] in
+            // Queue depth is read on an interval, not per scrape: a scrape must not cost a
+            // scan of the log.
+            while !Task.isCancelled {
+                do {
+                    let queue = try await runBlocking("herald-queue-depth") {
+                        try QueueStats.read(
+                            PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
+                    }
+                    stats.metrics.setQueueDepth(queue)
+                    self.lastQueue.withLock { $0 = queue }
+                } catch {
+                    logger.debug("queue depth refresh failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(10))
+            }
+        }
         let retentionTask = Task { [logger] in
             await Self.runRetentionSchedule(config, logger: logger)
         }
@@ -80,7 +125,9 @@ public final class HeraldWorker: Service {
         }
 
         try? await gracefulShutdown()
+        running.withLock { $0.stopping = true }
         notifier.stopping()
+        queueTask.cancel()
         logger.info("herald worker stopping", metadata: ["in_flight": "\(deliverer.inFlight)"])
         statsTask.cancel()
         watchdogTask.cancel()

@@ -78,14 +78,14 @@ public final class Recorder: Sendable {
                 connection = open
                 let started = ContinuousClock.now
                 try EventStore(connection: open).record(batch, workerID: workerID)
-                stats.recordFlush(succeeded: true)
+                stats.recordFlush(size: batch.count, seconds: (ContinuousClock.now - started).seconds)
                 backoff.reset()
                 logger.trace(
                     "recorded outcomes",
                     metadata: ["count": "\(batch.count)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
             } catch {
                 connection = nil
-                stats.recordFlush(succeeded: false)
+                stats.recordFlush(size: batch.count, seconds: nil)
                 state.withLock { state in
                     state.pending.insert(contentsOf: batch, at: 0)
                     if state.oldest == nil { state.oldest = .now }

@@ -1,8 +1,9 @@
 import Foundation
 import Synchronization
 
-/// Counters the worker keeps for the periodic fetch-statistics line (and, later, for the
-/// stats endpoint). Updated from the claimer and deliverer threads under one small lock.
+/// Counters the worker keeps for the periodic fetch-statistics line, STATUS= lines and
+/// /stats, mirrored into swift-metrics. Updated from the claimer, deliverer and recorder
+/// threads under one small lock.
 public final class WorkerStats: Sendable {
     public struct Snapshot: Sendable, Equatable {
         public var fetches = 0
@@ -21,10 +22,28 @@ public final class WorkerStats: Sendable {
         public var claimSecondsMean: Double { fetches == 0 ? 0 : claimSecondsTotal / Double(fetches) }
     }
 
+    /// Per trigger since start: outcomes and a window of recent end-to-end latencies.
+    public struct TriggerSnapshot: Sendable, Equatable {
+        public var delivered = 0
+        public var retried = 0
+        public var failed = 0
+        /// Seconds from event creation to its 2xx, most recent last.
+        public var latencies: [Double] = []
+
+        public func latencyPercentile(_ fraction: Double) -> Double? {
+            guard !latencies.isEmpty else { return nil }
+            let sorted = latencies.sorted()
+            return sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))]
+        }
+    }
+
+    static let latencyWindow = 1024
+
     /// Totals since start, and the same counters since the last fetch-stats line.
     private struct Counters {
         var total = Snapshot()
         var interval = Snapshot()
+        var triggers: [String: TriggerSnapshot] = [:]
 
         mutating func update(_ change: (inout Snapshot) -> Void) {
             change(&total)
@@ -33,33 +52,71 @@ public final class WorkerStats: Sendable {
     }
 
     private let state = Mutex(Counters())
+    public let metrics: HeraldMetrics
+    public let startedAt = Date()
 
-    public init() {}
+    public init(metrics: HeraldMetrics = HeraldMetrics(triggerNames: [])) {
+        self.metrics = metrics
+    }
 
     func recordFetch(claimed: Int, seconds: Double) {
-        state.withLock { $0.update {
-            $0.fetches += 1
-            if claimed == 0 { $0.emptyFetches += 1 }
-            $0.eventsClaimed += claimed
-            $0.claimSecondsTotal += seconds
-            $0.claimSecondsMax = max($0.claimSecondsMax, seconds)
-        } }
+        metrics.fetches.increment()
+        metrics.eventsClaimed.increment(by: claimed)
+        metrics.claimDuration.recordNanoseconds(Int64(seconds * 1e9))
+        state.withLock {
+            $0.update {
+                $0.fetches += 1
+                if claimed == 0 { $0.emptyFetches += 1 }
+                $0.eventsClaimed += claimed
+                $0.claimSecondsTotal += seconds
+                $0.claimSecondsMax = max($0.claimSecondsMax, seconds)
+            }
+        }
     }
 
     func recordDelivery(trigger: String, outcome: DeliveryOutcome) {
-        state.withLock { $0.update {
+        let latency = Date().timeIntervalSince1970 - outcome.event.createdAtEpoch
+        if let metrics = metrics.trigger(trigger) {
+            metrics.deliveryDuration.recordNanoseconds(Int64(outcome.durationMilliseconds * 1e6))
             switch outcome.decision {
-            case .delivered: $0.delivered += 1
-            case .retry: $0.retried += 1
-            case .failed: $0.failed += 1
+            case .delivered:
+                metrics.delivered.increment()
+                metrics.endToEnd.recordNanoseconds(Int64(max(0, latency) * 1e9))
+            case .retry: metrics.retried.increment()
+            case .failed: metrics.failed.increment()
             }
-        } }
+        }
+        state.withLock { counters in
+            var perTrigger = counters.triggers[trigger] ?? TriggerSnapshot()
+            switch outcome.decision {
+            case .delivered:
+                counters.update { $0.delivered += 1 }
+                perTrigger.delivered += 1
+                perTrigger.latencies.append(max(0, latency))
+                if perTrigger.latencies.count > Self.latencyWindow { perTrigger.latencies.removeFirst() }
+            case .retry:
+                counters.update { $0.retried += 1 }
+                perTrigger.retried += 1
+            case .failed:
+                counters.update { $0.failed += 1 }
+                perTrigger.failed += 1
+            }
+            counters.triggers[trigger] = perTrigger
+        }
     }
 
-    func recordFlush(succeeded: Bool) {
-        state.withLock { $0.update {
-            if succeeded { $0.recorderFlushes += 1 } else { $0.recorderErrors += 1 }
-        } }
+    func recordFlush(size: Int, seconds: Double?) {
+        if let seconds {
+            metrics.flushSize.record(size)
+            metrics.flushDuration.recordNanoseconds(Int64(seconds * 1e9))
+        } else {
+            metrics.flushErrors.increment()
+        }
+        state.withLock {
+            $0.update {
+                if seconds != nil { $0.recorderFlushes += 1 } else { $0.recorderErrors += 1 }
+            }
+        }
     }
 
     func setOldestPendingAge(_ seconds: Double?) {
@@ -67,15 +124,20 @@ public final class WorkerStats: Sendable {
     }
 
     /// Totals since start, for STATUS= lines and the stats endpoint.
-    func current(inFlight: Int) -> Snapshot {
-        state.withLock { counters in
+    public func current(inFlight: Int) -> Snapshot {
+        metrics.inFlight.record(inFlight)
+        return state.withLock { counters in
             var snapshot = counters.total
             snapshot.inFlight = inFlight
             return snapshot
         }
     }
 
-    /// The counters since the last reset, which starts a new interval; totals that describe
+    public func perTrigger() -> [String: TriggerSnapshot] {
+        state.withLock { $0.triggers }
+    }
+
+    /// The counters since the last call, which starts a new interval; values that describe
     /// the present (oldest pending age) carry over.
     func takeInterval(inFlight: Int) -> Snapshot {
         state.withLock { counters in

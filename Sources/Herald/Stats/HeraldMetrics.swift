@@ -1,0 +1,51 @@
+import Metrics
+
+/// Herald's metrics through swift-metrics (exported by swift-prometheus at /metrics). Handles
+/// are made once per trigger and outcome at start, not looked up per event.
+public final class HeraldMetrics: Sendable {
+    struct TriggerMetrics: Sendable {
+        let delivered: Counter
+        let retried: Counter
+        let failed: Counter
+        let deliveryDuration: Metrics.Timer
+        let endToEnd: Metrics.Timer
+    }
+
+    let eventsClaimed = Counter(label: "herald_events_claimed_total")
+    let fetches = Counter(label: "herald_fetches_total")
+    let claimDuration = Metrics.Timer(label: "herald_claim_duration_seconds")
+    let inFlight = Gauge(label: "herald_in_flight")
+    let flushSize = Metrics.Recorder(label: "herald_recorder_flush_size", aggregate: true)
+    let flushDuration = Metrics.Timer(label: "herald_recorder_flush_duration_seconds")
+    let flushErrors = Counter(label: "herald_recorder_flush_errors_total")
+    private let triggers: [String: TriggerMetrics]
+
+    public init(triggerNames: [String]) {
+        var triggers: [String: TriggerMetrics] = [:]
+        for name in triggerNames {
+            func outcome(_ value: String) -> Counter {
+                Counter(label: "herald_deliveries_total", dimensions: [("trigger", name), ("outcome", value)])
+            }
+            triggers[name] = TriggerMetrics(
+                delivered: outcome("delivered"), retried: outcome("retry"), failed: outcome("failed"),
+                deliveryDuration: Metrics.Timer(label: "herald_delivery_duration_seconds", dimensions: [("trigger", name)]),
+                endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: [("trigger", name)]))
+        }
+        self.triggers = triggers
+    }
+
+    func trigger(_ name: String) -> TriggerMetrics? { triggers[name] }
+
+    /// Sets `herald_queue_depth{trigger, status}` from a database read.
+    func setQueueDepth(_ stats: QueueStats) {
+        for trigger in stats.triggers {
+            for (status, value) in [
+                ("pending", trigger.pending), ("in_flight", trigger.inFlight), ("delivered", trigger.delivered),
+                ("failed", trigger.failed),
+            ] {
+                Gauge(label: "herald_queue_depth", dimensions: [("trigger", trigger.trigger), ("status", status)])
+                    .record(value)
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+
+/// The JSON served at GET /stats: who this worker is, its configuration without secrets,
+/// the aggregated fetch statistics since start and per-trigger counts and latencies.
+public struct StatsDocument: Encodable, Sendable {
+    public struct Config: Encodable, Sendable {
+        var httpPoolSize: Int
+        var httpPerHostLimit: Int
+        var fetchBatchSize: Int
+        var fetchIntervalMs: Int
+        var leaseSeconds: Int
+        var database: String
+        var triggers: [TriggerSummary]
+    }
+
+    public struct TriggerSummary: Encodable, Sendable {
+        var name: String
+        var table: String
+        var webhook: String
+        var operations: [String]
+        var numRetries: Int
+        var signed: Bool
+    }
+
+    public struct Fetch: Encodable, Sendable {
+        var fetches: Int
+        var emptyFetches: Int
+        var eventsClaimed: Int
+        var claimMsMean: Double
+        var claimMsMax: Double
+        var delivered: Int
+        var retried: Int
+        var failed: Int
+        var inFlight: Int
+        var oldestPendingAgeSeconds: Double?
+        var recorderFlushes: Int
+        var recorderErrors: Int
+    }
+
+    public struct TriggerStats: Encodable, Sendable {
+        var delivered: Int
+        var retried: Int
+        var failed: Int
+        var latencyMsP50: Double?
+        var latencyMsP90: Double?
+        var latencyMsP99: Double?
+        var queue: QueueStats.Trigger?
+    }
+
+    var workerId: String
+    var version: String
+    var uptimeSeconds: Double
+    var ready: Bool
+    var config: Config
+    var fetch: Fetch
+    var triggers: [String: TriggerStats]
+
+    init(worker: HeraldWorker, snapshot: WorkerStats.Snapshot, queue: QueueStats?) {
+        let config = worker.config
+        workerId = worker.workerID
+        version = Herald.version
+        uptimeSeconds = (Date().timeIntervalSince(worker.stats.startedAt) * 10).rounded() / 10
+        ready = worker.readiness.ready
+        self.config = Config(
+            httpPoolSize: config.worker.httpPoolSize, httpPerHostLimit: config.worker.httpPerHostLimit,
+            fetchBatchSize: config.worker.fetchBatchSize, fetchIntervalMs: config.worker.fetchIntervalMilliseconds,
+            leaseSeconds: config.worker.leaseSeconds, database: config.database.redactedURL,
+            triggers: config.triggers.map { trigger in
+                TriggerSummary(
+                    name: trigger.name, table: trigger.table.description, webhook: trigger.displayWebhook,
+                    operations: CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
+                        + (trigger.enableManual ? ["manual"] : []),
+                    numRetries: trigger.retry.numRetries, signed: trigger.signing != nil)
+            })
+        fetch = Fetch(
+            fetches: snapshot.fetches, emptyFetches: snapshot.emptyFetches, eventsClaimed: snapshot.eventsClaimed,
+            claimMsMean: (snapshot.claimSecondsMean * 1e5).rounded() / 100,
+            claimMsMax: (snapshot.claimSecondsMax * 1e5).rounded() / 100, delivered: snapshot.delivered,
+            retried: snapshot.retried, failed: snapshot.failed, inFlight: snapshot.inFlight,
+            oldestPendingAgeSeconds: snapshot.oldestPendingAgeSeconds, recorderFlushes: snapshot.recorderFlushes,
+            recorderErrors: snapshot.recorderErrors)
+        let perTrigger = worker.stats.perTrigger()
+        var triggers: [String: TriggerStats] = [:]
+        for trigger in config.triggers {
+            let counts = perTrigger[trigger.name] ?? WorkerStats.TriggerSnapshot()
+            func milliseconds(_ fraction: Double) -> Double? {
+                counts.latencyPercentile(fraction).map { ($0 * 1e5).rounded() / 100 }
+            }
+            triggers[trigger.name] = TriggerStats(
+                delivered: counts.delivered, retried: counts.retried, failed: counts.failed,
+                latencyMsP50: milliseconds(0.5), latencyMsP90: milliseconds(0.9), latencyMsP99: milliseconds(0.99),
+                queue: queue?.triggers.first { $0.trigger == trigger.name })
+        }
+        self.triggers = triggers
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

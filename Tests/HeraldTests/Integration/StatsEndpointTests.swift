@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import Herald
+
+/// The worker's HTTP surface, against a real worker, database and receiver.
+@Suite("Stats endpoint", .enabled(if: TestEnvironment.integrationEnabled))
+struct StatsEndpointTests {
+    @Test func endpointsAnswerWithParsedMetricsAndReadinessFollowsTheDatabase() throws {
+        let server = try DedicatedPostgres()
+        let receiver = try Receiver()
+        let connection = try PGConnection(url: server.url)
+        try connection.execute(script: "CREATE TABLE items (id serial PRIMARY KEY, name text)")
+        let port = try freePort()
+        let yaml = workerConfigYAML(databaseURL: server.url, webhook: receiver.url("/ok"))
+            .replacingOccurrences(of: #"stats: {listen: ""}"#, with: "stats: {listen: '127.0.0.1:\(port)', bearer_token_env: STATS_TOKEN}")
+        let path = try temporaryFile(yaml)
+        let environment = ["STATS_TOKEN": "t0ken-secret"]
+        try TriggerInstaller(
+            config: try ConfigLoader.parse(yaml: yaml, file: path, environment: environment), logger: Logger(label: "t")
+        ).install(connection)
+        try connection.execute(script: "INSERT INTO items (name) SELECT 'x' FROM generate_series(1, 25)")
+        let worker = try WorkerProcess(configPath: path, environment: environment)
+        let base = "http://127.0.0.1:\(port)"
+        let auth = ["Authorization: Bearer t0ken-secret"]
+
+        #expect(try eventually { try httpGet("\(base)/healthz").status == 200 }, "\(worker.log)")
+        #expect(
+            try eventually {
+                try connection.query("SELECT count(*) FROM herald.event_log WHERE status = 'delivered'")[0, 0] == "25"
+            })
+        #expect(try httpGet("\(base)/metrics").status == 401)
+        #expect(try httpGet("\(base)/stats", headers: ["Authorization: Bearer wrong"]).status == 401)
+        #expect(try eventually { try httpGet("\(base)/readyz", headers: auth).status == 200 })
+
+        // Queue depth refreshes on an interval; wait for the delivered count to show.
+        var families: [String: [String: Any]] = [:]
+        #expect(
+            try eventually {
+                let metrics = try httpGet("\(base)/metrics", headers: auth)
+                guard metrics.status == 200 else { return false }
+                families = try parsePrometheus(metrics.body)
+                return Self.value(families, "herald_queue_depth", ["trigger": "items_hook", "status": "delivered"]) == 25
+            })
+        #expect(families["herald_events_claimed"]?["type"] as? String == "counter")
+        #expect(Self.value(families, "herald_events_claimed", [:], sample: "herald_events_claimed_total") == 25)
+        #expect(
+            Self.value(
+                families, "herald_deliveries", ["trigger": "items_hook", "outcome": "delivered"],
+                sample: "herald_deliveries_total") == 25)
+        for histogram in [
+            "herald_delivery_duration_seconds", "herald_end_to_end_latency_seconds", "herald_claim_duration_seconds",
+            "herald_recorder_flush_duration_seconds",
+        ] {
+            #expect(families[histogram]?["type"] as? String == "histogram", "\(histogram)")
+        }
+        #expect(
+            Self.value(
+                families, "herald_end_to_end_latency_seconds", ["trigger": "items_hook"],
+                sample: "herald_end_to_end_latency_seconds_count") == 25)
+        #expect(families["herald_in_flight"]?["type"] as? String == "gauge")
+        #expect(families["herald_recorder_flush_size"] != nil)
+
+        let stats = try httpGet("\(base)/stats", headers: auth)
+        #expect(stats.status == 200)
+        #expect(!stats.body.contains("t0ken-secret"))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(stats.body.utf8)) as? [String: Any])
+        #expect((document["worker_id"] as? String)?.isEmpty == false)
+        #expect(document["version"] as? String == Herald.version)
+        #expect((document["fetch"] as? [String: Any])?["delivered"] as? Int == 25)
+        let trigger = try #require((document["triggers"] as? [String: Any])?["items_hook"] as? [String: Any])
+        #expect(trigger["delivered"] as? Int == 25)
+        #expect(trigger["latency_ms_p50"] as? Double != nil)
+        #expect(((document["config"] as? [String: Any])?["triggers"] as? [[String: Any]])?.first?["name"] as? String == "items_hook")
+
+        try server.stop()
+        #expect(try eventually(timeout: 20) { try httpGet("\(base)/readyz", headers: auth).status == 503 }, "\(worker.log)")
+        #expect(try httpGet("\(base)/readyz", headers: auth).body.contains("database unreachable"))
+        #expect(try httpGet("\(base)/healthz").status == 200)
+        try server.start()
+        #expect(try eventually(timeout: 30) { try httpGet("\(base)/readyz", headers: auth).status == 200 }, "\(worker.log)")
+        #expect(worker.terminate() == 0)
+    }
+
+    static func value(
+        _ families: [String: [String: Any]], _ family: String, _ labels: [String: String], sample: String? = nil
+    ) -> Double? {
+        guard let samples = families[family]?["samples"] as? [[Any]] else { return nil }
+        for entry in samples {
+            guard entry.count == 3, let name = entry[0] as? String, let sampleLabels = entry[1] as? [String: String]
+            else { continue }
+            if name == (sample ?? family) && labels.allSatisfy({ sampleLabels[$0.key] == $0.value }) {
+                return (entry[2] as? NSNumber)?.doubleValue
+            }
+        }
+        return nil
+    }
+}
