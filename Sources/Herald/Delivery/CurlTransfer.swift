@@ -2,8 +2,9 @@ import CCurl
 import CCurlShims
 import Foundation
 
-/// One HTTP POST in flight: owns its curl easy handle, header list and body copy, and frees
-/// them in `deinit`. Used only on the deliverer's thread.
+/// One HTTP POST in flight: owns its header list and body copy and frees them in `deinit`.
+/// The curl easy handle is lent by the deliverer's ``CurlHandlePool`` and returned after
+/// the transfer. Used only on the deliverer's thread.
 final class CurlTransfer {
     let handle: UnsafeMutableRawPointer
     let job: DeliveryJob
@@ -23,9 +24,7 @@ final class CurlTransfer {
         _ = curl_global_init(3)
     }()
 
-    init?(job: DeliveryJob, request: DeliveryRequest, responseLimit: Int) {
-        _ = Self.globalInit
-        guard let handle = curl_easy_init() else { return nil }
+    init(handle: UnsafeMutableRawPointer, job: DeliveryJob, request: DeliveryRequest, responseLimit: Int) {
         self.handle = handle
         self.job = job
         self.request = request
@@ -38,7 +37,6 @@ final class CurlTransfer {
     }
 
     deinit {
-        curl_easy_cleanup(handle)
         curl_slist_free_all(headerList)
         body.deallocate()
         errorBuffer.deallocate()
@@ -125,6 +123,35 @@ final class CurlTransfer {
             return .internal
         default:
             return .protocol
+        }
+    }
+}
+
+/// Idle curl easy handles for reuse: a reset handle is much cheaper than a new one, and
+/// every delivery needs one. Owns them and frees them in `deinit`. Deliverer thread only.
+final class CurlHandlePool {
+    private var idle: [UnsafeMutableRawPointer] = []
+    private let capacity: Int
+
+    init(capacity: Int) {
+        _ = CurlTransfer.globalInit
+        self.capacity = capacity
+    }
+
+    deinit {
+        idle.forEach { curl_easy_cleanup($0) }
+    }
+
+    func take() -> UnsafeMutableRawPointer? {
+        idle.popLast() ?? curl_easy_init()
+    }
+
+    func giveBack(_ handle: UnsafeMutableRawPointer) {
+        if idle.count < capacity {
+            curl_easy_reset(handle)
+            idle.append(handle)
+        } else {
+            curl_easy_cleanup(handle)
         }
     }
 }

@@ -13,11 +13,13 @@ public struct DeliveryJob: Sendable {
     public var hostKey: String
     public var timeoutMilliseconds: Int
 
-    public init(event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy) {
+    /// `hostKey` defaults to one parsed from the webhook; the claimer passes one it parsed
+    /// once per trigger, because URL parsing per event showed in profiles.
+    public init(event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, hostKey: String? = nil) {
         self.event = event
         self.trigger = trigger
         self.policy = policy
-        hostKey = Self.hostKey(trigger.webhook)
+        self.hostKey = hostKey ?? Self.hostKey(trigger.webhook)
         timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
     }
 
@@ -109,13 +111,14 @@ public final class Deliverer: Sendable {
 
     private func runLoop() {
         var transfers: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+        let handles = CurlHandlePool(capacity: settings.httpPoolSize)
         while true {
             for job in takeStartableJobs() {
-                startTransfer(job, into: &transfers)
+                startTransfer(job, handles: handles, into: &transfers)
             }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
-            collectFinished(&transfers)
+            collectFinished(&transfers, handles: handles)
 
             let (stopping, deadline) = state.withLock { ($0.stopping, $0.deadline) }
             if stopping {
@@ -124,7 +127,10 @@ public final class Deliverer: Sendable {
                     logger.warning(
                         "shutdown grace expired; aborting deliveries, their events will be delivered again",
                         metadata: ["count": "\(transfers.count)"])
-                    for (handle, _) in transfers { curl_multi_remove_handle(multi, handle) }
+                    for (handle, _) in transfers {
+                        curl_multi_remove_handle(multi, handle)
+                        handles.giveBack(handle)
+                    }
                     transfers.removeAll()
                     state.withLock { $0.inFlight = 0 }
                     break
@@ -141,34 +147,43 @@ public final class Deliverer: Sendable {
         state.withLock { state in
             guard !state.stopping, !state.queue.isEmpty, state.inFlight < settings.httpPoolSize else { return [] }
             var started: [DeliveryJob] = []
-            var remaining: [DeliveryJob] = []
-            remaining.reserveCapacity(state.queue.count)
-            for job in state.queue {
+            var skipped: [Int] = []
+            var index = 0
+            while index < state.queue.count && state.inFlight < settings.httpPoolSize {
+                let job = state.queue[index]
                 let hostCount = state.perHost[job.hostKey, default: 0]
-                if state.inFlight < settings.httpPoolSize && hostCount < settings.httpPerHostLimit {
+                if hostCount < settings.httpPerHostLimit {
                     state.inFlight += 1
                     state.perHost[job.hostKey] = hostCount + 1
                     started.append(job)
                 } else {
-                    remaining.append(job)
+                    skipped.append(index)
                 }
+                index += 1
             }
-            state.queue = remaining
+            // Jobs whose host was full stay at the front, in order.
+            let kept = skipped.map { state.queue[$0] }
+            state.queue.replaceSubrange(0..<index, with: kept)
             return started
         }
     }
 
-    private func startTransfer(_ job: DeliveryJob, into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]) {
+    private func startTransfer(
+        _ job: DeliveryJob, handles: CurlHandlePool, into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
+    ) {
         let request = DeliveryRequest(
             event: job.event, trigger: job.trigger, installation: installation,
             timestamp: Int(Date().timeIntervalSince1970))
-        guard let transfer = CurlTransfer(job: job, request: request, responseLimit: settings.maxResponseBytes) else {
+        guard let handle = handles.take() else {
             finish(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
                    body: [], duration: .zero)
             return
         }
+        let transfer = CurlTransfer(
+            handle: handle, job: job, request: request, responseLimit: settings.maxResponseBytes)
         let code = curl_multi_add_handle(multi, transfer.handle)
         guard code == CURLM_OK else {
+            handles.giveBack(handle)
             finish(job: job, request: request,
                    result: .failure(.internal, message: String(cString: curl_multi_strerror(code))),
                    body: [], duration: .zero)
@@ -177,7 +192,9 @@ public final class Deliverer: Sendable {
         transfers[transfer.handle] = transfer
     }
 
-    private func collectFinished(_ transfers: inout [UnsafeMutableRawPointer: CurlTransfer]) {
+    private func collectFinished(
+        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], handles: CurlHandlePool
+    ) {
         var left: Int32 = 0
         while let message = curl_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
@@ -185,8 +202,11 @@ public final class Deliverer: Sendable {
             else { continue }
             let code = message.pointee.data.result
             curl_multi_remove_handle(multi, handle)
-            finish(job: transfer.job, request: transfer.request, result: transfer.result(code),
-                   body: transfer.response, duration: ContinuousClock.now - transfer.startedAt)
+            let result = transfer.result(code)
+            let duration = ContinuousClock.now - transfer.startedAt
+            handles.giveBack(handle)
+            finish(job: transfer.job, request: transfer.request, result: result, body: transfer.response,
+                   duration: duration)
         }
     }
 
@@ -203,15 +223,15 @@ public final class Deliverer: Sendable {
             requestHeaders: request.recordedHeaders,
             responseBody: body.isEmpty ? nil : String(decoding: stored, as: UTF8.self),
             durationMilliseconds: milliseconds)
-        var eventLogger = logger
-        eventLogger[metadataKey: "trigger"] = "\(job.trigger.name)"
-        eventLogger[metadataKey: "event"] = "\(request.messageID)"
-        eventLogger.debug(
-            "delivery attempt finished",
-            metadata: [
-                "attempt": "\(attempt)", "result": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "")",
-                "decision": "\(decision.status)", "ms": "\(Int(milliseconds))",
-            ])
+        if logger.logLevel <= .debug {
+            logger.debug(
+                "delivery attempt finished",
+                metadata: [
+                    "trigger": "\(job.trigger.name)", "event": "\(request.messageID)", "attempt": "\(attempt)",
+                    "result": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "")",
+                    "decision": "\(decision.status)", "ms": "\(Int(milliseconds))",
+                ])
+        }
         stats.recordDelivery(trigger: job.trigger.name, outcome: outcome)
         onOutcome(outcome)
         let capacityRestored = state.withLock { state in

@@ -22,7 +22,7 @@ public final class Claimer: Sendable {
     private let wakePipe = WakePipe()
     private let config: HeraldConfig
     private let workerID: String
-    private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy)]
+    private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
     private let deliverer: Deliverer
     private let stats: WorkerStats
     private let logger: Logger
@@ -34,9 +34,11 @@ public final class Claimer: Sendable {
         self.deliverer = deliverer
         self.stats = stats
         self.logger = logger
-        var jobs: [String: (TriggerConfig, RetryPolicy)] = [:]
+        var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
         for trigger in config.triggers {
-            jobs[trigger.name] = (trigger, RetryPolicy(trigger: trigger, worker: config.worker))
+            jobs[trigger.name] = (
+                trigger, RetryPolicy(trigger: trigger, worker: config.worker), DeliveryJob.hostKey(trigger.webhook)
+            )
         }
         jobsByTrigger = jobs
     }
@@ -141,7 +143,7 @@ public final class Claimer: Sendable {
     }
 
     private func job(for event: ClaimedEvent) -> DeliveryJob? {
-        guard let (trigger, policy) = jobsByTrigger[event.triggerName] else { return nil }
-        return DeliveryJob(event: event, trigger: trigger, policy: policy)
+        guard let (trigger, policy, hostKey) = jobsByTrigger[event.triggerName] else { return nil }
+        return DeliveryJob(event: event, trigger: trigger, policy: policy, hostKey: hostKey)
     }
 }

@@ -80,7 +80,7 @@ public struct EventStore {
         let headers: [String?] = outcomes.map { $0.requestHeaders }
         let bodies: [String?] = outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }
         let classes: [String?] = outcomes.map { $0.errorClass }
-        let durations: [String?] = outcomes.map { String(format: "%.3f", $0.durationMilliseconds) }
+        let durations: [String?] = outcomes.map { String($0.durationMilliseconds) }
         let idArray = PGArray.literal(ids)
         try connection.transaction {
             try connection.query(
@@ -118,7 +118,7 @@ public struct EventStore {
 
     private static func delayText(_ decision: RetryDecision) -> String? {
         guard case .retry(let seconds) = decision else { return nil }
-        return String(format: "%.3f", seconds)
+        return String(seconds)
     }
 
     /// Gives back every lease this worker still holds (graceful shutdown): the events are
@@ -142,7 +142,7 @@ public struct EventStore {
 
     /// PostgreSQL text cannot hold NUL; a receiver's bytes may contain it.
     static func storable(_ text: String, limit: Int) -> String {
-        let cleaned = text.contains("\0") ? text.replacingOccurrences(of: "\0", with: "\u{FFFD}") : text
-        return cleaned.count > limit ? String(cleaned.prefix(limit)) : cleaned
+        let cleaned = text.utf8.contains(0) ? text.replacingOccurrences(of: "\0", with: "\u{FFFD}") : text
+        return cleaned.utf8.count > limit ? String(cleaned.prefix(limit)) : cleaned
     }
 }
