@@ -24,14 +24,19 @@ public final class Claimer: Sendable {
     private let workerID: String
     private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
     private let deliverer: Deliverer
+    private let recorder: Recorder
     private let stats: WorkerStats
     private let logger: Logger
     private let thread = Mutex<OwnedThread?>(nil)
 
-    public init(config: HeraldConfig, workerID: String, deliverer: Deliverer, stats: WorkerStats, logger: Logger) {
+    public init(
+        config: HeraldConfig, workerID: String, deliverer: Deliverer, recorder: Recorder, stats: WorkerStats,
+        logger: Logger
+    ) {
         self.config = config
         self.workerID = workerID
         self.deliverer = deliverer
+        self.recorder = recorder
         self.stats = stats
         self.logger = logger
         var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
@@ -93,7 +98,10 @@ public final class Claimer: Sendable {
                 }
                 let outstanding = deliverer.outstanding
                 let room = worker.httpPoolSize + worker.fetchBatchSize - outstanding
-                if (claimNow || now >= nextPoll) && outstanding <= worker.httpPoolSize && room > 0 {
+                // Outcomes waiting to be written count too: a database that accepts claims
+                // but writes slowly must not let memory grow without bound.
+                let recorderHasRoom = recorder.backlog < recorder.backlogLimit
+                if (claimNow || now >= nextPoll) && outstanding <= worker.httpPoolSize && room > 0 && recorderHasRoom {
                     let limit = min(worker.fetchBatchSize, room)
                     let started = ContinuousClock.now
                     let events = try store.claimBatch(
@@ -105,7 +113,7 @@ public final class Claimer: Sendable {
                     deliverer.submit(events.compactMap(job))
                     if claimNow && deliverer.outstanding <= worker.httpPoolSize { continue }
                 }
-                let timeout = max(.zero, nextPoll - ContinuousClock.now)
+                let timeout = recorderHasRoom ? max(.zero, nextPoll - ContinuousClock.now) : .milliseconds(10)
                 let notifications = try open.waitForNotifications(
                     timeoutMilliseconds: Int32(min(timeout.milliseconds, 1000)), wakeFD: wakePipe.descriptor)
                 // A capacity wake-up needs no flag: the loop re-checks the room, and claims

@@ -59,7 +59,8 @@ public final class HeraldWorker: Service {
         let deliverer = Deliverer(
             settings: config.worker, installation: installation, logger: logger, stats: stats,
             onOutcome: { recorder.enqueue($0) }, onCapacity: { claimerBox.claimer?.capacityAvailable() })
-        let claimer = Claimer(config: config, workerID: workerID, deliverer: deliverer, stats: stats, logger: logger)
+        let claimer = Claimer(
+            config: config, workerID: workerID, deliverer: deliverer, recorder: recorder, stats: stats, logger: logger)
         claimerBox.claimer = claimer
 
         recorder.start()

@@ -46,6 +46,12 @@ public final class Recorder: Sendable {
 
     public var backlog: Int { state.withLock { $0.pending.count } }
 
+    /// The most outcomes written in one flush.
+    var maxBatch: Int { settings.recorderFlushSize * 16 }
+
+    /// Above this backlog the claimer stops claiming, so a slow database bounds memory.
+    public var backlogLimit: Int { maxBatch * 2 }
+
     /// Flushes what is left and stops. Gives up after `timeout` if the database stays
     /// unreachable: those events keep their leases and are delivered again after them.
     public func shutdown(timeout: Duration) async {
@@ -120,7 +126,9 @@ public final class Recorder: Sendable {
             }
             if ready {
                 let batch = state.withLock { state in
-                    let batch = Array(state.pending.prefix(settings.recorderFlushSize))
+                    // Take everything waiting (up to a bound): when the database is the slow
+                    // part, larger group commits are how the recorder keeps up.
+                    let batch = Array(state.pending.prefix(maxBatch))
                     state.pending.removeFirst(batch.count)
                     state.oldest = state.pending.isEmpty ? nil : .now
                     return batch
