@@ -133,6 +133,7 @@ public final class Claimer: Sendable {
     private func connect(_ backoff: inout ReconnectBackoff) -> PGConnection? {
         do {
             let connection = try PGConnection(url: config.database.url)
+            try EventStore(connection: connection).useAsynchronousCommit()
             try connection.listen(Self.channel)
             state.withLock { $0.connected = true }
             if backoff.current != backoff.initial { logger.info("claimer reconnected to the database") }

@@ -80,7 +80,13 @@ public final class Recorder: Sendable {
                 continue
             }
             do {
-                let open = try connection.flatMap { $0.isOpen ? $0 : nil } ?? PGConnection(url: databaseURL)
+                let open: PGConnection
+                if let existing = connection, existing.isOpen {
+                    open = existing
+                } else {
+                    open = try PGConnection(url: databaseURL)
+                    try EventStore(connection: open).useAsynchronousCommit()
+                }
                 connection = open
                 let started = ContinuousClock.now
                 try EventStore(connection: open).record(batch, workerID: workerID)
