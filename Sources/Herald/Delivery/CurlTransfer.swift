@@ -85,15 +85,21 @@ final class CurlTransfer {
         if room > 0 { response.append(contentsOf: bytes.prefix(room)) }
     }
 
+    private static let retryAfterPrefix = Array("retry-after:".utf8)
+
+    /// Looks at raw bytes: only a Retry-After line becomes a String, because this runs for
+    /// every header line of every response on the delivery thread.
     private func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+        if bytes.starts(with: "HTTP/".utf8) {
             retryAfter = nil  // a new response (after 100 Continue) starts
-        } else if let colon = line.firstIndex(of: ":"),
-            line[..<colon].trimmingCharacters(in: .whitespaces).lowercased() == "retry-after"
-        {
-            retryAfter = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+            return
         }
+        let prefix = Self.retryAfterPrefix
+        guard bytes.count > prefix.count,
+            zip(bytes.prefix(prefix.count), prefix).allSatisfy({ $0 | 0x20 == $1 | 0x20 })
+        else { return }
+        retryAfter = String(decoding: bytes.dropFirst(prefix.count), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// What the finished transfer observed, given curl's result code.

@@ -12,15 +12,19 @@ public struct DeliveryJob: Sendable {
     /// scheme://host:port, the unit of the per-host limit.
     public var hostKey: String
     public var timeoutMilliseconds: Int
+    public var prepared: DeliveryRequest.Prepared
 
     /// `hostKey` defaults to one parsed from the webhook; the claimer passes one it parsed
     /// once per trigger, because URL parsing per event showed in profiles.
-    public init(event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, hostKey: String? = nil) {
+    public init(
+        event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: UUID, hostKey: String? = nil
+    ) {
         self.event = event
         self.trigger = trigger
         self.policy = policy
         self.hostKey = hostKey ?? Self.hostKey(trigger.webhook)
         timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
+        prepared = DeliveryRequest.Prepared(event: event, trigger: trigger, installation: installation)
     }
 
     static func hostKey(_ url: String) -> String {
@@ -171,9 +175,7 @@ public final class Deliverer: Sendable {
     private func startTransfer(
         _ job: DeliveryJob, handles: CurlHandlePool, into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
     ) {
-        let request = DeliveryRequest(
-            event: job.event, trigger: job.trigger, installation: installation,
-            timestamp: Int(Date().timeIntervalSince1970))
+        let request = DeliveryRequest(prepared: job.prepared, timestamp: Int(Date().timeIntervalSince1970))
         guard let handle = handles.take() else {
             finish(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
                    body: [], duration: .zero)
@@ -220,7 +222,7 @@ public final class Deliverer: Sendable {
         let stored = body.prefix(settings.storedResponseBytes)
         let outcome = DeliveryOutcome(
             event: job.event, attempt: attempt, result: result, decision: decision,
-            requestHeaders: request.recordedHeaders,
+            requestHeaders: request.headers,
             responseBody: body.isEmpty ? nil : String(decoding: stored, as: UTF8.self),
             durationMilliseconds: milliseconds)
         if logger.logLevel <= .debug {

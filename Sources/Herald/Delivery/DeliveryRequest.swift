@@ -10,31 +10,59 @@ public struct DeliveryRequest: Sendable {
         public var isSecret: Bool
     }
 
+    /// The parts of a request that do not depend on the attempt's time: made on the
+    /// claimer's thread so the delivery thread, the busiest in Herald, only adds the
+    /// timestamp and signature.
+    public struct Prepared: Sendable {
+        public var url: String
+        public var messageID: String
+        public var body: [UInt8]
+        /// Headers after webhook-id; the signature (if any) and the timestamp go before them.
+        public var configuredHeaders: [Header]
+        public var signingKey: [UInt8]?
+
+        public init(event: ClaimedEvent, trigger: TriggerConfig, installation: UUID) {
+            url = trigger.webhook
+            messageID = EventID.uuid(installation: installation, number: event.id)
+            body = Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8)
+            configuredHeaders = trigger.headers.map {
+                Header(name: $0.name, value: $0.value, isSecret: $0.source.isSecret)
+            }
+            signingKey = trigger.signing?.key
+        }
+    }
+
     public var url: String
     public var headers: [Header]
     public var body: [UInt8]
     public var messageID: String
 
     public init(event: ClaimedEvent, trigger: TriggerConfig, installation: UUID, timestamp: Int) {
-        url = trigger.webhook
-        messageID = EventID.uuid(installation: installation, number: event.id)
-        body = Array(Self.payload(event: event, trigger: trigger, messageID: messageID).utf8)
+        self.init(prepared: Prepared(event: event, trigger: trigger, installation: installation), timestamp: timestamp)
+    }
+
+    public init(prepared: Prepared, timestamp: Int) {
+        url = prepared.url
+        messageID = prepared.messageID
+        body = prepared.body
         var headers = [
             Header(name: "Content-Type", value: "application/json", isSecret: false),
-            Header(name: "User-Agent", value: "herald/\(Herald.version)", isSecret: false),
+            Header(name: "User-Agent", value: Self.userAgent, isSecret: false),
             Header(name: "webhook-id", value: messageID, isSecret: false),
             Header(name: "webhook-timestamp", value: String(timestamp), isSecret: false),
         ]
-        if let signing = trigger.signing {
+        if let key = prepared.signingKey {
             headers.append(
                 Header(
                     name: "webhook-signature",
-                    value: WebhookSignature.sign(key: signing.key, messageID: messageID, timestamp: timestamp, body: body),
+                    value: WebhookSignature.sign(key: key, messageID: messageID, timestamp: timestamp, body: body),
                     isSecret: false))
         }
-        headers += trigger.headers.map { Header(name: $0.name, value: $0.value, isSecret: $0.source.isSecret) }
+        headers += prepared.configuredHeaders
         self.headers = headers
     }
+
+    static let userAgent = "herald/\(Herald.version)"
 
     /// Hasura v2's event payload. `event` is spliced in as stored; the rest is escaped here.
     static func payload(event: ClaimedEvent, trigger: TriggerConfig, messageID: String) -> String {
@@ -47,13 +75,20 @@ public struct DeliveryRequest: Sendable {
     }
 
     /// The headers as recorded in the invocation log, secrets replaced.
-    public var recordedHeaders: String {
-        "{" + headers.map { "\(Self.json($0.name)):\(Self.json($0.isSecret ? "<redacted>" : $0.value))" }
+    public var recordedHeaders: String { Self.recordedJSON(headers) }
+
+    /// A JSON object of `headers` with secret values replaced by "<redacted>".
+    public static func recordedJSON(_ headers: [Header]) -> String {
+        "{" + headers.map { "\(json($0.name)):\(json($0.isSecret ? "<redacted>" : $0.value))" }
             .joined(separator: ",") + "}"
     }
 
     /// A JSON string literal.
     static func json(_ text: String) -> String {
+        // Fast path: most names and ids need no escaping at all.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {

@@ -22,6 +22,7 @@ public final class Claimer: Sendable {
     private let wakePipe = WakePipe()
     private let config: HeraldConfig
     private let workerID: String
+    private let installation: UUID
     private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
     private let deliverer: Deliverer
     private let recorder: Recorder
@@ -30,11 +31,12 @@ public final class Claimer: Sendable {
     private let thread = Mutex<OwnedThread?>(nil)
 
     public init(
-        config: HeraldConfig, workerID: String, deliverer: Deliverer, recorder: Recorder, stats: WorkerStats,
-        logger: Logger
+        config: HeraldConfig, workerID: String, installation: UUID, deliverer: Deliverer, recorder: Recorder,
+        stats: WorkerStats, logger: Logger
     ) {
         self.config = config
         self.workerID = workerID
+        self.installation = installation
         self.deliverer = deliverer
         self.recorder = recorder
         self.stats = stats
@@ -153,6 +155,6 @@ public final class Claimer: Sendable {
 
     private func job(for event: ClaimedEvent) -> DeliveryJob? {
         guard let (trigger, policy, hostKey) = jobsByTrigger[event.triggerName] else { return nil }
-        return DeliveryJob(event: event, trigger: trigger, policy: policy, hostKey: hostKey)
+        return DeliveryJob(event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey)
     }
 }

@@ -7,8 +7,9 @@ public struct DeliveryOutcome: Sendable {
     public var attempt: Int
     public var result: AttemptResult
     public var decision: RetryDecision
-    /// JSON object of the request headers, secrets redacted.
-    public var requestHeaders: String
+    /// The request headers as sent; redacted into JSON when recorded (on the recorder's
+    /// thread, not the delivery thread).
+    public var requestHeaders: [DeliveryRequest.Header]
     /// The start of the response body, already cut to the stored size.
     public var responseBody: String?
     public var durationMilliseconds: Double
@@ -19,7 +20,7 @@ public struct DeliveryOutcome: Sendable {
     public let errorMessage: String?
 
     public init(
-        event: ClaimedEvent, attempt: Int, result: AttemptResult, decision: RetryDecision, requestHeaders: String,
+        event: ClaimedEvent, attempt: Int, result: AttemptResult, decision: RetryDecision, requestHeaders: [DeliveryRequest.Header],
         responseBody: String?, durationMilliseconds: Double
     ) {
         self.event = event

@@ -87,7 +87,7 @@ public struct EventStore {
         let codes: [String?] = outcomes.map { $0.statusCode.map(String.init) }
         let errors: [String?] = outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }
         let triggers: [String?] = outcomes.map { $0.event.triggerName }
-        let headers: [String?] = outcomes.map { $0.requestHeaders }
+        let headers: [String?] = outcomes.map { DeliveryRequest.recordedJSON($0.requestHeaders) }
         let bodies: [String?] = outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }
         let classes: [String?] = outcomes.map { $0.errorClass }
         let durations: [String?] = outcomes.map { String($0.durationMilliseconds) }

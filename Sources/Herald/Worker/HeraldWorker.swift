@@ -60,7 +60,8 @@ public final class HeraldWorker: Service {
             settings: config.worker, installation: installation, logger: logger, stats: stats,
             onOutcome: { recorder.enqueue($0) }, onCapacity: { claimerBox.claimer?.capacityAvailable() })
         let claimer = Claimer(
-            config: config, workerID: workerID, deliverer: deliverer, recorder: recorder, stats: stats, logger: logger)
+            config: config, workerID: workerID, installation: installation, deliverer: deliverer, recorder: recorder,
+            stats: stats, logger: logger)
         claimerBox.claimer = claimer
 
         recorder.start()

@@ -27,8 +27,10 @@ public final class WorkerStats: Sendable {
         public var delivered = 0
         public var retried = 0
         public var failed = 0
-        /// Seconds from event creation to its 2xx, most recent last.
+        /// Seconds from event creation to its 2xx: the most recent ``latencyWindow``, as a
+        /// ring (order does not matter for percentiles).
         public var latencies: [Double] = []
+        var nextSlot = 0
 
         public func latencyPercentile(_ fraction: Double) -> Double? {
             guard !latencies.isEmpty else { return nil }
@@ -92,8 +94,12 @@ public final class WorkerStats: Sendable {
             case .delivered:
                 counters.update { $0.delivered += 1 }
                 perTrigger.delivered += 1
-                perTrigger.latencies.append(max(0, latency))
-                if perTrigger.latencies.count > Self.latencyWindow { perTrigger.latencies.removeFirst() }
+                if perTrigger.latencies.count < Self.latencyWindow {
+                    perTrigger.latencies.append(max(0, latency))
+                } else {
+                    perTrigger.latencies[perTrigger.nextSlot] = max(0, latency)
+                    perTrigger.nextSlot = (perTrigger.nextSlot + 1) % Self.latencyWindow
+                }
             case .retry:
                 counters.update { $0.retried += 1 }
                 perTrigger.retried += 1
