@@ -51,7 +51,13 @@ public final class HeraldWorker: Service {
 
     public func run() async throws {
         let config = self.config
-        let installation = try await runBlocking("herald-preflight") { try Self.preflight(config) }
+        let (installation, orphans) = try await runBlocking("herald-preflight") { try Self.preflight(config) }
+        for (trigger, count) in orphans.sorted(by: { $0.key < $1.key }) {
+            // Never dropped: they wait for a config that names their trigger again.
+            logger.warning(
+                "pending events for a trigger not in the configuration will not be delivered by this worker",
+                metadata: ["trigger": "\(trigger)", "pending": "\(count)"])
+        }
 
         let recorder = Recorder(
             databaseURL: config.database.url, workerID: workerID, settings: config.worker, logger: logger, stats: stats)
@@ -178,7 +184,8 @@ public final class HeraldWorker: Service {
 
     /// Checks the schema before starting, so a worker never runs against a database that
     /// `install-triggers` has not prepared, and reads the installation id.
-    static func preflight(_ config: HeraldConfig) throws -> UUID {
+    /// Also returns the pending events of triggers the configuration does not name.
+    static func preflight(_ config: HeraldConfig) throws -> (UUID, [String: Int]) {
         let connection = try PGConnection(url: config.database.url)
         let version = try SchemaMigrator.currentVersion(connection)
         guard version == SchemaMigrator.latestVersion else {
@@ -186,7 +193,16 @@ public final class HeraldWorker: Service {
                 code: .unexpectedResult,
                 message: "schema herald is at version \(version), this herald needs \(SchemaMigrator.latestVersion): run herald install-triggers")
         }
-        return try EventStore(connection: connection).installationID()
+        let orphans = try connection.query(
+            """
+            SELECT trigger_name, count(*) FROM herald.event_log
+            WHERE status = 'pending' AND NOT (trigger_name = ANY ($1::text[])) GROUP BY trigger_name
+            """, [PGArray.literal(config.triggers.map { $0.name })])
+        var counts: [String: Int] = [:]
+        for row in 0..<orphans.rowCount {
+            counts[orphans[row, 0] ?? ""] = Int(orphans[row, 1] ?? "0") ?? 0
+        }
+        return (try EventStore(connection: connection).installationID(), counts)
     }
 
     static func logFetchStats(_ snapshot: WorkerStats.Snapshot, logger: Logger) {

@@ -304,6 +304,33 @@ struct DeliveryTests {
         #expect(worker.terminate() == 0)
     }
 
+    @Test func eventsOfAnUnconfiguredTriggerStayPendingAndAreReported() throws {
+        let receiver = try Receiver()
+        let setup = try setUp(webhook: receiver.url("/ok"))
+        try setup.connection.execute(
+            script: """
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)
+                VALUES ('retired_trigger', 'public', 'items', '{"op": "INSERT"}')
+                """)
+        try setup.insert(2)
+        let worker = try WorkerProcess(configPath: setup.configPath)
+        #expect(try eventually { try setup.count("status = 'delivered'") == 2 }, "\(worker.log)")
+        #expect(try setup.count("trigger_name = 'retired_trigger' AND status = 'pending' AND locked_by IS NULL") == 1)
+        #expect(worker.log.contains("pending events for a trigger not in the configuration"))
+        #expect(worker.log.contains("retired_trigger"))
+        #expect(try receiver.stats().count == 2)
+        #expect(worker.terminate() == 0)
+    }
+
+    @Test func workerRefusesADatabaseWithoutHeraldsSchema() throws {
+        let database = try TestDatabase()
+        let path = try temporaryFile(workerConfigYAML(databaseURL: database.url, webhook: "http://127.0.0.1:9/x"))
+        let worker = try WorkerProcess(configPath: path)
+        #expect(worker.waitForExit(timeout: 20) == 1)
+        #expect(worker.log.contains("schema herald is at version 0"))
+        #expect(worker.log.contains("run herald install-triggers"))
+    }
+
     @Test func claimQueryUsesThePartialIndexWithMillionsDelivered() throws {
         let database = try TestDatabase()
         let connection = try database.connect()
