@@ -8,43 +8,12 @@ import Testing
 /// as a child process.
 @Suite("Delivery", .enabled(if: TestEnvironment.integrationEnabled))
 struct DeliveryTests {
-    struct Setup {
-        let database: TestDatabase
-        let connection: PGConnection
-        let configPath: String
-        let config: HeraldConfig
-
-        func insert(_ count: Int) throws {
-            try connection.query(
-                "INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, $1::int) g", [String(count)])
-        }
-
-        func count(_ condition: String) throws -> Int {
-            Int(try connection.query("SELECT count(*) FROM herald.event_log WHERE \(condition)")[0, 0] ?? "") ?? -1
-        }
-
-        func invocations() throws -> [(attempt: Int, status: Int?, errorClass: String?, body: String?)] {
-            let result = try connection.query(
-                "SELECT attempt, status_code, error_class, response_body FROM herald.invocation_log ORDER BY id")
-            return (0..<result.rowCount).map {
-                (Int(result[$0, 0] ?? "") ?? 0, result[$0, 1].flatMap(Int.init), result[$0, 2], result[$0, 3])
-            }
-        }
-    }
-
     func setUp(
         webhook: String, retry: String = "{num_retries: 0, interval_sec: 0, timeout_sec: 5}", worker: String = "",
         environment: [String: String] = [:], extraTrigger: String = ""
-    ) throws -> Setup {
-        let database = try TestDatabase()
-        let connection = try database.connect()
-        try connection.execute(script: "CREATE TABLE items (id serial PRIMARY KEY, name text)")
-        let yaml = workerConfigYAML(
-            databaseURL: database.url, webhook: webhook, retry: retry, worker: worker, extraTrigger: extraTrigger)
-        let path = try temporaryFile(yaml)
-        let config = try ConfigLoader.parse(yaml: yaml, file: path, environment: environment)
-        try TriggerInstaller(config: config, logger: Logger(label: "test")).install(connection)
-        return Setup(database: database, connection: connection, configPath: path, config: config)
+    ) throws -> WorkerFixture {
+        try WorkerFixture(
+            webhook: webhook, retry: retry, worker: worker, environment: environment, extraTrigger: extraTrigger)
     }
 
     @Test func everyEventIsDeliveredWithHasuraPayloadAndSignedHeaders() throws {

@@ -7,28 +7,8 @@ import Testing
 /// redeliver-event, invoke, stats and cleanup against a real PostgreSQL, through the CLI.
 @Suite("Operations", .enabled(if: TestEnvironment.integrationEnabled))
 struct OperationsTests {
-    struct Setup {
-        let database: TestDatabase
-        let connection: PGConnection
-        let configPath: String
-
-        func count(_ condition: String) throws -> Int {
-            Int(try connection.query("SELECT count(*) FROM herald.event_log WHERE \(condition)")[0, 0] ?? "") ?? -1
-        }
-    }
-
-    func setUp(webhook: String, manual: Bool = true, retry: String = "{num_retries: 0, interval_sec: 0, timeout_sec: 5}")
-        throws -> Setup
-    {
-        let database = try TestDatabase()
-        let connection = try database.connect()
-        try connection.execute(script: "CREATE TABLE items (id serial PRIMARY KEY, name text)")
-        var yaml = workerConfigYAML(databaseURL: database.url, webhook: webhook, retry: retry)
-        if !manual { yaml = yaml.replacingOccurrences(of: "enable_manual: true", with: "enable_manual: false") }
-        let path = try temporaryFile(yaml)
-        let config = try ConfigLoader.parse(yaml: yaml, file: path, environment: [:])
-        try TriggerInstaller(config: config, logger: Logger(label: "test")).install(connection)
-        return Setup(database: database, connection: connection, configPath: path)
+    func setUp(webhook: String, manual: Bool = true) throws -> WorkerFixture {
+        try WorkerFixture(webhook: webhook, manual: manual)
     }
 
     @Test func redeliveredFailedEventIsSentAgainWithTheSameWebhookID() throws {
