@@ -38,7 +38,7 @@ public enum StatsServer {
             return Response(
                 status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: worker.statsJSON())))
         }
-        return Application(
+        let application = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "herald"),
             onServerRunning: { channel in
@@ -46,12 +46,36 @@ public enum StatsServer {
                 worker.statsEndpointRunning.open()
             },
             logger: logger)
+        return NamedFailureService(base: application, listen: worker.config.stats.listen)
     }
 
     static func plainText(_ text: String, status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Runs the endpoint and, when it fails (address taken, permission denied), says which
+/// address: the server's own error names only the system call.
+struct NamedFailureService<Base: Service>: Service {
+    struct ListenError: Error, CustomStringConvertible {
+        var listen: String
+        var underlying: any Error
+        var description: String { "stats endpoint cannot listen on \(listen) (stats.listen): \(underlying)" }
+    }
+
+    let base: Base
+    let listen: String
+
+    func run() async throws {
+        do {
+            try await base.run()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ListenError(listen: listen, underlying: error)
+        }
     }
 }
 

@@ -17,14 +17,25 @@ public final class Gate: Sendable {
 
     public var isOpen: Bool { state.withLock { $0.open } }
 
+    /// Suspends until the gate opens or the task is cancelled (check `Task.isCancelled`):
+    /// a stats endpoint that fails to bind cancels the group, and the worker must not wait
+    /// for it forever.
     public func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLock { state in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.open || Task.isCancelled { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if open { continuation.resume() }
+        } onCancel: {
+            let waiters = state.withLock { state in
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            waiters.forEach { $0.resume() }
         }
     }
 }

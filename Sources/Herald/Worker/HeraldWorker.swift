@@ -89,6 +89,13 @@ public final class HeraldWorker: Service {
 
         let notifier = SystemdNotifier()
         await statsEndpointRunning.wait()
+        if Task.isCancelled {
+            // The group is failing (e.g. the stats address is taken): stop what was started.
+            await claimer.shutdown()
+            await deliverer.shutdown(grace: .zero)
+            await recorder.shutdown(timeout: .seconds(config.worker.shutdownGraceSeconds))
+            throw CancellationError()
+        }
         notifier.ready()
         let queueTask = Task { [self, stats, logger] in
             // Queue depth is read on an interval, not per scrape: a scrape must not cost a

@@ -96,4 +96,19 @@ struct StatsEndpointTests {
         }
         return nil
     }
+
+    @Test func statsAddressInUseStopsTheWorkerWithAnError() throws {
+        let receiver = try Receiver()
+        let fixture = try WorkerFixture(webhook: receiver.url("/ok"))
+        let yaml = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: #"stats: {listen: ""}"#, with: "stats: {listen: '127.0.0.1:\(receiver.port)'}")
+        try yaml.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let worker = try WorkerProcess(configPath: fixture.configPath)
+        let status = worker.waitForExit(timeout: 30)
+        #expect(status != nil && status != 0, "\(worker.log)")
+        #expect(
+            worker.log.contains("herald: error: stats endpoint cannot listen on 127.0.0.1:\(receiver.port)"),
+            "\(worker.log)")
+        #expect(try fixture.count("locked_by IS NOT NULL") == 0)
+    }
 }
