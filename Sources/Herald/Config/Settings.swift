@@ -26,6 +26,9 @@ public struct WorkerSettings: Sendable, Equatable {
     public var httpPoolSize = 100
     /// Concurrent deliveries to one host:port, so one slow receiver cannot take the pool.
     public var httpPerHostLimit = 100
+    /// Delivery threads, each with its own libcurl multi handle, sharing the pool and its
+    /// limits. One thread sends well over 10k requests/s; more help only with spare cores.
+    public var httpThreads = 1
     /// Events claimed per query (Hasura: HASURA_GRAPHQL_EVENTS_FETCH_BATCH_SIZE).
     public var fetchBatchSize = 100
     /// Poll interval when no NOTIFY arrives (Hasura: HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL).
@@ -81,6 +84,7 @@ extension WorkerSettings {
         [
             .init(key: "http_pool_size", keyPath: \.httpPoolSize, minimum: 1),
             .init(key: "http_per_host_limit", keyPath: \.httpPerHostLimit, minimum: 1),
+            .init(key: "http_threads", keyPath: \.httpThreads, minimum: 1),
             .init(key: "fetch_batch_size", keyPath: \.fetchBatchSize, minimum: 1),
             .init(key: "fetch_interval_ms", keyPath: \.fetchIntervalMilliseconds, minimum: 1),
             .init(key: "lease_seconds", keyPath: \.leaseSeconds, minimum: 1),

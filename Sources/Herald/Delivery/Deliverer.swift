@@ -35,8 +35,9 @@ public struct DeliveryJob: Sendable {
     }
 }
 
-/// The delivery pool: one libcurl multi handle driven by `curl_multi_poll` on a thread of
-/// its own. At most `http_pool_size` transfers run at once, and at most
+/// The delivery pool: a libcurl multi handle driven by `curl_multi_poll` on a thread of
+/// its own (`http_threads` of them when one thread cannot keep up; they share one queue
+/// and one set of limits). At most `http_pool_size` transfers run at once, and at most
 /// `http_per_host_limit` to one host; connections are kept alive and reused by the multi
 /// handle's cache. Jobs wait in Herald's queue, not inside curl, so their timeout starts
 /// only when they are really sent.
@@ -50,21 +51,22 @@ public final class Deliverer: Sendable {
     }
 
     private let state = Mutex(State())
-    private nonisolated(unsafe) let multi: UnsafeMutableRawPointer
+    private nonisolated(unsafe) let multis: [UnsafeMutableRawPointer]
     private let settings: WorkerSettings
     private let installation: UUID
     private let logger: Logger
     private let stats: WorkerStats
     private let onOutcome: @Sendable (DeliveryOutcome) -> Void
     private let onCapacity: @Sendable () -> Void
-    private let thread = Mutex<OwnedThread?>(nil)
+    private let threads = Mutex<[OwnedThread]>([])
 
     public init(
         settings: WorkerSettings, installation: UUID, logger: Logger, stats: WorkerStats,
         onOutcome: @escaping @Sendable (DeliveryOutcome) -> Void, onCapacity: @escaping @Sendable () -> Void
     ) {
         _ = CurlTransfer.globalInit
-        multi = curl_multi_init()
+        let shards = max(1, settings.httpThreads)
+        multis = (0..<shards).map { _ in curl_multi_init() }
         self.settings = settings
         self.installation = installation
         self.logger = logger
@@ -72,22 +74,37 @@ public final class Deliverer: Sendable {
         self.onOutcome = onOutcome
         self.onCapacity = onCapacity
         // Keep an idle connection for every slot, or keep-alive is lost under load.
-        herald_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, settings.httpPoolSize)
+        for multi in multis {
+            herald_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, settings.httpPoolSize)
+        }
     }
 
     deinit {
-        curl_multi_cleanup(multi)
+        multis.forEach { curl_multi_cleanup($0) }
     }
 
     public func start() {
-        thread.withLock { $0 = OwnedThread(name: "herald-deliverer") { [self] in runLoop() } }
+        // Each thread may run its share of the pool; the global and per-host limits are
+        // enforced across all of them under the shared lock.
+        let share = (settings.httpPoolSize + multis.count - 1) / multis.count
+        threads.withLock { threads in
+            threads = multis.indices.map { index in
+                OwnedThread(name: "herald-deliverer-\(index)") { [self] in
+                    runLoop(multi: multis[index], capacity: share)
+                }
+            }
+        }
+    }
+
+    private func wakeAll() {
+        multis.forEach { curl_multi_wakeup($0) }
     }
 
     /// Queues jobs; they start as soon as slots are free.
     public func submit(_ jobs: [DeliveryJob]) {
         guard !jobs.isEmpty else { return }
         state.withLock { $0.queue += jobs }
-        curl_multi_wakeup(multi)
+        wakeAll()
     }
 
     /// Jobs queued plus transfers running.
@@ -109,20 +126,22 @@ public final class Deliverer: Sendable {
             return state.queue.count
         }
         if dropped > 0 { logger.debug("dropped queued deliveries at shutdown", metadata: ["count": "\(dropped)"]) }
-        curl_multi_wakeup(multi)
-        await thread.withLock { $0 }?.join()
+        wakeAll()
+        for thread in threads.withLock({ $0 }) {
+            await thread.join()
+        }
     }
 
-    private func runLoop() {
+    private func runLoop(multi: UnsafeMutableRawPointer, capacity: Int) {
         var transfers: [UnsafeMutableRawPointer: CurlTransfer] = [:]
-        let handles = CurlHandlePool(capacity: settings.httpPoolSize)
+        let handles = CurlHandlePool(capacity: capacity)
         while true {
-            for job in takeStartableJobs() {
-                startTransfer(job, handles: handles, into: &transfers)
+            for job in takeStartableJobs(limit: capacity - transfers.count) {
+                startTransfer(job, multi: multi, handles: handles, into: &transfers)
             }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
-            collectFinished(&transfers, handles: handles)
+            collectFinished(&transfers, multi: multi, handles: handles)
 
             let (stopping, deadline) = state.withLock { ($0.stopping, $0.deadline) }
             if stopping {
@@ -135,8 +154,9 @@ public final class Deliverer: Sendable {
                         curl_multi_remove_handle(multi, handle)
                         handles.giveBack(handle)
                     }
+                    let aborted = transfers.count
                     transfers.removeAll()
-                    state.withLock { $0.inFlight = 0 }
+                    state.withLock { $0.inFlight -= aborted }
                     break
                 }
             }
@@ -147,13 +167,15 @@ public final class Deliverer: Sendable {
 
     /// Takes queued jobs in order while global and per-host slots are free; a job whose host
     /// is full waits without blocking jobs for other hosts.
-    private func takeStartableJobs() -> [DeliveryJob] {
+    private func takeStartableJobs(limit: Int) -> [DeliveryJob] {
         state.withLock { state in
-            guard !state.stopping, !state.queue.isEmpty, state.inFlight < settings.httpPoolSize else { return [] }
+            guard limit > 0, !state.stopping, !state.queue.isEmpty, state.inFlight < settings.httpPoolSize else {
+                return []
+            }
             var started: [DeliveryJob] = []
             var skipped: [Int] = []
             var index = 0
-            while index < state.queue.count && state.inFlight < settings.httpPoolSize {
+            while index < state.queue.count && state.inFlight < settings.httpPoolSize && started.count < limit {
                 let job = state.queue[index]
                 let hostCount = state.perHost[job.hostKey, default: 0]
                 if hostCount < settings.httpPerHostLimit {
@@ -173,7 +195,8 @@ public final class Deliverer: Sendable {
     }
 
     private func startTransfer(
-        _ job: DeliveryJob, handles: CurlHandlePool, into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
+        _ job: DeliveryJob, multi: UnsafeMutableRawPointer, handles: CurlHandlePool,
+        into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
     ) {
         let request = DeliveryRequest(prepared: job.prepared, timestamp: Int(Date().timeIntervalSince1970))
         guard let handle = handles.take() else {
@@ -195,7 +218,8 @@ public final class Deliverer: Sendable {
     }
 
     private func collectFinished(
-        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], handles: CurlHandlePool
+        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], multi: UnsafeMutableRawPointer,
+        handles: CurlHandlePool
     ) {
         var left: Int32 = 0
         while let message = curl_multi_info_read(multi, &left) {

@@ -172,9 +172,11 @@ struct DeliveryTests {
         #expect(worker.terminate() == 0)
     }
 
-    @Test func perHostLimitIsNeverExceeded() throws {
+    @Test(arguments: [1, 3])
+    func perHostLimitIsNeverExceeded(threads: Int) throws {
         let receiver = try Receiver()
-        let setup = try setUp(webhook: receiver.url("/sleep/200"), worker: "http_per_host_limit: 3, http_pool_size: 20")
+        let setup = try setUp(
+            webhook: receiver.url("/sleep/200"), worker: "http_per_host_limit: 3, http_pool_size: 20, http_threads: \(threads)")
         try setup.insert(24)
         let worker = try WorkerProcess(configPath: setup.configPath)
         #expect(try eventually(timeout: 30) { try setup.count("status = 'delivered'") == 24 }, "\(worker.log)")
@@ -184,7 +186,7 @@ struct DeliveryTests {
 
     @Test func twoWorkersDeliverEveryEventOnceBetweenThem() throws {
         let receiver = try Receiver()
-        let setup = try setUp(webhook: receiver.url("/ok"), worker: "fetch_batch_size: 20")
+        let setup = try setUp(webhook: receiver.url("/ok"), worker: "fetch_batch_size: 20, http_threads: 2")
         try setup.insert(600)
         let first = try WorkerProcess(configPath: setup.configPath)
         let second = try WorkerProcess(configPath: setup.configPath)
