@@ -3,7 +3,6 @@ import Herald
 import Logging
 import Metrics
 import Prometheus
-import ServiceLifecycle
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,16 +18,10 @@ struct RunCommand: AsyncParsableCommand {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let worker = HeraldWorker(config: config, logger: logger)
-            var services: [any Service] = []
-            if let address = StatsListenAddress(config.stats.listen) {
-                services.append(StatsServer.application(worker: worker, registry: registry, address: address, logger: logger))
+            let statsServer = StatsListenAddress(config.stats.listen).map {
+                StatsServer.application(worker: worker, registry: registry, address: $0, logger: logger)
             }
-            // Shut down in reverse: the worker drains first, the stats endpoint answers until the end.
-            services.append(worker)
-            let group = ServiceGroup(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
-                logger: logger)
-            try await group.run()
+            try await worker.run(statsServer: statsServer)
         }
     }
 }

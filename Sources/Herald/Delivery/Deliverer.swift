@@ -2,10 +2,11 @@ import CCurl
 import CCurlShims
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// An event ready to send, with the trigger that says how.
-public struct DeliveryJob: Sendable {
+public struct DeliveryJob: Sendable, FlowJob {
     public var event: ClaimedEvent
     public var trigger: TriggerConfig
     public var policy: RetryPolicy
@@ -13,17 +14,25 @@ public struct DeliveryJob: Sendable {
     public var hostKey: String
     public var timeoutMilliseconds: Int
     public var prepared: DeliveryRequest.Prepared
+    /// Lease end minus the request timeout: a job not started by then is dropped unsent.
+    public var startDeadline: ContinuousClock.Instant
+
+    public var triggerName: String { trigger.name }
 
     /// `hostKey` defaults to one parsed from the webhook; the claimer passes one it parsed
-    /// once per trigger, because URL parsing per event showed in profiles.
+    /// once per trigger, because URL parsing per event showed in profiles. `leaseEnds` is
+    /// the lease as this worker sees it: the local time the claim was sent plus the lease
+    /// (the database's lease starts later, so this errs on the safe side).
     public init(
-        event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: UUID, hostKey: String? = nil
+        event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: UUID, hostKey: String? = nil,
+        leaseEnds: ContinuousClock.Instant
     ) {
         self.event = event
         self.trigger = trigger
         self.policy = policy
         self.hostKey = hostKey ?? Self.hostKey(trigger.webhook)
         timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
+        startDeadline = leaseEnds - .milliseconds(timeoutMilliseconds)
         prepared = DeliveryRequest.Prepared(event: event, trigger: trigger, installation: installation)
     }
 
@@ -36,46 +45,43 @@ public struct DeliveryJob: Sendable {
 }
 
 /// The delivery pool: a libcurl multi handle driven by `curl_multi_poll` on a thread of
-/// its own (`http_threads` of them when one thread cannot keep up; they share one queue
-/// and one set of limits). At most `http_pool_size` transfers run at once, and at most
-/// `http_per_host_limit` to one host; connections are kept alive and reused by the multi
-/// handle's cache. Jobs wait in Herald's queue, not inside curl, so their timeout starts
-/// only when they are really sent.
-public final class Deliverer: Sendable {
-    private struct State: ~Copyable {
-        var queue: [DeliveryJob] = []
-        var inFlight = 0
-        var perHost: [String: Int] = [:]
-        var stopping = false
-        var deadline: ContinuousClock.Instant?
-    }
-
-    private let state = Mutex(State())
+/// its own (`http_threads` of them when one thread cannot keep up). What to start, what to
+/// drop and when to sleep is decided by the shared ``FlowController``; the threads only run
+/// transfers. Jobs wait in flow control, not inside curl, so their timeout starts only when
+/// they are really sent; connections are kept alive and reused by the multi handle's cache.
+public final class Deliverer: Service {
     private nonisolated(unsafe) let multis: [UnsafeMutableRawPointer]
     private let settings: WorkerSettings
-    private let installation: UUID
+    private let flow: FlowController
+    private let shutdownDeadline: ShutdownDeadline
     private let logger: Logger
     private let stats: WorkerStats
-    private let onOutcome: @Sendable (DeliveryOutcome) -> Void
-    private let onCapacity: @Sendable () -> Void
+    private let onOutcomes: @Sendable ([DeliveryOutcome]) -> Void
     private let threads = Mutex<[OwnedThread]>([])
+    /// When each delivery loop last turned, for the watchdog.
+    let heartbeats: [Heartbeat]
 
     public init(
-        settings: WorkerSettings, installation: UUID, logger: Logger, stats: WorkerStats,
-        onOutcome: @escaping @Sendable (DeliveryOutcome) -> Void, onCapacity: @escaping @Sendable () -> Void
+        settings: WorkerSettings, flow: FlowController, shutdownDeadline: ShutdownDeadline, logger: Logger,
+        stats: WorkerStats, onOutcomes: @escaping @Sendable ([DeliveryOutcome]) -> Void
     ) {
         _ = CurlTransfer.globalInit
         let shards = max(1, settings.httpThreads)
-        multis = (0..<shards).map { _ in curl_multi_init() }
+        let multis: [UnsafeMutableRawPointer] = (0..<shards).map { _ in curl_multi_init() }
+        self.multis = multis
         self.settings = settings
-        self.installation = installation
+        self.flow = flow
+        self.shutdownDeadline = shutdownDeadline
         self.logger = logger
         self.stats = stats
-        self.onOutcome = onOutcome
-        self.onCapacity = onCapacity
+        self.onOutcomes = onOutcomes
+        heartbeats = multis.map { _ in Heartbeat() }
         // Keep an idle connection for every slot, or keep-alive is lost under load.
         for multi in multis {
             herald_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, settings.httpPoolSize)
+        }
+        flow.setDeliveryWake { [multis = UnsafeSendable(multis)] in
+            multis.value.forEach { curl_multi_wakeup($0) }
         }
     }
 
@@ -83,70 +89,63 @@ public final class Deliverer: Sendable {
         multis.forEach { curl_multi_cleanup($0) }
     }
 
-    public func start() {
+    /// Starts the delivery threads, runs until graceful shutdown, then stops taking jobs and
+    /// lets running transfers finish until the worker's shutdown deadline.
+    public func run() async throws {
+        start()
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    func start() {
         // Each thread may run its share of the pool; the global and per-host limits are
-        // enforced across all of them under the shared lock.
+        // enforced across all of them by flow control.
         let share = (settings.httpPoolSize + multis.count - 1) / multis.count
         threads.withLock { threads in
             threads = multis.indices.map { index in
                 OwnedThread(name: "herald-deliverer-\(index)") { [self] in
-                    runLoop(multi: multis[index], capacity: share)
+                    runLoop(multi: multis[index], capacity: share, heartbeat: heartbeats[index])
                 }
             }
         }
     }
 
-    private func wakeAll() {
-        multis.forEach { curl_multi_wakeup($0) }
+    /// True while every delivery loop turned within `limit`.
+    func isTurning(within limit: Duration) -> Bool {
+        heartbeats.allSatisfy { $0.isRecent(within: limit) }
     }
 
-    /// Queues jobs; they start as soon as slots are free.
-    public func submit(_ jobs: [DeliveryJob]) {
-        guard !jobs.isEmpty else { return }
-        state.withLock { $0.queue += jobs }
-        wakeAll()
-    }
-
-    /// Jobs queued plus transfers running.
-    public var outstanding: Int {
-        state.withLock { $0.queue.count + $0.inFlight }
-    }
-
-    public var inFlight: Int {
-        state.withLock { $0.inFlight }
-    }
-
-    /// Stops taking jobs: queued ones are dropped (their leases are released by the worker),
-    /// running ones get until `grace` to finish and are then aborted.
-    public func shutdown(grace: Duration) async {
-        let dropped = state.withLock { state in
-            state.stopping = true
-            state.deadline = .now + grace
-            defer { state.queue.removeAll() }
-            return state.queue.count
-        }
+    func shutdown() async {
+        let dropped = flow.beginStopping()
+        _ = shutdownDeadline.start(grace: .seconds(settings.shutdownGraceSeconds))
         if dropped > 0 { logger.debug("dropped queued deliveries at shutdown", metadata: ["count": "\(dropped)"]) }
-        wakeAll()
         for thread in threads.withLock({ $0 }) {
             await thread.join()
         }
     }
 
-    private func runLoop(multi: UnsafeMutableRawPointer, capacity: Int) {
+    private func runLoop(multi: UnsafeMutableRawPointer, capacity: Int, heartbeat: Heartbeat) {
         var transfers: [UnsafeMutableRawPointer: CurlTransfer] = [:]
         let handles = CurlHandlePool(capacity: capacity)
         while true {
-            for job in takeStartableJobs(limit: capacity - transfers.count) {
-                startTransfer(job, multi: multi, handles: handles, into: &transfers)
+            heartbeat.beat()
+            let turn = flow.takeStartable(freeSlots: capacity - transfers.count)
+            if !turn.dropped.isEmpty { reportDropped(turn.dropped) }
+            var failedToStart: [(DeliveryJob, DeliveryOutcome)] = []
+            for job in turn.start {
+                if let failure = startTransfer(job, multi: multi, handles: handles, into: &transfers) {
+                    failedToStart.append((job, failure))
+                }
             }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
-            collectFinished(&transfers, multi: multi, handles: handles)
+            let finished = failedToStart + collectFinished(&transfers, multi: multi, handles: handles)
+            if !finished.isEmpty { onOutcomes(finished.map(\.1)) }
+            let timeout = flow.finished(hostKeys: finished.map(\.0.hostKey), freeSlots: capacity - transfers.count)
 
-            let (stopping, deadline) = state.withLock { ($0.stopping, $0.deadline) }
-            if stopping {
+            if flow.isStopping {
                 if transfers.isEmpty { break }
-                if let deadline, ContinuousClock.now >= deadline {
+                if shutdownDeadline.hasPassed {
                     logger.warning(
                         "shutdown grace expired; aborting deliveries, their events will be delivered again",
                         metadata: ["count": "\(transfers.count)"])
@@ -154,73 +153,52 @@ public final class Deliverer: Sendable {
                         curl_multi_remove_handle(multi, handle)
                         handles.giveBack(handle)
                     }
-                    let aborted = transfers.count
+                    flow.aborted(hostKeys: transfers.values.map(\.job.hostKey))
                     transfers.removeAll()
-                    state.withLock { $0.inFlight -= aborted }
                     break
                 }
             }
             var ready: Int32 = 0
-            curl_multi_poll(multi, nil, 0, 1000, &ready)
+            let sleep = flow.isStopping ? min(timeout, .milliseconds(100)) : timeout
+            curl_multi_poll(multi, nil, 0, Int32(sleep.milliseconds), &ready)
         }
     }
 
-    /// Takes queued jobs in order while global and per-host slots are free; a job whose host
-    /// is full waits without blocking jobs for other hosts.
-    private func takeStartableJobs(limit: Int) -> [DeliveryJob] {
-        state.withLock { state in
-            guard limit > 0, !state.stopping, !state.queue.isEmpty, state.inFlight < settings.httpPoolSize else {
-                return []
-            }
-            var started: [DeliveryJob] = []
-            var skipped: [Int] = []
-            var index = 0
-            while index < state.queue.count && state.inFlight < settings.httpPoolSize && started.count < limit {
-                let job = state.queue[index]
-                let hostCount = state.perHost[job.hostKey, default: 0]
-                if hostCount < settings.httpPerHostLimit {
-                    state.inFlight += 1
-                    state.perHost[job.hostKey] = hostCount + 1
-                    started.append(job)
-                } else {
-                    skipped.append(index)
-                }
-                index += 1
-            }
-            // Jobs whose host was full stay at the front, in order.
-            let kept = skipped.map { state.queue[$0] }
-            state.queue.replaceSubrange(0..<index, with: kept)
-            return started
-        }
+    private func reportDropped(_ jobs: [DeliveryJob]) {
+        stats.recordLeaseExpiredDrops(jobs.count)
+        logger.warning(
+            "queued deliveries reached their lease deadline before a slot was free; not sent, they are due again when the lease ends",
+            metadata: ["count": "\(jobs.count)", "first_event": "\(jobs[0].event.id)", "trigger": "\(jobs[0].trigger.name)"])
     }
 
+    /// Adds a transfer for `job`; returns the outcome instead when it cannot even start.
     private func startTransfer(
         _ job: DeliveryJob, multi: UnsafeMutableRawPointer, handles: CurlHandlePool,
         into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
-    ) {
+    ) -> DeliveryOutcome? {
         let request = DeliveryRequest(prepared: job.prepared, timestamp: Int(Date().timeIntervalSince1970))
         guard let handle = handles.take() else {
-            finish(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
-                   body: [], duration: .zero)
-            return
+            return outcome(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
+                           body: [], duration: .zero)
         }
         let transfer = CurlTransfer(
             handle: handle, job: job, request: request, responseLimit: settings.maxResponseBytes)
         let code = curl_multi_add_handle(multi, transfer.handle)
         guard code == CURLM_OK else {
             handles.giveBack(handle)
-            finish(job: job, request: request,
-                   result: .failure(.internal, message: String(cString: curl_multi_strerror(code))),
-                   body: [], duration: .zero)
-            return
+            return outcome(job: job, request: request,
+                           result: .failure(.internal, message: String(cString: curl_multi_strerror(code))),
+                           body: [], duration: .zero)
         }
         transfers[transfer.handle] = transfer
+        return nil
     }
 
     private func collectFinished(
         _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], multi: UnsafeMutableRawPointer,
         handles: CurlHandlePool
-    ) {
+    ) -> [(DeliveryJob, DeliveryOutcome)] {
+        var finished: [(DeliveryJob, DeliveryOutcome)] = []
         var left: Int32 = 0
         while let message = curl_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
@@ -231,14 +209,17 @@ public final class Deliverer: Sendable {
             let result = transfer.result(code)
             let duration = ContinuousClock.now - transfer.startedAt
             handles.giveBack(handle)
-            finish(job: transfer.job, request: transfer.request, result: result, body: transfer.response,
-                   duration: duration)
+            finished.append(
+                (transfer.job,
+                 outcome(job: transfer.job, request: transfer.request, result: result, body: transfer.response,
+                         duration: duration)))
         }
+        return finished
     }
 
-    private func finish(
+    private func outcome(
         job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration
-    ) {
+    ) -> DeliveryOutcome {
         let attempt = job.event.tries + 1
         let decision = job.policy.decide(attempt: attempt, result: result, now: Date())
         let milliseconds = Double(duration.components.seconds) * 1000
@@ -259,13 +240,13 @@ public final class Deliverer: Sendable {
                 ])
         }
         stats.recordDelivery(trigger: job.trigger.name, outcome: outcome)
-        onOutcome(outcome)
-        let capacityRestored = state.withLock { state in
-            state.inFlight -= 1
-            let remaining = state.perHost[job.hostKey, default: 1] - 1
-            state.perHost[job.hostKey] = remaining > 0 ? remaining : nil
-            return state.queue.count + state.inFlight == settings.httpPoolSize
-        }
-        if capacityRestored { onCapacity() }
+        return outcome
     }
+}
+
+/// Lets a value that is only read across threads (the multi handles, which curl allows to
+/// be woken from any thread) cross into a `@Sendable` closure.
+private struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -16,9 +16,27 @@ public struct PGNotification: Sendable, Equatable {
 public final class PGConnection {
     private let handle: OpaquePointer
 
-    /// Opens a connection. `url` is any libpq connection string or `postgres://` URI.
+    /// Defaults every connection gets unless the URL sets them: a server that does not
+    /// answer fails the attempt after `connect_timeout` seconds instead of hanging the
+    /// thread, and TCP keepalives notice a peer that vanished (failover, cable) within
+    /// about 25 s instead of the kernel's two hours.
+    static let connectionDefaults: [(String, String)] = [
+        ("connect_timeout", "10"), ("keepalives", "1"), ("keepalives_idle", "10"), ("keepalives_interval", "5"),
+        ("keepalives_count", "3"),
+    ]
+
+    /// Opens a connection. `url` is any libpq connection string or `postgres://` URI; what it
+    /// sets wins over ``connectionDefaults``.
     public init(url: String) throws(PGError) {
-        guard let handle = PQconnectdb(url) else {
+        // expand_dbname: the "dbname" value is parsed as a whole connection string or URI,
+        // and its settings override the keywords before it.
+        let pairs = Self.connectionDefaults + [("dbname", url)]
+        let connected: OpaquePointer? = withCStringArray(pairs.map { $0.0 }) { keywords in
+            withCStringArray(pairs.map { $0.1 }) { values in
+                PQconnectdbParams(keywords + [nil], values + [nil], 1)
+            }
+        }
+        guard let handle = connected else {
             throw PGError(code: .connectionFailed, message: "libpq could not allocate a connection")
         }
         guard PQstatus(handle) == CONNECTION_OK else {

@@ -18,6 +18,8 @@ public final class HeraldMetrics: Sendable {
     let flushSize = Metrics.Recorder(label: "herald_recorder_flush_size", aggregate: true)
     let flushDuration = Metrics.Timer(label: "herald_recorder_flush_duration_seconds")
     let flushErrors = Counter(label: "herald_recorder_flush_errors_total")
+    let leaseExpiredDrops = Counter(label: "herald_lease_expired_drops_total")
+    let droppedOutcomes = Counter(label: "herald_outcomes_dropped_total")
     private let triggers: [String: TriggerMetrics]
 
     public init(triggerNames: [String]) {

@@ -11,10 +11,13 @@ public struct ClaimedEvent: Sendable, Equatable {
     public var createdAt: String
     /// Unix time of creation, for end-to-end latency.
     public var createdAtEpoch: Double
+    /// The claim's `locked_at` in microseconds since the epoch: outcomes carry it so that
+    /// only the lease they answer is updated.
+    public var leaseToken: Int64
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
-        createdAtEpoch: Double
+        createdAtEpoch: Double, leaseToken: Int64 = 0
     ) {
         self.id = id
         self.triggerName = triggerName
@@ -23,5 +26,6 @@ public struct ClaimedEvent: Sendable, Equatable {
         self.tries = tries
         self.createdAt = createdAt
         self.createdAtEpoch = createdAtEpoch
+        self.leaseToken = leaseToken
     }
 }

@@ -1,44 +1,48 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
-/// Claims due events and hands them to the deliverer, on a thread and connection of its own.
+/// Claims due events and hands them to flow control, on a thread and connection of its own.
 ///
-/// It claims while the pool has room, keeping one batch queued beyond the in-flight
-/// requests so the pool never waits on the database. Between claims it sleeps in `poll` on
-/// its connection's socket (LISTEN herald_events) and a wake pipe: a capture NOTIFY, freed
-/// capacity or shutdown wakes it at once; with no signal it polls every `fetch_interval_ms`
-/// (LISTEN does not survive pgbouncer in transaction mode, and retries fall due silently).
-public final class Claimer: Sendable {
+/// What to claim and when is ``FlowControl``'s decision; this loop executes it. Between
+/// claims it sleeps in `poll` on its connection's socket (LISTEN herald_events) and flow
+/// control's wake pipe: a capture NOTIFY, freed room or shutdown wakes it at once; with no
+/// signal it polls every `fetch_interval_ms` (LISTEN does not survive pgbouncer in
+/// transaction mode, and retries fall due silently).
+///
+/// Errors are told apart: a lost connection reconnects with backoff; any other database
+/// error (permissions, a read-only standby, a statement timeout) backs off on the same
+/// connection. Either way the same error is logged once per interval, not once per turn.
+public final class Claimer: Service {
     static let channel = "herald_events"
 
     private struct State {
         var stopping = false
-        var lastHealthy: ContinuousClock.Instant?
         var connected = false
+        var lastConnectionFailed = false
     }
 
     private let state = Mutex(State())
-    private let wakePipe = WakePipe()
     private let config: HeraldConfig
     private let workerID: String
     private let installation: UUID
     private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
-    private let deliverer: Deliverer
-    private let recorder: Recorder
+    private let flow: FlowController
     private let stats: WorkerStats
     private let logger: Logger
     private let thread = Mutex<OwnedThread?>(nil)
+    /// When the loop last turned, connected or not, for the watchdog.
+    let heartbeat = Heartbeat()
 
     public init(
-        config: HeraldConfig, workerID: String, installation: UUID, deliverer: Deliverer, recorder: Recorder,
-        stats: WorkerStats, logger: Logger
+        config: HeraldConfig, workerID: String, installation: UUID, flow: FlowController, stats: WorkerStats,
+        logger: Logger
     ) {
         self.config = config
         self.workerID = workerID
         self.installation = installation
-        self.deliverer = deliverer
-        self.recorder = recorder
+        self.flow = flow
         self.stats = stats
         self.logger = logger
         var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
@@ -50,27 +54,28 @@ public final class Claimer: Sendable {
         jobsByTrigger = jobs
     }
 
-    public func start() {
-        thread.withLock { $0 = OwnedThread(name: "herald-claimer") { [self] in runLoop() } }
-    }
-
-    /// Called by the deliverer when the queue has room for another batch.
-    public func capacityAvailable() {
-        wakePipe.signal()
-    }
-
-    /// True while the claimer has a database connection and its loop turned recently.
-    public var isHealthy: Bool {
-        state.withLock { state in
-            guard state.connected, let last = state.lastHealthy else { return false }
-            let limit = Duration.milliseconds(config.worker.fetchIntervalMilliseconds) * 3 + .seconds(5)
-            return ContinuousClock.now - last < limit
+    /// The routes flow control needs: each trigger's host and request timeout.
+    static func routes(_ config: HeraldConfig) -> [FlowRoute] {
+        config.triggers.map {
+            FlowRoute(
+                trigger: $0.name, hostKey: DeliveryJob.hostKey($0.webhook), timeout: .seconds($0.retry.timeoutSeconds))
         }
     }
 
-    public func shutdown() async {
+    /// Claims until graceful shutdown; then stops claiming (in-flight work is the
+    /// deliverer's to finish).
+    public func run() async throws {
+        thread.withLock { $0 = OwnedThread(name: "herald-claimer") { [self] in runLoop() } }
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// True while the claimer holds a live database connection.
+    public var isConnected: Bool { state.withLock { $0.connected } }
+
+    func shutdown() async {
         state.withLock { $0.stopping = true }
-        wakePipe.signal()
+        flow.wakeClaimer()
         await thread.withLock { $0 }?.join()
     }
 
@@ -78,83 +83,112 @@ public final class Claimer: Sendable {
 
     private func runLoop() {
         let worker = config.worker
-        let triggerNames = Array(jobsByTrigger.keys)
-        let pollInterval = Duration.milliseconds(worker.fetchIntervalMilliseconds)
         let statsInterval = Duration.seconds(min(worker.statsLogIntervalSeconds, 10))
         var connection: PGConnection?
-        var backoff = ReconnectBackoff()
-        var claimNow = true  // a batch may be due already at start
-        var nextPoll = ContinuousClock.now
+        var reconnectBackoff = ReconnectBackoff()
+        var queryBackoff = ReconnectBackoff()
+        var throttle = ErrorLogThrottle()
         var nextAgeCheck = ContinuousClock.now
 
         while !isStopping {
-            guard let open = connection ?? connect(&backoff) else { continue }
+            heartbeat.beat()
+            guard let open = connection ?? connect(&reconnectBackoff, &throttle) else { continue }
             connection = open
-            let store = EventStore(connection: open)
             do {
-                let now = ContinuousClock.now
-                state.withLock { $0.lastHealthy = now }
-                if now >= nextAgeCheck {
-                    stats.setOldestPendingAge(try store.oldestPendingAgeSeconds())
-                    nextAgeCheck = now + statsInterval
+                if ContinuousClock.now >= nextAgeCheck {
+                    stats.setOldestPendingAge(try EventStore(connection: open).oldestPendingAgeSeconds())
+                    nextAgeCheck = .now + statsInterval
                 }
-                let outstanding = deliverer.outstanding
-                let room = worker.httpPoolSize + worker.fetchBatchSize - outstanding
-                // Outcomes waiting to be written count too: a database that accepts claims
-                // but writes slowly must not let memory grow without bound.
-                let recorderHasRoom = recorder.backlog < recorder.backlogLimit
-                if (claimNow || now >= nextPoll) && outstanding <= worker.httpPoolSize && room > 0 && recorderHasRoom {
-                    let limit = min(worker.fetchBatchSize, room)
-                    let started = ContinuousClock.now
-                    let events = try store.claimBatch(
-                        limit: limit, workerID: workerID, leaseSeconds: worker.leaseSeconds, triggers: triggerNames)
-                    stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
-                    nextPoll = ContinuousClock.now + pollInterval
-                    // A full batch means more may be due: claim again as soon as there is room.
-                    claimNow = events.count == limit
-                    deliverer.submit(events.compactMap(job))
-                    if claimNow && deliverer.outstanding <= worker.httpPoolSize { continue }
+                switch flow.planClaim() {
+                case .stop:
+                    return
+                case .claim(let limits):
+                    try claim(limits, on: open)
+                    queryBackoff.reset()
+                    reconnectBackoff.reset()
+                    throttle.reset()
+                case .wait(let until):
+                    // Every wait has a floor and a ceiling: no spin, and the loop turns at
+                    // least once a second for the watchdog and the poll.
+                    let timeout = until.map { $0 - ContinuousClock.now } ?? .seconds(1)
+                    let clamped = min(max(timeout, .milliseconds(1)), .seconds(1))
+                    let notifications = try open.waitForNotifications(
+                        timeoutMilliseconds: Int32(clamped.milliseconds), wakeFD: flow.claimerWakeDescriptor)
+                    flow.drainClaimerWakeups()
+                    if !notifications.isEmpty { flow.notified() }
                 }
-                let timeout = recorderHasRoom ? max(.zero, nextPoll - ContinuousClock.now) : .milliseconds(10)
-                let notifications = try open.waitForNotifications(
-                    timeoutMilliseconds: Int32(min(timeout.milliseconds, 1000)), wakeFD: wakePipe.descriptor)
-                // A capacity wake-up needs no flag: the loop re-checks the room, and claims
-                // again only if the last claim was full.
-                wakePipe.drain()
-                if !notifications.isEmpty { claimNow = true }
-            } catch {
-                logger.warning("claimer lost its database connection; reconnecting", metadata: ["error": "\(error)"])
+            } catch let error as PGError where error.isConnectionProblem || !open.isOpen {
+                log(error, "claimer lost its database connection; reconnecting", throttle: &throttle)
                 connection = nil
                 state.withLock { $0.connected = false }
-                claimNow = true
+                // Whatever was due may still be: look as soon as the connection is back.
+                flow.notified()
+            } catch {
+                let wait = queryBackoff.next()
+                log(error, "claimer query failed; backing off", throttle: &throttle, retryIn: wait)
+                pause(wait)
             }
         }
-        state.withLock { $0.connected = false }
     }
 
-    private func connect(_ backoff: inout ReconnectBackoff) -> PGConnection? {
+    private func claim(_ limits: [String: Int], on connection: PGConnection) throws(PGError) {
+        let started = ContinuousClock.now
+        let leaseEnds = started + .seconds(config.worker.leaseSeconds)
+        let events = try EventStore(connection: connection).claimBatch(
+            limits: limits, workerID: workerID, leaseSeconds: config.worker.leaseSeconds)
+        stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
+        let jobs = events.compactMap { event -> DeliveryJob? in
+            guard let (trigger, policy, hostKey) = jobsByTrigger[event.triggerName] else { return nil }
+            return DeliveryJob(
+                event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
+                leaseEnds: leaseEnds)
+        }
+        flow.claimed(jobs, limits: limits)
+    }
+
+    private func connect(_ backoff: inout ReconnectBackoff, _ throttle: inout ErrorLogThrottle) -> PGConnection? {
         do {
             let connection = try PGConnection(url: config.database.url)
-            try EventStore(connection: connection).useAsynchronousCommit()
+            try EventStore(connection: connection).prepareWorkerSession()
             try connection.listen(Self.channel)
-            state.withLock { $0.connected = true }
-            if backoff.current != backoff.initial { logger.info("claimer reconnected to the database") }
-            backoff.reset()
+            let wasDisconnected = state.withLock { state in
+                defer {
+                    state.connected = true
+                    state.lastConnectionFailed = false
+                }
+                return state.lastConnectionFailed
+            }
+            if wasDisconnected { logger.info("claimer connected to the database") }
+            // The backoff is reset only after a claim succeeds: a server that accepts
+            // connections but fails every query must not be reconnected to in a tight loop.
             return connection
         } catch {
             let wait = backoff.next()
-            logger.warning(
-                "claimer cannot reach the database; retrying",
-                metadata: ["error": "\(error)", "retry_in_ms": "\(wait.milliseconds)"])
-            var descriptor = pollfd(fd: wakePipe.descriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&descriptor, 1, Int32(wait.milliseconds))
-            wakePipe.drain()
+            log(error, "claimer cannot reach the database; retrying", throttle: &throttle, retryIn: wait)
+            state.withLock { $0.lastConnectionFailed = true }
+            pause(wait)
             return nil
         }
     }
 
-    private func job(for event: ClaimedEvent) -> DeliveryJob? {
-        guard let (trigger, policy, hostKey) = jobsByTrigger[event.triggerName] else { return nil }
-        return DeliveryJob(event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey)
+    private func log(
+        _ error: any Error, _ message: Logger.Message, throttle: inout ErrorLogThrottle, retryIn: Duration? = nil
+    ) {
+        guard let suppressed = throttle.admit("\(message) \(error)", now: .now) else { return }
+        var metadata: Logger.Metadata = ["error": "\(error)"]
+        if let retryIn { metadata["retry_in_ms"] = "\(retryIn.milliseconds)" }
+        if suppressed > 0 { metadata["repeated"] = "\(suppressed)" }
+        logger.warning(message, metadata: metadata)
+    }
+
+    /// Sleeps for `duration` in short slices, returning early at shutdown; the heartbeat
+    /// keeps beating, because a loop that waits for the database is alive.
+    private func pause(_ duration: Duration) {
+        let end = ContinuousClock.now + duration
+        while !isStopping && ContinuousClock.now < end {
+            heartbeat.beat()
+            let slice = min(end - ContinuousClock.now, .milliseconds(100))
+            Thread.sleep(forTimeInterval: max(slice.seconds, 0.001))
+        }
     }
 }

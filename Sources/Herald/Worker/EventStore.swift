@@ -9,15 +9,22 @@ public struct EventStore {
         self.connection = connection
     }
 
-    /// Claims and outcomes are written with asynchronous commit on the worker's own
-    /// connections. Losing the last few hundred milliseconds of them in a database crash only
-    /// means those events are delivered again after their lease — the at-least-once contract
-    /// already allows that — while waiting for a WAL flush per claim and per flush halved the
-    /// drain rate. The application's own transactions (and the captured events) keep the
-    /// database's durable default.
-    public func useAsynchronousCommit() throws {
-        try connection.execute(script: "SET synchronous_commit = off")
+    /// Settings of the worker's own sessions (claimer, recorder).
+    ///
+    /// - Asynchronous commit: losing the last few hundred milliseconds of claims and
+    ///   outcomes in a database crash only means those events are delivered again after
+    ///   their lease — the at-least-once contract already allows that — while waiting for a
+    ///   WAL flush per claim and per flush halved the drain rate. The application's own
+    ///   transactions (and the captured events) keep the database's durable default.
+    /// - A statement timeout: a statement stuck behind a lock (say an ALTER TABLE on the
+    ///   log) becomes an error the loop backs off from, instead of a thread that never
+    ///   returns; the loops keep turning and the watchdog keeps its meaning.
+    public func prepareWorkerSession() throws(PGError) {
+        try connection.execute(script: "SET synchronous_commit = off; SET statement_timeout = '\(Self.statementTimeoutSeconds)s'")
     }
+
+    /// Longest any worker statement may run.
+    static let statementTimeoutSeconds = 20
 
     /// The id payload UUIDs are built from (see ``EventID``).
     public func installationID() throws -> UUID {
@@ -28,19 +35,26 @@ public struct EventStore {
         return id
     }
 
-    /// Leases up to `limit` due events of the given triggers.
+    /// Leases due events: up to `limits[trigger]` of each trigger, oldest due first.
     ///
-    /// - The subquery walks `event_log_pending_due` (status = 'pending', by next_attempt_at),
-    ///   so delivered and failed rows are never read however many there are.
+    /// - One LATERAL subquery per trigger walks `event_log_pending_trigger_due` (pending
+    ///   only, by trigger then due time): each trigger's quota costs an index range scan, and a
+    ///   backlog of one trigger is never read to find another's events. Delivered and failed
+    ///   rows are not in the index however many there are.
     /// - SKIP LOCKED lets several workers claim at once without waiting on each other.
     /// - The lease is the new next_attempt_at: if this worker dies, the event becomes due
     ///   again when the lease expires and any worker picks it up; no sweeper is needed.
+    /// - `locked_at` doubles as the lease token (microseconds since the epoch, returned): an
+    ///   outcome is applied only while the row still carries the token of the claim it
+    ///   answers, so a late outcome never overwrites a newer lease's bookkeeping.
     /// - Events of triggers this worker does not know stay pending (never dropped).
-    public func claimBatch(limit: Int, workerID: String, leaseSeconds: Int, triggers: [String]) throws
+    public func claimBatch(limits: [String: Int], workerID: String, leaseSeconds: Int) throws(PGError)
         -> [ClaimedEvent]
     {
+        let triggers = limits.keys.sorted()
         let result = try connection.query(Self.claimSQL, [
-            String(limit), workerID, String(leaseSeconds), PGArray.literal(triggers.map { $0 }),
+            PGArray.literal(triggers.map { String(limits[$0] ?? 0) }), workerID, String(leaseSeconds),
+            PGArray.literal(triggers),
         ])
         return (0..<result.rowCount).map { row in
             ClaimedEvent(
@@ -50,7 +64,8 @@ public struct EventStore {
                 payload: result[row, 4] ?? "null",
                 tries: Int(result[row, 5] ?? "") ?? 0,
                 createdAt: result[row, 6] ?? "",
-                createdAtEpoch: Double(result[row, 7] ?? "") ?? 0)
+                createdAtEpoch: Double(result[row, 7] ?? "") ?? 0,
+                leaseToken: Int64(result[row, 8] ?? "") ?? 0)
         }
     }
 
@@ -58,28 +73,40 @@ public struct EventStore {
         UPDATE herald.event_log e
         SET locked_at = now(), locked_by = $2, next_attempt_at = now() + make_interval(secs => $3::int)
         WHERE e.id IN (
-            SELECT id FROM herald.event_log
-            WHERE status = 'pending' AND next_attempt_at <= now() AND trigger_name = ANY ($4::text[])
-            ORDER BY next_attempt_at
-            LIMIT $1::int
-            FOR UPDATE SKIP LOCKED)
+            SELECT due.id
+            FROM unnest($4::text[], $1::int[]) AS quota(trigger_name, n)
+            CROSS JOIN LATERAL (
+                SELECT id FROM herald.event_log
+                WHERE status = 'pending' AND trigger_name = quota.trigger_name AND next_attempt_at <= now()
+                ORDER BY next_attempt_at
+                LIMIT quota.n
+                FOR UPDATE SKIP LOCKED) due)
         RETURNING e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, e.tries,
                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                  extract(epoch FROM e.created_at)
+                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e"))
         """
 
-    /// The subquery of ``claimSQL`` alone, for checking its plan.
+    /// The lease token of a row: its `locked_at` in whole microseconds since the epoch.
+    static func leaseTokenSQL(_ alias: String) -> String {
+        "(extract(epoch FROM \(alias).locked_at) * 1000000)::bigint"
+    }
+
+    /// One trigger's subquery of ``claimSQL``, for checking its plan.
     static let claimCandidatesSQL = """
         SELECT id FROM herald.event_log
-        WHERE status = 'pending' AND next_attempt_at <= now() AND trigger_name = ANY ($1::text[])
+        WHERE status = 'pending' AND trigger_name = $1 AND next_attempt_at <= now()
         ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED
         """
 
     /// Writes a batch of outcomes in one transaction: one UPDATE for all events, one INSERT
-    /// for all invocation rows. Only rows still leased by this worker are updated, so a
-    /// worker whose lease expired cannot overwrite the newer owner's bookkeeping.
-    public func record(_ outcomes: [DeliveryOutcome], workerID: String) throws {
-        guard !outcomes.isEmpty else { return }
+    /// for all invocation rows. An event is updated only while it still carries the lease
+    /// this outcome answers (same worker, same claim), so neither another worker nor this
+    /// one re-claiming after an expired lease can have its newer bookkeeping overwritten.
+    /// The attempt's invocation row is written either way: the request was made.
+    /// Returns the ids whose event row was updated.
+    @discardableResult
+    public func record(_ outcomes: [DeliveryOutcome], workerID: String) throws -> Set<Int64> {
+        guard !outcomes.isEmpty else { return [] }
         let ids = outcomes.map(\.event.id)
         let statuses: [String?] = outcomes.map { $0.decision.status }
         let tries: [String?] = outcomes.map { String($0.attempt) }
@@ -91,9 +118,10 @@ public struct EventStore {
         let bodies: [String?] = outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }
         let classes: [String?] = outcomes.map { $0.errorClass }
         let durations: [String?] = outcomes.map { String($0.durationMilliseconds) }
+        let leases: [String?] = outcomes.map { String($0.event.leaseToken) }
         let idArray = PGArray.literal(ids)
-        try connection.transaction {
-            try connection.query(
+        return try connection.transaction {
+            let updated = try connection.query(
                 """
                 UPDATE herald.event_log e
                 SET status = u.status, tries = u.tries,
@@ -102,13 +130,14 @@ public struct EventStore {
                     finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
                     locked_at = NULL, locked_by = NULL,
                     last_status_code = u.code, last_error = u.error
-                FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], $5::int[], $6::text[])
-                     AS u(id, status, tries, delay, code, error)
-                WHERE e.id = u.id AND e.locked_by = $7
+                FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], $5::int[], $6::text[], $8::bigint[])
+                     AS u(id, status, tries, delay, code, error, lease)
+                WHERE e.id = u.id AND e.locked_by = $7 AND \(Self.leaseTokenSQL("e")) = u.lease
+                RETURNING e.id
                 """,
                 [
                     idArray, PGArray.literal(statuses), PGArray.literal(tries), PGArray.literal(delays),
-                    PGArray.literal(codes), PGArray.literal(errors), workerID,
+                    PGArray.literal(codes), PGArray.literal(errors), workerID, PGArray.literal(leases),
                 ])
             try connection.query(
                 """
@@ -123,6 +152,7 @@ public struct EventStore {
                     PGArray.literal(classes), PGArray.literal(errors), PGArray.literal(headers),
                     PGArray.literal(bodies), PGArray.literal(durations),
                 ])
+            return Set(updated.column(0).compactMap { $0.flatMap { Int64($0) } })
         }
     }
 

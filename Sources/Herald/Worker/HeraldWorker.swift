@@ -3,20 +3,30 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// `herald run`: the claimer, the delivery pool and the recorder as one service.
+/// `herald run`: the claimer, the delivery pool, the recorder and their helpers as services
+/// of one ServiceGroup, sharing one ``FlowController``.
 ///
-/// Shutdown order (SIGTERM/SIGINT through the ServiceGroup): stop claiming; let in-flight
-/// requests finish for up to `shutdown_grace_seconds`; flush the recorder; release every
-/// lease this worker still holds so other workers can take those events at once.
-public final class HeraldWorker: Service {
+/// Services start in list order and stop in reverse, one after another, on SIGTERM/SIGINT:
+/// systemd hears STOPPING=1; the claimer stops claiming; the deliverer drops what is queued
+/// and lets in-flight requests finish; the recorder writes what is left and releases every
+/// lease this worker still holds; the stats endpoint answers until the end. All of it shares
+/// one `shutdown_grace_seconds` deadline.
+public final class HeraldWorker: Sendable {
     public let config: HeraldConfig
     public let workerID: String
     public let stats: WorkerStats
     /// Opened by the stats endpoint once it listens (or at once when it is disabled).
     public let statsEndpointRunning = Gate()
     private let logger: Logger
-    private let running = Mutex<(claimer: Claimer?, deliverer: Deliverer?, stopping: Bool)>((nil, nil, false))
+    private let parts = Mutex<Parts?>(nil)
+    private let stopping = Mutex(false)
     private let lastQueue = Mutex<QueueStats?>(nil)
+
+    private struct Parts {
+        var flow: FlowController
+        var claimer: Claimer
+        var deliverer: Deliverer
+    }
 
     /// Create after bootstrapping the metrics system: metric handles are made here.
     public init(config: HeraldConfig, logger: Logger) {
@@ -27,18 +37,27 @@ public final class HeraldWorker: Service {
         if config.stats.listen.isEmpty { statsEndpointRunning.open() }
     }
 
-    /// Ready while the claimer runs with a live database connection; otherwise why not.
+    /// Ready while the claimer holds a live database connection; otherwise why not.
     public var readiness: (ready: Bool, reason: String) {
-        let (claimer, stopping) = running.withLock { ($0.claimer, $0.stopping) }
-        if stopping { return (false, "shutting down") }
-        guard let claimer else { return (false, "starting") }
-        return claimer.isHealthy ? (true, "") : (false, "database unreachable")
+        if stopping.withLock({ $0 }) { return (false, "shutting down") }
+        guard let claimer = parts.withLock({ $0?.claimer }) else { return (false, "starting") }
+        return claimer.isConnected ? (true, "") : (false, "database unreachable")
     }
+
+    /// Alive while the claim loop and every delivery loop keep turning, database or not.
+    /// The claim loop may sit in one statement up to its statement timeout (or a connection
+    /// attempt up to its connect timeout); the delivery loops never sleep more than a second.
+    var isAlive: Bool {
+        guard let parts = parts.withLock({ $0 }) else { return true }
+        let claimLimit = Duration.seconds(EventStore.statementTimeoutSeconds + 10)
+        return parts.claimer.heartbeat.isRecent(within: claimLimit) && parts.deliverer.isTurning(within: .seconds(10))
+    }
+
+    var inFlight: Int { parts.withLock { $0?.flow.inFlight } ?? 0 }
 
     /// The /stats document.
     public func statsJSON() -> String {
-        let inFlight = running.withLock { $0.deliverer?.inFlight } ?? 0
-        return StatsDocument(worker: self, snapshot: stats.current(inFlight: inFlight), queue: lastQueue.withLock { $0 })
+        StatsDocument(worker: self, snapshot: stats.current(inFlight: inFlight), queue: lastQueue.withLock { $0 })
             .json
     }
 
@@ -49,7 +68,9 @@ public final class HeraldWorker: Service {
         return "\(host):\(ProcessInfo.processInfo.processIdentifier):\(suffix)"
     }
 
-    public func run() async throws {
+    /// Checks the database, then runs every service until SIGTERM/SIGINT (or until one
+    /// fails, which shuts the others down gracefully and is rethrown).
+    public func run(statsServer: (any Service)?) async throws {
         let config = self.config
         let (installation, orphans) = try await runBlocking("herald-preflight") { try Self.preflight(config) }
         for (trigger, count) in orphans.sorted(by: { $0.key < $1.key }) {
@@ -58,25 +79,10 @@ public final class HeraldWorker: Service {
                 "pending events for a trigger not in the configuration will not be delivered by this worker",
                 metadata: ["trigger": "\(trigger)", "pending": "\(count)"])
         }
-
-        let recorder = Recorder(
-            databaseURL: config.database.url, workerID: workerID, settings: config.worker, logger: logger, stats: stats)
-        let claimerBox = ClaimerBox()
-        let deliverer = Deliverer(
-            settings: config.worker, installation: installation, logger: logger, stats: stats,
-            onOutcome: { recorder.enqueue($0) }, onCapacity: { claimerBox.claimer?.capacityAvailable() })
-        let claimer = Claimer(
-            config: config, workerID: workerID, installation: installation, deliverer: deliverer, recorder: recorder,
-            stats: stats, logger: logger)
-        claimerBox.claimer = claimer
-
-        recorder.start()
-        deliverer.start()
-        claimer.start()
-        running.withLock {
-            $0.claimer = claimer
-            $0.deliverer = deliverer
-        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: makeServices(installation: installation, statsServer: statsServer),
+                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         logger.info(
             "herald worker started",
             metadata: [
@@ -86,106 +92,98 @@ public final class HeraldWorker: Service {
                 "fetch_interval_ms": "\(config.worker.fetchIntervalMilliseconds)",
                 "lease_seconds": "\(config.worker.leaseSeconds)",
             ])
-
-        let notifier = SystemdNotifier()
-        await statsEndpointRunning.wait()
-        if Task.isCancelled {
-            // The group is failing (e.g. the stats address is taken): stop what was started.
-            await claimer.shutdown()
-            await deliverer.shutdown(grace: .zero)
-            await recorder.shutdown(timeout: .seconds(config.worker.shutdownGraceSeconds))
-            throw CancellationError()
-        }
-        notifier.ready()
-        let queueTask = Task { [self, stats, logger] in
-            // Queue depth is read on an interval, not per scrape: a scrape must not cost a
-            // scan of the log.
-            while !Task.isCancelled {
-                do {
-                    let queue = try await runBlocking("herald-queue-depth") {
-                        try QueueStats.read(
-                            PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
-                    }
-                    stats.metrics.setQueueDepth(queue)
-                    self.lastQueue.withLock { $0 = queue }
-                } catch {
-                    logger.debug("queue depth refresh failed", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: .seconds(10))
-            }
-        }
-        let retentionTask = Task { [logger] in
-            await Self.runRetentionSchedule(config, logger: logger)
-        }
-        let watchdogTask = Task { [stats] in
-            let interval = notifier.watchdogInterval ?? .seconds(5)
-            while !Task.isCancelled {
-                // Only a claimer that is connected and turning proves the worker is alive;
-                // a stuck one stops the pings and systemd restarts the service.
-                if claimer.isHealthy { notifier.watchdog() }
-                let snapshot = stats.current(inFlight: deliverer.inFlight)
-                notifier.status(
-                    "delivered \(snapshot.delivered), retried \(snapshot.retried), failed \(snapshot.failed), "
-                        + "in flight \(snapshot.inFlight)\(claimer.isHealthy ? "" : ", database unreachable")")
-                try? await Task.sleep(for: interval)
-            }
-        }
-        let statsTask = Task { [stats, logger] in
-            let interval = Duration.seconds(config.worker.statsLogIntervalSeconds)
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
-                Self.logFetchStats(stats.takeInterval(inFlight: deliverer.inFlight), logger: logger)
-            }
-        }
-
-        try? await gracefulShutdown()
-        running.withLock { $0.stopping = true }
-        notifier.stopping()
-        queueTask.cancel()
-        logger.info("herald worker stopping", metadata: ["in_flight": "\(deliverer.inFlight)"])
-        statsTask.cancel()
-        watchdogTask.cancel()
-        retentionTask.cancel()
-        let grace = Duration.seconds(config.worker.shutdownGraceSeconds)
-        await claimer.shutdown()
-        await deliverer.shutdown(grace: grace)
-        await recorder.shutdown(timeout: grace)
-        let workerID = self.workerID
-        let released = try? await runBlocking("herald-release") {
-            try EventStore(connection: PGConnection(url: config.database.url)).releaseLeases(workerID: workerID)
-        }
-        logger.info("herald worker stopped", metadata: ["released_leases": "\(released.map(String.init) ?? "unknown")"])
+        defer { logger.info("herald worker stopped") }
+        try await group.run()
     }
 
-    /// Deletes finished events past their retention, every `retention.interval`, while the
-    /// worker runs. Each pass uses a connection of its own on a thread of its own.
-    static func runRetentionSchedule(_ config: HeraldConfig, logger: Logger) async {
-        let retention = config.retention
-        guard retention.isEnabled else { return }
-        while !Task.isCancelled {
-            do {
-                let report = try await runBlocking("herald-retention") {
-                    let cleanup = Retention(connection: try PGConnection(url: config.database.url))
-                    var report = Retention.Report()
-                    if let seconds = retention.deliveredAfterSeconds {
-                        let part = try cleanup.run(olderThanSeconds: seconds, scope: .delivered)
-                        report.events += part.events
-                        report.invocations += part.invocations
-                    }
-                    if let seconds = retention.failedAfterSeconds {
-                        let part = try cleanup.run(olderThanSeconds: seconds, scope: .failed)
-                        report.events += part.events
-                        report.invocations += part.invocations
-                    }
-                    return report
-                }
-                logger.info(
-                    "retention cleanup", metadata: ["events": "\(report.events)", "invocations": "\(report.invocations)"])
-            } catch {
-                logger.warning("retention cleanup failed; will try again", metadata: ["error": "\(error)"])
+    /// The services in start order (they stop in reverse).
+    func makeServices(installation: UUID, statsServer: (any Service)?) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        let worker = config.worker
+        let shutdownDeadline = ShutdownDeadline()
+        let flow = FlowController(
+            limits: FlowControl.Limits(
+                poolSize: worker.httpPoolSize, perHostLimit: worker.httpPerHostLimit,
+                fetchBatchSize: worker.fetchBatchSize, leaseSeconds: worker.leaseSeconds,
+                recorderBacklogLimit: Recorder.backlogLimit(worker),
+                pollInterval: .milliseconds(worker.fetchIntervalMilliseconds)),
+            routes: Claimer.routes(config))
+        let recorder = Recorder(
+            databaseURL: config.database.url, workerID: workerID, settings: worker, flow: flow,
+            shutdownDeadline: shutdownDeadline, logger: logger, stats: stats)
+        let deliverer = Deliverer(
+            settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
+            onOutcomes: { recorder.enqueue($0) })
+        let claimer = Claimer(
+            config: config, workerID: workerID, installation: installation, flow: flow, stats: stats, logger: logger)
+        parts.withLock { $0 = Parts(flow: flow, claimer: claimer, deliverer: deliverer) }
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        func add(_ service: any Service, _ name: String) {
+            // A failing part (the stats address taken, say) stops the rest gracefully: in
+            // flight deliveries finish, outcomes are written and leases released.
+            services.append(.init(service: service, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name))
+        }
+        if let statsServer { add(statsServer, "stats-endpoint") }
+        add(PeriodicService(interval: .seconds(10)) { [self] in await refreshQueueDepth() }, "queue-depth")
+        if config.retention.isEnabled {
+            add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [config, logger] in
+                await Self.runRetention(config, logger: logger)
+            }, "retention")
+        }
+        add(PeriodicService(interval: .seconds(worker.statsLogIntervalSeconds), immediately: false) { [self] in
+            Self.logFetchStats(stats.takeInterval(inFlight: inFlight), logger: logger)
+        }, "fetch-stats-log")
+        add(recorder, "recorder")
+        add(deliverer, "deliverer")
+        add(claimer, "claimer")
+        add(SystemdService(worker: self, logger: logger), "systemd")
+        return services
+    }
+
+    /// Marks the worker as stopping (readiness turns false) and logs it.
+    func beginStopping() {
+        stopping.withLock { $0 = true }
+        logger.info("herald worker stopping", metadata: ["in_flight": "\(inFlight)"])
+    }
+
+    /// Queue depth is read on an interval, not per scrape: a scrape must not cost a scan of
+    /// the log. A connection of its own on a thread of its own.
+    private func refreshQueueDepth() async {
+        let config = self.config
+        do {
+            let queue = try await runBlocking("herald-queue-depth") {
+                try QueueStats.read(PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
             }
-            try? await Task.sleep(for: .seconds(retention.intervalSeconds))
+            stats.metrics.setQueueDepth(queue)
+            lastQueue.withLock { $0 = queue }
+        } catch {
+            logger.debug("queue depth refresh failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Deletes finished events past their retention. Each pass uses a connection of its own
+    /// on a thread of its own.
+    static func runRetention(_ config: HeraldConfig, logger: Logger) async {
+        let retention = config.retention
+        do {
+            let report = try await runBlocking("herald-retention") {
+                let cleanup = Retention(connection: try PGConnection(url: config.database.url))
+                var report = Retention.Report()
+                if let seconds = retention.deliveredAfterSeconds {
+                    let part = try cleanup.run(olderThanSeconds: seconds, scope: .delivered)
+                    report.events += part.events
+                    report.invocations += part.invocations
+                }
+                if let seconds = retention.failedAfterSeconds {
+                    let part = try cleanup.run(olderThanSeconds: seconds, scope: .failed)
+                    report.events += part.events
+                    report.invocations += part.invocations
+                }
+                return report
+            }
+            logger.info("retention cleanup", metadata: ["events": "\(report.events)", "invocations": "\(report.invocations)"])
+        } catch {
+            logger.warning("retention cleanup failed; will try again", metadata: ["error": "\(error)"])
         }
     }
 
@@ -224,12 +222,31 @@ public final class HeraldWorker: Service {
                 "in_flight": "\(snapshot.inFlight)",
                 "oldest_pending_age_s": "\(snapshot.oldestPendingAgeSeconds.map { String(format: "%.1f", $0) } ?? "none")",
                 "recorder_errors": "\(snapshot.recorderErrors)",
+                "lease_expired_drops": "\(snapshot.leaseExpiredDrops)",
+                "dropped_outcomes": "\(snapshot.droppedOutcomes)",
             ])
     }
 }
 
-/// Breaks the construction cycle between deliverer (which signals capacity) and claimer
-/// (which feeds the deliverer): set once before either starts.
-private final class ClaimerBox: @unchecked Sendable {
-    var claimer: Claimer?
+/// Runs `body` every `interval` until graceful shutdown.
+struct PeriodicService: Service {
+    let interval: Duration
+    var immediately = true
+    let body: @Sendable () async -> Void
+
+    init(interval: Duration, immediately: Bool = true, _ body: @escaping @Sendable () async -> Void) {
+        self.interval = interval
+        self.immediately = immediately
+        self.body = body
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            if immediately { await body() }
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                await body()
+            }
+        }
+    }
 }

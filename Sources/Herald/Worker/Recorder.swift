@@ -1,17 +1,24 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Writes delivery outcomes in group commits on a thread and connection of its own: one
 /// UPDATE and one INSERT per flush, flushed when `recorder_flush_size` outcomes wait or the
-/// oldest has waited `recorder_flush_interval_ms`. A failed flush is retried with backoff on
-/// a new connection; outcomes are never dropped while the worker runs.
-public final class Recorder: Sendable {
+/// oldest has waited `recorder_flush_interval_ms`.
+///
+/// - A flush that fails because the connection is gone is retried with backoff on a new
+///   connection; outcomes are never dropped for that while the worker runs.
+/// - A flush that fails for any other reason is poisoned by one row (typically an event
+///   deleted while its delivery was in flight): it is split and written row by row, and a
+///   row that still cannot be written is dropped with a warning naming its event, so one bad
+///   row never holds back the rest.
+/// - At the end of the worker it releases every lease the worker still holds.
+public final class Recorder: Service {
     private struct State: ~Copyable {
         var pending: [DeliveryOutcome] = []
         var oldest: ContinuousClock.Instant?
         var stopping = false
-        var stopDeadline: ContinuousClock.Instant?
     }
 
     private let state = Mutex(State())
@@ -19,48 +26,50 @@ public final class Recorder: Sendable {
     private let databaseURL: String
     private let workerID: String
     private let settings: WorkerSettings
+    private let flow: FlowController
+    private let shutdownDeadline: ShutdownDeadline
     private let logger: Logger
     private let stats: WorkerStats
     private let thread = Mutex<OwnedThread?>(nil)
 
-    public init(databaseURL: String, workerID: String, settings: WorkerSettings, logger: Logger, stats: WorkerStats) {
+    public init(
+        databaseURL: String, workerID: String, settings: WorkerSettings, flow: FlowController,
+        shutdownDeadline: ShutdownDeadline, logger: Logger, stats: WorkerStats
+    ) {
         self.databaseURL = databaseURL
         self.workerID = workerID
         self.settings = settings
+        self.flow = flow
+        self.shutdownDeadline = shutdownDeadline
         self.logger = logger
         self.stats = stats
     }
 
-    public func start() {
-        thread.withLock { $0 = OwnedThread(name: "herald-recorder") { [self] in runLoop() } }
-    }
-
-    public func enqueue(_ outcome: DeliveryOutcome) {
-        let count = state.withLock { state in
-            if state.pending.isEmpty { state.oldest = .now }
-            state.pending.append(outcome)
-            return state.pending.count
-        }
-        if count == 1 || count >= settings.recorderFlushSize { wake() }
-    }
-
-    public var backlog: Int { state.withLock { $0.pending.count } }
-
     /// The most outcomes written in one flush.
-    var maxBatch: Int { settings.recorderFlushSize * 16 }
+    static func maxBatch(_ settings: WorkerSettings) -> Int { settings.recorderFlushSize * 16 }
 
-    /// Above this backlog the claimer stops claiming, so a slow database bounds memory.
-    public var backlogLimit: Int { maxBatch * 2 }
+    /// Above this backlog nothing more is claimed, so a slow database bounds memory.
+    public static func backlogLimit(_ settings: WorkerSettings) -> Int { maxBatch(settings) * 2 }
 
-    /// Flushes what is left and stops. Gives up after `timeout` if the database stays
-    /// unreachable: those events keep their leases and are delivered again after them.
-    public func shutdown(timeout: Duration) async {
-        state.withLock {
-            $0.stopping = true
-            $0.stopDeadline = .now + timeout
-        }
+    /// Writes outcomes until graceful shutdown, then what is left (until the worker's
+    /// shutdown deadline), then releases this worker's leases.
+    public func run() async throws {
+        thread.withLock { $0 = OwnedThread(name: "herald-recorder") { [self] in runLoop() } }
+        try? await gracefulShutdown()
+        _ = shutdownDeadline.start(grace: .seconds(settings.shutdownGraceSeconds))
+        state.withLock { $0.stopping = true }
         wake()
         await thread.withLock { $0 }?.join()
+    }
+
+    public func enqueue(_ outcomes: [DeliveryOutcome]) {
+        guard !outcomes.isEmpty else { return }
+        let count = state.withLock { state in
+            if state.pending.isEmpty { state.oldest = .now }
+            state.pending += outcomes
+            return state.pending.count
+        }
+        if count == outcomes.count || count >= settings.recorderFlushSize { wake() }
     }
 
     private func wake() {
@@ -72,79 +81,153 @@ public final class Recorder: Sendable {
     private func runLoop() {
         var connection: PGConnection?
         var backoff = ReconnectBackoff()
+        var throttle = ErrorLogThrottle()
         let interval = Duration.milliseconds(settings.recorderFlushIntervalMilliseconds)
         while true {
-            let (batch, stopping, deadline) = nextBatch(interval: interval)
+            let (batch, stopping) = nextBatch(interval: interval)
             if batch.isEmpty {
-                if stopping { return }
+                if stopping { break }
                 continue
             }
             do {
-                let open: PGConnection
-                if let existing = connection, existing.isOpen {
-                    open = existing
-                } else {
-                    open = try PGConnection(url: databaseURL)
-                    try EventStore(connection: open).useAsynchronousCommit()
-                }
+                let open = try connection.flatMap { $0.isOpen ? $0 : nil } ?? openConnection()
                 connection = open
                 let started = ContinuousClock.now
-                try EventStore(connection: open).record(batch, workerID: workerID)
+                try write(batch, on: open)
                 stats.recordFlush(size: batch.count, seconds: (ContinuousClock.now - started).seconds)
                 backoff.reset()
-                logger.trace(
-                    "recorded outcomes",
-                    metadata: ["count": "\(batch.count)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+                throttle.reset()
             } catch {
                 connection = nil
                 stats.recordFlush(size: batch.count, seconds: nil)
+                let unwritten = (error as? RecorderPartialWrite)?.remaining ?? batch
                 state.withLock { state in
-                    state.pending.insert(contentsOf: batch, at: 0)
+                    state.pending.insert(contentsOf: unwritten, at: 0)
                     if state.oldest == nil { state.oldest = .now }
                 }
-                if stopping, let deadline, ContinuousClock.now >= deadline {
+                if stopping && shutdownDeadline.hasPassed {
                     logger.error(
                         "could not record outcomes before shutdown; these events will be delivered again after their lease",
-                        metadata: ["count": "\(backlog)", "error": "\(error)"])
-                    return
+                        metadata: ["count": "\(state.withLock { $0.pending.count })", "error": "\(error)"])
+                    break
                 }
-                let wait = backoff.next()
-                logger.warning(
-                    "recording outcomes failed; retrying",
-                    metadata: ["count": "\(batch.count)", "error": "\(error)", "retry_in_ms": "\(wait.milliseconds)"])
-                Thread.sleep(forTimeInterval: wait.seconds)
+                let wait = min(backoff.next(), shutdownDeadline.remaining ?? .seconds(60))
+                if let suppressed = throttle.admit("\(error)", now: .now) {
+                    logger.warning(
+                        "recording outcomes failed; retrying",
+                        metadata: [
+                            "count": "\(batch.count)", "error": "\(error)", "retry_in_ms": "\(wait.milliseconds)",
+                            "repeated": "\(suppressed)",
+                        ])
+                }
+                Thread.sleep(forTimeInterval: max(wait.seconds, 0.01))
             }
+        }
+        releaseLeases(connection)
+    }
+
+    private func openConnection() throws -> PGConnection {
+        let connection = try PGConnection(url: databaseURL)
+        try EventStore(connection: connection).prepareWorkerSession()
+        return connection
+    }
+
+    /// One group commit; when a non-connection error poisons it, row by row. Throws only
+    /// connection problems (the caller retries the whole batch, which is idempotent for rows
+    /// already written: their lease token no longer matches, only a duplicate invocation row
+    /// can result).
+    private func write(_ batch: [DeliveryOutcome], on connection: PGConnection) throws {
+        let store = EventStore(connection: connection)
+        do {
+            let applied = try store.record(batch, workerID: workerID)
+            reportStale(batch, applied: applied)
+        } catch let error as PGError where !error.isConnectionProblem && connection.isOpen {
+            logger.warning(
+                "group commit of outcomes failed; writing them one by one",
+                metadata: ["count": "\(batch.count)", "error": "\(error)"])
+            for (index, outcome) in batch.enumerated() {
+                do {
+                    let applied = try store.record([outcome], workerID: workerID)
+                    reportStale([outcome], applied: applied)
+                } catch let rowError as PGError where !rowError.isConnectionProblem && connection.isOpen {
+                    stats.recordDroppedOutcome()
+                    logger.warning(
+                        rowError.sqlState == "23503"
+                            ? "outcome dropped: event no longer exists (deleted while its delivery was in flight)"
+                            : "outcome dropped: it cannot be written; the event is delivered again after its lease",
+                        metadata: ["event": "\(outcome.event.id)", "trigger": "\(outcome.event.triggerName)",
+                                   "error": "\(rowError)"])
+                } catch {
+                    // The connection went away part way: what was written is settled, the
+                    // rest goes back to the batch retry.
+                    flow.recorded(index)
+                    throw RecorderPartialWrite(remaining: Array(batch[index...]), underlying: error)
+                }
+            }
+        }
+        flow.recorded(batch.count)
+    }
+
+    /// Outcomes whose lease was taken over (expired and re-claimed, by this or another
+    /// worker) are kept as invocation rows but change nothing: say so once per flush.
+    private func reportStale(_ batch: [DeliveryOutcome], applied: Set<Int64>) {
+        guard applied.count < batch.count else { return }
+        let stale = batch.filter { !applied.contains($0.event.id) }.map(\.event.id)
+        guard !stale.isEmpty else { return }
+        logger.warning(
+            "outcomes arrived after their lease had ended; recorded as invocations only",
+            metadata: ["count": "\(stale.count)", "events": "\(stale.prefix(10).map(String.init).joined(separator: ","))"])
+    }
+
+    /// Gives back every lease this worker still holds, so other workers (or the next run)
+    /// take those events at once instead of after the lease.
+    private func releaseLeases(_ connection: PGConnection?) {
+        do {
+            let open = try connection.flatMap { $0.isOpen ? $0 : nil } ?? openConnection()
+            let released = try EventStore(connection: open).releaseLeases(workerID: workerID)
+            logger.info("released leases", metadata: ["count": "\(released)"])
+        } catch {
+            logger.warning(
+                "could not release leases; those events are due again when their leases end",
+                metadata: ["error": "\(error)"])
         }
     }
 
     /// Waits until a flush is due and takes up to one flush's worth of outcomes.
-    private func nextBatch(interval: Duration) -> ([DeliveryOutcome], Bool, ContinuousClock.Instant?) {
+    private func nextBatch(interval: Duration) -> ([DeliveryOutcome], Bool) {
         condition.lock()
         defer { condition.unlock() }
         while true {
-            let (ready, stopping, deadline, waitUntil) = state.withLock {
-                state -> (Bool, Bool, ContinuousClock.Instant?, ContinuousClock.Instant?) in
+            let (ready, stopping, waitUntil) = state.withLock {
+                state -> (Bool, Bool, ContinuousClock.Instant?) in
                 let due = state.oldest.map { $0 + interval }
                 let ready =
                     state.pending.count >= settings.recorderFlushSize || state.stopping
                     || (due.map { ContinuousClock.now >= $0 } ?? false)
-                return (ready, state.stopping, state.stopDeadline, due)
+                return (ready, state.stopping, due)
             }
             if ready {
                 let batch = state.withLock { state in
                     // Take everything waiting (up to a bound): when the database is the slow
                     // part, larger group commits are how the recorder keeps up.
-                    let batch = Array(state.pending.prefix(maxBatch))
+                    let batch = Array(state.pending.prefix(Self.maxBatch(settings)))
                     state.pending.removeFirst(batch.count)
                     state.oldest = state.pending.isEmpty ? nil : .now
                     return batch
                 }
-                return (batch, stopping, deadline)
+                return (batch, stopping)
             }
             let timeout = waitUntil.map { max(.zero, $0 - ContinuousClock.now) } ?? .seconds(1)
             _ = condition.wait(until: Date().addingTimeInterval(timeout.seconds))
         }
     }
+}
+
+/// A row-by-row write lost its connection part way; `remaining` were not written.
+struct RecorderPartialWrite: Error, CustomStringConvertible {
+    var remaining: [DeliveryOutcome]
+    var underlying: any Error
+    var description: String { "\(underlying)" }
 }
 
 extension Duration {

@@ -18,6 +18,10 @@ public final class WorkerStats: Sendable {
         public var oldestPendingAgeSeconds: Double?
         public var recorderFlushes = 0
         public var recorderErrors = 0
+        /// Queued jobs dropped unsent because their lease would end before they could finish.
+        public var leaseExpiredDrops = 0
+        /// Outcomes that could not be written (their event was deleted in flight).
+        public var droppedOutcomes = 0
 
         public var claimSecondsMean: Double { fetches == 0 ? 0 : claimSecondsTotal / Double(fetches) }
     }
@@ -123,6 +127,16 @@ public final class WorkerStats: Sendable {
                 if seconds != nil { $0.recorderFlushes += 1 } else { $0.recorderErrors += 1 }
             }
         }
+    }
+
+    func recordLeaseExpiredDrops(_ count: Int) {
+        metrics.leaseExpiredDrops.increment(by: count)
+        state.withLock { $0.update { $0.leaseExpiredDrops += count } }
+    }
+
+    func recordDroppedOutcome() {
+        metrics.droppedOutcomes.increment()
+        state.withLock { $0.update { $0.droppedOutcomes += 1 } }
     }
 
     func setOldestPendingAge(_ seconds: Double?) {

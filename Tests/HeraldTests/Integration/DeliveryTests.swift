@@ -302,27 +302,34 @@ struct DeliveryTests {
         #expect(worker.log.contains("run herald install-triggers"))
     }
 
-    @Test func claimQueryUsesThePartialIndexWithMillionsDelivered() throws {
+    @Test func claimQueryUsesThePerTriggerIndexBehindAnotherTriggersBacklog() throws {
         let database = try TestDatabase()
         let connection = try database.connect()
         try connection.transaction { try SchemaMigrator.apply(connection) }
+        // 200k finished rows and a 100k-event backlog of another trigger, all older than
+        // the 50 events of trigger t: the claim for t must not read any of them.
         try connection.execute(
             script: """
                 INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload, status, tries)
                 SELECT 't', 'public', 'x', '{}', 'delivered', 1 FROM generate_series(1, 200000);
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload, next_attempt_at)
+                SELECT 'busy', 'public', 'x', '{}', now() - interval '1 hour' FROM generate_series(1, 100000);
                 INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)
                 SELECT 't', 'public', 'x', '{}' FROM generate_series(1, 50);
                 ANALYZE herald.event_log;
                 """)
         let plan = try connection.query(
-            "EXPLAIN (FORMAT TEXT) " + EventStore.claimCandidatesSQL.replacingOccurrences(of: "$1::text[]", with: "'{t}'::text[]")
+            "EXPLAIN (FORMAT TEXT) " + EventStore.claimCandidatesSQL.replacingOccurrences(of: "$1", with: "'t'")
         ).column(0).compactMap { $0 }.joined(separator: "\n")
-        #expect(plan.contains("event_log_pending_due"), "\(plan)")
+        #expect(plan.contains("event_log_pending_trigger_due"), "\(plan)")
         #expect(!plan.contains("Seq Scan"), "\(plan)")
+        let store = EventStore(connection: connection)
         let started = Date()
-        let claimed = try EventStore(connection: connection).claimBatch(
-            limit: 100, workerID: "w", leaseSeconds: 60, triggers: ["t"])
-        #expect(claimed.count == 50)
+        let claimed = try store.claimBatch(limits: ["t": 100, "busy": 10], workerID: "w", leaseSeconds: 60)
         #expect(Date().timeIntervalSince(started) < 0.5)
+        #expect(claimed.filter { $0.triggerName == "t" }.count == 50)
+        #expect(claimed.filter { $0.triggerName == "busy" }.count == 10)
+        #expect(Set(claimed.map(\.leaseToken)).count == 1)
+        #expect(claimed.allSatisfy { $0.leaseToken > 0 })
     }
 }

@@ -35,7 +35,7 @@ struct OperationsTests {
         let setup = try setUp(webhook: "http://127.0.0.1:9/never")
         try setup.connection.execute(script: "INSERT INTO items (name) VALUES ('a')")
         let claimed = try EventStore(connection: setup.connection).claimBatch(
-            limit: 1, workerID: "other-worker", leaseSeconds: 300, triggers: ["items_hook"])
+            limits: ["items_hook": 1], workerID: "other-worker", leaseSeconds: 300)
         #expect(claimed.count == 1)
         let refused = try runHerald(["redeliver-event", "--config", setup.configPath, "1"])
         #expect(refused.status == 1)
@@ -180,7 +180,7 @@ struct OperationsTests {
 
     @Test func workerSendsReadyWatchdogAndStoppingInOrder() throws {
         let setup = try setUp(webhook: "http://127.0.0.1:9/never")
-        let socket = try SystemdNotifierTests.NotifySocket()
+        let socket = try NotifySocket()
         let worker = try WorkerProcess(
             configPath: setup.configPath, environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "400000"])
         var messages: [String] = []

@@ -1,0 +1,380 @@
+/// What flow control needs to know about one claimed event waiting to be sent.
+public protocol FlowJob {
+    /// scheme://host:port, the unit of the per-host limit.
+    var hostKey: String { get }
+    var triggerName: String { get }
+    /// The job must not start after this instant: its lease ends one request timeout later,
+    /// and a request still running when the lease ends could be sent again by another worker.
+    var startDeadline: ContinuousClock.Instant { get }
+}
+
+/// How one trigger is routed and how far ahead of its host it may be claimed.
+public struct FlowRoute: Sendable, Equatable {
+    public var trigger: String
+    public var hostKey: String
+    /// Request timeout of the trigger, which bounds how long an in-flight request holds a slot.
+    public var timeout: Duration
+
+    public init(trigger: String, hostKey: String, timeout: Duration) {
+        self.trigger = trigger
+        self.hostKey = hostKey
+        self.timeout = timeout
+    }
+}
+
+/// The worker's flow control: one value-type state machine, no I/O, no clock of its own
+/// (every call that depends on time takes `now`). It owns the numbers the claimer, the
+/// delivery threads and the recorder act on — queued and in-flight jobs per host and in
+/// total, the recorder's backlog, start deadlines — and answers their questions:
+///
+/// - ``planClaim(now:)``: claim how many events, for which triggers, or wait (and until when).
+/// - ``takeStartable(freeSlots:now:)``: which queued jobs start now, which lost their lease.
+/// - ``finished(hostKeys:)``, ``recorded(_:)``: bookkeeping that may free room.
+///
+/// Wake-ups are level-based: every transition that can turn the claimer's "wait for room"
+/// into "claim" reports it (`wakeClaimer`), and ``pollTimeout(freeSlots:now:)`` is zero
+/// whenever a delivery thread has a job it may start, so neither side sleeps on work.
+public struct FlowControl<Job: FlowJob> {
+    public struct Limits: Sendable, Equatable {
+        public var poolSize: Int
+        public var perHostLimit: Int
+        public var fetchBatchSize: Int
+        public var leaseSeconds: Int
+        /// Finished outcomes not yet written above which nothing more is claimed.
+        public var recorderBacklogLimit: Int
+        public var pollInterval: Duration
+
+        public init(
+            poolSize: Int, perHostLimit: Int, fetchBatchSize: Int, leaseSeconds: Int, recorderBacklogLimit: Int,
+            pollInterval: Duration
+        ) {
+            self.poolSize = poolSize
+            self.perHostLimit = perHostLimit
+            self.fetchBatchSize = fetchBatchSize
+            self.leaseSeconds = leaseSeconds
+            self.recorderBacklogLimit = recorderBacklogLimit
+            self.pollInterval = pollInterval
+        }
+    }
+
+    /// The claimer's next step.
+    public enum ClaimPlan: Equatable {
+        /// Claim up to this many due events per trigger (never more than a batch in total).
+        case claim([String: Int])
+        /// Nothing to claim now: sleep until `until` (the next poll), a NOTIFY or a wake-up;
+        /// nil means "until woken": the claimer waits for room, which a transition reports.
+        case wait(until: ContinuousClock.Instant?)
+        case stop
+    }
+
+    /// A delivery thread's next step.
+    public struct DeliveryTurn {
+        public var start: [Job] = []
+        /// Jobs whose start deadline passed while queued: never sent; the event is simply due
+        /// again when its lease ends.
+        public var dropped: [Job] = []
+        public var wakeClaimer = false
+    }
+
+    private struct HostState {
+        var queue: [Job] = []
+        var head = 0
+        var inFlight = 0
+        /// How many jobs may wait for this host beyond the ones running (see `prefetch`).
+        var prefetch: Int
+        var triggers: [String]
+
+        var queued: Int { queue.count - head }
+
+        mutating func popFirst() -> Job {
+            let job = queue[head]
+            head += 1
+            if head == queue.count {
+                queue.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 64 && head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+            return job
+        }
+    }
+
+    public let limits: Limits
+    private var hosts: [String: HostState] = [:]
+    private var hostOrder: [String]
+    private let routes: [String: FlowRoute]
+    private let triggerOrder: [String]
+    public private(set) var queuedTotal = 0
+    public private(set) var inFlightTotal = 0
+    public private(set) var recorderBacklog = 0
+    public private(set) var isStopping = false
+    /// Triggers that may have due events: all of them after a NOTIFY or a poll tick; a trigger
+    /// leaves the set when a claim returned fewer of its events than asked for.
+    private var mayHaveDue: Set<String>
+    private var nextPoll: ContinuousClock.Instant
+    /// True while the claimer sleeps because there is no room; cleared when it is woken.
+    private var claimerWaitsForRoom = false
+    private var earliestDeadline: ContinuousClock.Instant?
+    /// Rotates which trigger and host go first, so none is favoured when room is short.
+    private var rotation = 0
+
+    public init(limits: Limits, routes: [FlowRoute], now: ContinuousClock.Instant) {
+        self.limits = limits
+        var byTrigger: [String: FlowRoute] = [:]
+        var hosts: [String: HostState] = [:]
+        let perHost = min(limits.perHostLimit, limits.poolSize)
+        for route in routes {
+            byTrigger[route.trigger] = route
+            let prefetch = Self.prefetch(perHost: perHost, limits: limits, timeout: route.timeout)
+            if var host = hosts[route.hostKey] {
+                host.prefetch = min(host.prefetch, prefetch)
+                host.triggers.append(route.trigger)
+                hosts[route.hostKey] = host
+            } else {
+                hosts[route.hostKey] = HostState(prefetch: prefetch, triggers: [route.trigger])
+            }
+        }
+        self.routes = byTrigger
+        self.hosts = hosts
+        hostOrder = hosts.keys.sorted()
+        triggerOrder = byTrigger.keys.sorted()
+        mayHaveDue = Set(byTrigger.keys)
+        nextPoll = now
+    }
+
+    /// How many jobs may queue for a host beyond those running. At most a batch, and no more
+    /// than the host can start within the lease even if every request before them runs to
+    /// its timeout: (lease − timeout) / timeout rounds of `perHost` requests.
+    static func prefetch(perHost: Int, limits: Limits, timeout: Duration) -> Int {
+        let timeoutSeconds = max(timeout.components.seconds, 1)
+        let rounds = max(1, (Int64(limits.leaseSeconds) - timeoutSeconds) / timeoutSeconds)
+        return max(1, min(limits.fetchBatchSize, perHost * Int(min(rounds, Int64(Int32.max)))))
+    }
+
+    private var perHostLimit: Int { min(limits.perHostLimit, limits.poolSize) }
+
+    // MARK: Claimer
+
+    /// What the claimer does next. A claim is planned only while the recorder keeps up, the
+    /// pool plus one batch has room, and some trigger that may have due events has a host
+    /// that is short of queued work (below half its prefetch) with room for more. A host
+    /// that is saturated is left out, so it never blocks claims for the others.
+    public mutating func planClaim(now: ContinuousClock.Instant) -> ClaimPlan {
+        if isStopping { return .stop }
+        if now >= nextPoll {
+            // The poll keeps its own cadence: claims for busy triggers do not postpone it,
+            // or a quiet trigger's retries would never be looked for.
+            mayHaveDue = Set(triggerOrder)
+            nextPoll = now + limits.pollInterval
+        }
+        let limitsByTrigger = claimLimits()
+        if limitsByTrigger.isEmpty {
+            let blockedByRoom = !mayHaveDue.isEmpty
+            claimerWaitsForRoom = blockedByRoom
+            return .wait(until: blockedByRoom ? nil : nextPoll)
+        }
+        claimerWaitsForRoom = false
+        rotation &+= 1
+        return .claim(limitsByTrigger)
+    }
+
+    /// Records a claim's result: its jobs join their hosts' queues, and a trigger that got
+    /// fewer events than asked for has nothing more due until the next NOTIFY or poll.
+    /// Returns whether delivery threads should be woken.
+    public mutating func claimed(_ jobs: [Job], limits asked: [String: Int]) -> Bool {
+        var counts: [String: Int] = [:]
+        for job in jobs {
+            counts[job.triggerName, default: 0] += 1
+            if hosts[job.hostKey] == nil {
+                // A host no route named (not expected): queue it with the smallest prefetch.
+                hosts[job.hostKey] = HostState(prefetch: 1, triggers: [])
+                hostOrder.append(job.hostKey)
+            }
+            hosts[job.hostKey]?.queue.append(job)
+            if earliestDeadline.map({ job.startDeadline < $0 }) ?? true { earliestDeadline = job.startDeadline }
+        }
+        queuedTotal += jobs.count
+        for (trigger, limit) in asked where counts[trigger, default: 0] < limit {
+            mayHaveDue.remove(trigger)
+        }
+        return !jobs.isEmpty
+    }
+
+    /// A NOTIFY arrived: any trigger may have new events.
+    public mutating func notified() {
+        mayHaveDue = Set(triggerOrder)
+    }
+
+    /// Per-trigger claim sizes: each eligible host's room split over its triggers, then the
+    /// global room (one batch at most) shared out so that no trigger takes another's part.
+    private func claimLimits() -> [String: Int] {
+        guard recorderBacklog < limits.recorderBacklogLimit else { return [:] }
+        let globalRoom = min(limits.fetchBatchSize, limits.poolSize + limits.fetchBatchSize - inFlightTotal - queuedTotal)
+        guard globalRoom > 0 else { return [:] }
+        var caps: [(trigger: String, cap: Int)] = []
+        let triggerCount = triggerOrder.count
+        for offset in 0..<triggerCount {
+            let trigger = triggerOrder[(offset + rotation) % triggerCount]
+            guard mayHaveDue.contains(trigger), let route = routes[trigger], let host = hosts[route.hostKey] else {
+                continue
+            }
+            let room = perHostLimit + host.prefetch - host.inFlight - host.queued
+            let hungry = host.queued < max(1, host.prefetch / 2)
+            guard hungry, room > 0 else { continue }
+            let sharing = host.triggers.filter { mayHaveDue.contains($0) }.count
+            caps.append((trigger, (room + sharing - 1) / max(1, sharing)))
+        }
+        return Self.share(globalRoom, among: caps)
+    }
+
+    /// Water-filling: every trigger gets an equal part of `total`, capped by its own limit;
+    /// what a capped trigger leaves is shared among the rest. Order breaks ties.
+    static func share(_ total: Int, among caps: [(trigger: String, cap: Int)]) -> [String: Int] {
+        var result: [String: Int] = [:]
+        var remaining = total
+        var open = caps.filter { $0.cap > 0 }
+        while remaining > 0 && !open.isEmpty {
+            let part = max(1, remaining / open.count)
+            var next: [(trigger: String, cap: Int)] = []
+            for entry in open where remaining > 0 {
+                let given = min(part, entry.cap - result[entry.trigger, default: 0], remaining)
+                result[entry.trigger, default: 0] += given
+                remaining -= given
+                if result[entry.trigger, default: 0] < entry.cap { next.append(entry) }
+            }
+            open = next
+        }
+        return result.filter { $0.value > 0 }
+    }
+
+    // MARK: Delivery threads
+
+    /// Jobs a delivery thread with `freeSlots` free transfer slots starts now, round-robin
+    /// over hosts within the pool and per-host limits, after dropping every queued job whose
+    /// start deadline has passed.
+    public mutating func takeStartable(freeSlots: Int, now: ContinuousClock.Instant) -> DeliveryTurn {
+        var turn = DeliveryTurn()
+        if let deadline = earliestDeadline, now > deadline {
+            turn.dropped = dropExpired(now: now)
+        }
+        var budget = min(freeSlots, limits.poolSize - inFlightTotal)
+        if budget > 0 && queuedTotal > 0 && !isStopping {
+            let count = hostOrder.count
+            var progressed = true
+            while budget > 0 && progressed {
+                progressed = false
+                for offset in 0..<count where budget > 0 {
+                    let key = hostOrder[(offset + rotation) % count]
+                    guard var host = hosts[key], host.queued > 0, host.inFlight < perHostLimit else { continue }
+                    turn.start.append(host.popFirst())
+                    host.inFlight += 1
+                    hosts[key] = host
+                    budget -= 1
+                    progressed = true
+                }
+            }
+            queuedTotal -= turn.start.count
+            inFlightTotal += turn.start.count
+            if turn.start.count > 0 { rotation &+= 1 }
+        }
+        if !turn.start.isEmpty || !turn.dropped.isEmpty { turn.wakeClaimer = claimerShouldWake() }
+        return turn
+    }
+
+    private mutating func dropExpired(now: ContinuousClock.Instant) -> [Job] {
+        var dropped: [Job] = []
+        var earliest: ContinuousClock.Instant?
+        for key in hostOrder {
+            guard var host = hosts[key], host.queued > 0 else { continue }
+            var kept: [Job] = []
+            for job in host.queue[host.head...] {
+                if job.startDeadline < now {
+                    dropped.append(job)
+                } else {
+                    kept.append(job)
+                    if earliest.map({ job.startDeadline < $0 }) ?? true { earliest = job.startDeadline }
+                }
+            }
+            host.queue = kept
+            host.head = 0
+            hosts[key] = host
+        }
+        queuedTotal -= dropped.count
+        earliestDeadline = earliest
+        return dropped
+    }
+
+    /// Whether a thread with `freeSlots` free slots could start a job now.
+    public func hasStartable(freeSlots: Int) -> Bool {
+        guard freeSlots > 0, !isStopping, queuedTotal > 0, inFlightTotal < limits.poolSize else { return false }
+        return hosts.values.contains { $0.queued > 0 && $0.inFlight < perHostLimit }
+    }
+
+    /// How long a delivery thread may sleep in `curl_multi_poll`: zero while it has a job to
+    /// start, otherwise until the next queued job's start deadline, at most `maximum`.
+    public func pollTimeout(freeSlots: Int, now: ContinuousClock.Instant, maximum: Duration = .seconds(1)) -> Duration {
+        if hasStartable(freeSlots: freeSlots) { return .zero }
+        guard let deadline = earliestDeadline else { return maximum }
+        return max(.milliseconds(1), min(maximum, deadline - now))
+    }
+
+    /// Transfers ended (with any outcome): their slots are free and their outcomes wait for
+    /// the recorder. Returns whether the claimer should be woken.
+    public mutating func finished(hostKeys: [String]) -> Bool {
+        release(hostKeys)
+        recorderBacklog += hostKeys.count
+        return claimerShouldWake()
+    }
+
+    /// Transfers abandoned at shutdown: their slots are free, no outcome follows.
+    public mutating func aborted(hostKeys: [String]) {
+        release(hostKeys)
+    }
+
+    private mutating func release(_ hostKeys: [String]) {
+        for key in hostKeys {
+            hosts[key]?.inFlight -= 1
+        }
+        inFlightTotal -= hostKeys.count
+    }
+
+    // MARK: Recorder
+
+    /// Outcomes were written (or dropped as unwritable). Returns whether to wake the claimer.
+    public mutating func recorded(_ count: Int) -> Bool {
+        recorderBacklog = max(0, recorderBacklog - count)
+        return claimerShouldWake()
+    }
+
+    // MARK: Shutdown
+
+    /// Stops claiming and starting; returns the queued jobs, which are never sent.
+    public mutating func beginStopping() -> [Job] {
+        isStopping = true
+        var dropped: [Job] = []
+        for key in hostOrder {
+            guard var host = hosts[key] else { continue }
+            dropped += host.queue[host.head...]
+            host.queue = []
+            host.head = 0
+            hosts[key] = host
+        }
+        queuedTotal = 0
+        earliestDeadline = nil
+        return dropped
+    }
+
+    /// Level-based: true (once) when the claimer sleeps for lack of room and now has some.
+    private mutating func claimerShouldWake() -> Bool {
+        guard claimerWaitsForRoom, !isStopping, !claimLimits().isEmpty else { return false }
+        claimerWaitsForRoom = false
+        return true
+    }
+
+    /// Queued jobs for one host, for tests and stats.
+    public func queued(host: String) -> Int { hosts[host]?.queued ?? 0 }
+
+    /// Running transfers to one host.
+    public func inFlight(host: String) -> Int { hosts[host]?.inFlight ?? 0 }
+}

@@ -1,0 +1,195 @@
+"""The report of scripts/bench: reads the raw measurements the bench wrote (one JSON file per
+step in RESULTS_DIR), derives rates, CPU per event and ratios, prints a table and the JSON,
+and writes the JSON to OUTPUT.
+
+    python3 report.py RESULTS_DIR OUTPUT
+
+Every ratio is computed from measurements of the same run.
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+results_dir, output = sys.argv[1], sys.argv[2]
+
+
+def load(name):
+    path = os.path.join(results_dir, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def rnd(value, digits):
+    return None if value is None else round(value, digits)
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+config = load("config") or {}
+if "rates" in config:
+    config["rates"] = [int(rate) for rate in str(config["rates"]).split()]
+tick_us = 1e6 / config.get("clk_tck", 100)
+
+
+def drain_summary(raw):
+    """A drain through herald run: rate and CPU per event from ticks and counts."""
+    done = raw["delivered"] + raw["failed"]
+    per_event = lambda ticks: round(ticks * tick_us / done, 1) if done else None
+    return {
+        "http_pool_size": raw["pool"], "fetch_batch_size": raw["batch"], "http_threads": raw["threads"],
+        "events": raw["events"], "delivered": raw["delivered"], "failed": raw["failed"],
+        "left_pending": raw["pending"], "timed_out": raw["timed_out"] is True,
+        "seconds": round(raw["seconds"], 3),
+        "events_per_s": round(done / raw["seconds"]) if raw["seconds"] > 0 else None,
+        "herald_cpu_us_per_event": per_event(raw["herald_ticks"]),
+        "postgres_cpu_us_per_event": per_event(raw["postgres_ticks"]),
+        "nginx_cpu_us_per_event": per_event(raw["nginx_ticks"]),
+        "worker_peak_rss_mib": round(raw["peak_rss_kib"] / 1024, 1),
+    }
+
+
+def sql_summary(raw):
+    if raw is None:
+        return None
+    claimed = raw["events"] - raw["left_pending"]
+    return {"synchronous_commit": raw["synchronous_commit"], "events": claimed,
+            "seconds": round(raw["seconds"], 3), "left_pending": raw["left_pending"],
+            "events_per_s": round(claimed / raw["seconds"]) if raw["seconds"] > 0 else None}
+
+
+result = {"config": config}
+
+floor = load("floor")
+if floor is not None:
+    floor["nginx_cpu_us_per_req"] = round(floor.pop("nginx_ticks") * tick_us / floor["done"], 1) \
+        if floor["done"] else None
+    result["curl_floor"] = floor
+
+drain = load("drain")
+if drain is not None:
+    result["drain"] = drain_summary(drain)
+
+sql_sync, sql_async = sql_summary(load("sql-sync")), sql_summary(load("sql-async"))
+if sql_sync or sql_async:
+    # Herald's own connections commit asynchronously: the asynchronous bound is like with like.
+    result["sql_only_bound"] = {"asynchronous": sql_async, "synchronous": sql_sync}
+
+if "drain" in result:
+    d = result["drain"]
+    if floor is not None:
+        result["herald_cpu_to_floor_ratio"] = ratio(d["herald_cpu_us_per_event"], floor["cpu_us_per_req"])
+        result["drain_to_floor_rate_ratio"] = ratio(d["events_per_s"], floor["req_per_s"])
+    if sql_async:
+        result["drain_to_sql_ratio"] = ratio(d["events_per_s"], sql_async["events_per_s"])
+    if sql_sync:
+        result["drain_to_sql_sync_ratio"] = ratio(d["events_per_s"], sql_sync["events_per_s"])
+
+cells = [drain_summary(load(os.path.splitext(os.path.basename(p))[0]))
+         for p in sorted(glob.glob(os.path.join(results_dir, "matrix-*.json")))]
+if cells:
+    cells.sort(key=lambda c: (c["http_pool_size"], c["fetch_batch_size"], c["http_threads"]))
+    best = max(c["events_per_s"] or 0 for c in cells)
+    for cell in cells:
+        cell["ratio_to_best"] = ratio(cell["events_per_s"], best)
+    result["matrix"] = {"events_per_cell": config.get("matrix_events"), "best_events_per_s": best,
+                        "min_ratio_to_best": min(c["ratio_to_best"] or 0 for c in cells), "cells": cells}
+
+steady = [load(os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(results_dir, "steady-*.json"))]
+if steady:
+    result["steady"] = sorted(steady, key=lambda row: row["rate"])
+    rss = load("rss-steady")
+    if rss is not None:
+        result["steady_worker_peak_rss_mib"] = round(rss["peak_rss_kib"] / 1024, 1)
+
+capture = load("capture")
+if capture is not None:
+    with_tps = [float(x) for x in capture["with_trigger_tps"].split()]
+    without_tps = [float(x) for x in capture["without_trigger_tps"].split()]
+    result["capture"] = {"with_trigger_tps": with_tps, "without_trigger_tps": without_tps,
+                         "ratio": ratio(statistics.median(with_tps), statistics.median(without_tps))}
+
+retention = load("retention")
+if retention is not None:
+    result["retention"] = retention
+
+
+def row(label, value):
+    print(f"{label:<58}{'-' if value is None else str(value):>28}")
+
+
+print()
+row("measure", "value")
+print("-" * 86)
+if "drain" in result:
+    d = result["drain"]
+    row(f"drain: events/s ({d['events']} events)", d["events_per_s"])
+    row("drain: http_pool_size / fetch_batch_size / http_threads",
+        f"{d['http_pool_size']} / {d['fetch_batch_size']} / {d['http_threads']}")
+    if d["failed"] or d["left_pending"] or d["timed_out"]:
+        row("drain: failed / left pending / timed out",
+            f"{d['failed']} / {d['left_pending']} / {'yes' if d['timed_out'] else 'no'}")
+if "curl_floor" in result:
+    f = result["curl_floor"]
+    row(f"bare libcurl loop: req/s (pool {f['concurrency']}, {f['body_bytes']}-byte POSTs)", round(f["req_per_s"]))
+    if f["failed"] or f["timed_out"]:
+        row("bare libcurl loop: failed / timed out", f"{f['failed']} / {'yes' if f['timed_out'] else 'no'}")
+if "drain_to_floor_rate_ratio" in result:
+    row("drain events/s / bare loop req/s", result["drain_to_floor_rate_ratio"])
+if "drain" in result:
+    row("Herald CPU per event during drain (µs)", result["drain"]["herald_cpu_us_per_event"])
+if "curl_floor" in result:
+    row("bare libcurl loop: client CPU per request (µs)", result["curl_floor"]["cpu_us_per_req"])
+if "herald_cpu_to_floor_ratio" in result:
+    row("Herald CPU / bare loop CPU (target <= 1.5)", result["herald_cpu_to_floor_ratio"])
+if "drain" in result:
+    row("  drain: PostgreSQL / nginx CPU per event (µs)",
+        f"{result['drain']['postgres_cpu_us_per_event']} / {result['drain']['nginx_cpu_us_per_event']}")
+if "curl_floor" in result:
+    row("  bare loop: nginx CPU per request (µs)", result["curl_floor"]["nginx_cpu_us_per_req"])
+if "sql_only_bound" in result:
+    for mode in ("asynchronous", "synchronous"):
+        s = result["sql_only_bound"][mode]
+        if s:
+            row(f"SQL-only bound, {mode} commit: events/s", s["events_per_s"])
+if "drain_to_sql_ratio" in result:
+    row("drain / SQL-only bound (asynchronous, like Herald)", result["drain_to_sql_ratio"])
+if "drain_to_sql_sync_ratio" in result:
+    row("drain / SQL-only bound (synchronous, reference)", result["drain_to_sql_sync_ratio"])
+if "drain" in result:
+    row("worker peak RSS during drain (MiB)", result["drain"]["worker_peak_rss_mib"])
+for r in result.get("steady", []):
+    row(f"steady {r['rate']}/s: p50 / p99 / p99.9 / max (ms)",
+        f"{r['p50_ms']} / {r['p99_ms']} / {r['p999_ms']} / {r['max_ms']}")
+    row(f"steady {r['rate']}/s: over 100 ms / over 900 ms (of {r['measured']})",
+        f"{r['over_100ms']} / {r['over_900ms']}")
+    row(f"steady {r['rate']}/s: received / inserted", f"{r['received']} / {r['events']}")
+if "steady_worker_peak_rss_mib" in result:
+    row("worker peak RSS, steady runs (MiB)", result["steady_worker_peak_rss_mib"])
+if "capture" in result:
+    row("capture: insert tps with / without trigger", result["capture"]["ratio"])
+if "matrix" in result:
+    m = result["matrix"]
+    print()
+    print(f"matrix: {m['events_per_cell']} events per cell; target: no cell below 0.8x the best "
+          f"(lowest {m['min_ratio_to_best']})")
+    print(f"{'pool':>6}{'batch':>7}{'threads':>9}{'events/s':>11}{'x best':>8}{'Herald µs/event':>17}{'undelivered':>13}")
+    for c in m["cells"]:
+        print(f"{c['http_pool_size']:>6}{c['fetch_batch_size']:>7}{c['http_threads']:>9}{str(c['events_per_s']):>11}"
+              f"{str(c['ratio_to_best']):>8}{str(c['herald_cpu_us_per_event']):>17}{c['failed'] + c['left_pending']:>13}")
+if result.get("retention"):
+    print()
+    print(f"{'t (s)':>6}{'rows':>10}{'event_log MiB':>15}{'+ indexes':>11}{'invocations MiB':>17}{'+ indexes':>11}")
+    for r in result["retention"]:
+        print(f"{r['t_s']:>6}{r['rows']:>10}{r['event_log_mib']:>15}{r['event_log_indexes_mib']:>11}"
+              f"{r['invocation_log_mib']:>17}{r['invocation_log_indexes_mib']:>11}")
+print()
+print(json.dumps(result, indent=2))
+with open(output, "w") as f:
+    json.dump(result, f, indent=2)
+print(f"bench: results written to {output}", file=sys.stderr)
