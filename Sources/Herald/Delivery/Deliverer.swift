@@ -5,17 +5,19 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// An event ready to send, with the trigger that says how.
-public struct DeliveryJob: Sendable, FlowJob {
-    public var event: ClaimedEvent
-    public var trigger: TriggerConfig
-    public var policy: RetryPolicy
+/// An event ready to send, with the trigger that says how. A class: jobs move through flow
+/// control's queues and the delivery threads by reference, one retain per move instead of
+/// one per field of the trigger and the event (which showed in profiles).
+public final class DeliveryJob: Sendable, FlowJob {
+    public let event: ClaimedEvent
+    public let trigger: TriggerConfig
+    public let policy: RetryPolicy
     /// scheme://host:port, the unit of the per-host limit.
-    public var hostKey: String
-    public var timeoutMilliseconds: Int
-    public var prepared: DeliveryRequest.Prepared
+    public let hostKey: String
+    public let timeoutMilliseconds: Int
+    public let prepared: DeliveryRequest.Prepared
     /// Lease end minus the request timeout: a job not started by then is dropped unsent.
-    public var startDeadline: ContinuousClock.Instant
+    public let startDeadline: ContinuousClock.Instant
 
     public var triggerName: String { trigger.name }
 
@@ -30,7 +32,7 @@ public struct DeliveryJob: Sendable, FlowJob {
         self.event = event
         self.trigger = trigger
         self.policy = policy
-        self.hostKey = hostKey ?? Self.hostKey(trigger.webhook)
+        self.hostKey = hostKey ?? DeliveryJob.hostKey(trigger.webhook)
         timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
         startDeadline = leaseEnds - .milliseconds(timeoutMilliseconds)
         prepared = DeliveryRequest.Prepared(event: event, trigger: trigger, installation: installation)

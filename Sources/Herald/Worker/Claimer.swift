@@ -82,23 +82,16 @@ public final class Claimer: Service {
     private var isStopping: Bool { state.withLock { $0.stopping } }
 
     private func runLoop() {
-        let worker = config.worker
-        let statsInterval = Duration.seconds(min(worker.statsLogIntervalSeconds, 10))
         var connection: PGConnection?
         var reconnectBackoff = ReconnectBackoff()
         var queryBackoff = ReconnectBackoff()
         var throttle = ErrorLogThrottle()
-        var nextAgeCheck = ContinuousClock.now
 
         while !isStopping {
             heartbeat.beat()
             guard let open = connection ?? connect(&reconnectBackoff, &throttle) else { continue }
             connection = open
             do {
-                if ContinuousClock.now >= nextAgeCheck {
-                    stats.setOldestPendingAge(try EventStore(connection: open).oldestPendingAgeSeconds())
-                    nextAgeCheck = .now + statsInterval
-                }
                 switch flow.planClaim() {
                 case .stop:
                     return
@@ -108,6 +101,9 @@ public final class Claimer: Service {
                     reconnectBackoff.reset()
                     throttle.reset()
                 case .wait(let until):
+                    if logger.logLevel <= .trace {
+                        logger.trace("claimer waits", metadata: ["until_poll": "\(until != nil)"])
+                    }
                     // Every wait has a floor and a ceiling: no spin, and the loop turns at
                     // least once a second for the watchdog and the poll.
                     let timeout = until.map { $0 - ContinuousClock.now } ?? .seconds(1)
@@ -117,7 +113,7 @@ public final class Claimer: Service {
                     flow.drainClaimerWakeups()
                     if !notifications.isEmpty { flow.notified() }
                 }
-            } catch let error as PGError where error.isConnectionProblem || !open.isOpen {
+            } catch where error.isConnectionProblem || !open.isOpen {
                 log(error, "claimer lost its database connection; reconnecting", throttle: &throttle)
                 connection = nil
                 state.withLock { $0.connected = false }
@@ -144,6 +140,9 @@ public final class Claimer: Service {
                 leaseEnds: leaseEnds)
         }
         flow.claimed(jobs, limits: limits)
+        if logger.logLevel <= .trace {
+            logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
+        }
     }
 
     private func connect(_ backoff: inout ReconnectBackoff, _ throttle: inout ErrorLogThrottle) -> PGConnection? {

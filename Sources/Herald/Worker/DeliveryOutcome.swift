@@ -1,18 +1,19 @@
 import Foundation
 
-/// The result of one attempt, waiting to be recorded.
-public struct DeliveryOutcome: Sendable {
-    public var event: ClaimedEvent
+/// The result of one attempt, waiting to be recorded. A class, like ``DeliveryJob``: it is
+/// passed from the delivery thread through the recorder's queue by reference.
+public final class DeliveryOutcome: Sendable {
+    public let event: ClaimedEvent
     /// 1 for the first attempt.
-    public var attempt: Int
-    public var result: AttemptResult
-    public var decision: RetryDecision
+    public let attempt: Int
+    public let result: AttemptResult
+    public let decision: RetryDecision
     /// The request headers as sent; redacted into JSON when recorded (on the recorder's
     /// thread, not the delivery thread).
-    public var requestHeaders: [DeliveryRequest.Header]
+    public let requestHeaders: [DeliveryRequest.Header]
     /// The start of the response body, already cut to the stored size.
-    public var responseBody: String?
-    public var durationMilliseconds: Double
+    public let responseBody: String?
+    public let durationMilliseconds: Double
 
     public let statusCode: Int?
     /// http | redirect | timeout | connection | dns | tls | protocol | internal; nil on success.

@@ -42,6 +42,8 @@ public struct EventStore {
     ///   backlog of one trigger is never read to find another's events. Delivered and failed
     ///   rows are not in the index however many there are.
     /// - SKIP LOCKED lets several workers claim at once without waiting on each other.
+    /// - `= ANY (ARRAY(…))`, not `IN (…)`: with IN the planner joins the candidates against a
+    ///   sequential scan of the whole log (28 ms per claim at 100k rows instead of 2 ms).
     /// - The lease is the new next_attempt_at: if this worker dies, the event becomes due
     ///   again when the lease expires and any worker picks it up; no sweeper is needed.
     /// - `locked_at` doubles as the lease token (microseconds since the epoch, returned): an
@@ -72,7 +74,7 @@ public struct EventStore {
     static let claimSQL = """
         UPDATE herald.event_log e
         SET locked_at = now(), locked_by = $2, next_attempt_at = now() + make_interval(secs => $3::int)
-        WHERE e.id IN (
+        WHERE e.id = ANY (ARRAY(
             SELECT due.id
             FROM unnest($4::text[], $1::int[]) AS quota(trigger_name, n)
             CROSS JOIN LATERAL (
@@ -80,7 +82,7 @@ public struct EventStore {
                 WHERE status = 'pending' AND trigger_name = quota.trigger_name AND next_attempt_at <= now()
                 ORDER BY next_attempt_at
                 LIMIT quota.n
-                FOR UPDATE SKIP LOCKED) due)
+                FOR UPDATE SKIP LOCKED) due))
         RETURNING e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, e.tries,
                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                   extract(epoch FROM e.created_at), \(leaseTokenSQL("e"))
@@ -99,7 +101,9 @@ public struct EventStore {
         """
 
     /// Writes a batch of outcomes in one transaction: one UPDATE for all events, one INSERT
-    /// for all invocation rows. An event is updated only while it still carries the lease
+    /// for all invocation rows. The UPDATE names the ids twice on purpose: `e.id = ANY ($1)`
+    /// lets the planner fetch the rows through the primary key; joined only to the unnest it
+    /// estimated "locked_by = worker" at one row and scanned the whole log per flush. An event is updated only while it still carries the lease
     /// this outcome answers (same worker, same claim), so neither another worker nor this
     /// one re-claiming after an expired lease can have its newer bookkeeping overwritten.
     /// The attempt's invocation row is written either way: the request was made.
@@ -132,7 +136,8 @@ public struct EventStore {
                     last_status_code = u.code, last_error = u.error
                 FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], $5::int[], $6::text[], $8::bigint[])
                      AS u(id, status, tries, delay, code, error, lease)
-                WHERE e.id = u.id AND e.locked_by = $7 AND \(Self.leaseTokenSQL("e")) = u.lease
+                WHERE e.id = ANY ($1::bigint[]) AND e.id = u.id AND e.locked_by = $7
+                  AND \(Self.leaseTokenSQL("e")) = u.lease
                 RETURNING e.id
                 """,
                 [
@@ -171,13 +176,6 @@ public struct EventStore {
             WHERE status = 'pending' AND locked_by = $1
             """, [workerID]
         ).affectedRows
-    }
-
-    /// Seconds since the oldest pending event was created; nil when none is pending.
-    public func oldestPendingAgeSeconds() throws -> Double? {
-        let result = try connection.query(
-            "SELECT extract(epoch FROM now() - min(created_at)) FROM herald.event_log WHERE status = 'pending'")
-        return result[0, 0].flatMap(Double.init)
     }
 
     /// PostgreSQL text cannot hold NUL; a receiver's bytes may contain it.

@@ -143,13 +143,15 @@ public struct FlowControl<Job: FlowJob> {
         nextPoll = now
     }
 
-    /// How many jobs may queue for a host beyond those running. At most a batch, and no more
-    /// than the host can start within the lease even if every request before them runs to
-    /// its timeout: (lease − timeout) / timeout rounds of `perHost` requests.
+    /// How many jobs may queue for a host beyond those running: two batches, so that one
+    /// batch is still queued while the next claim runs (a claim takes milliseconds, and at
+    /// 10k events/s a small pool drains a batch of 50 in less), but no more than the host can
+    /// start within the lease even if every request before them runs to its timeout:
+    /// (lease − timeout) / timeout rounds of `perHost` requests.
     static func prefetch(perHost: Int, limits: Limits, timeout: Duration) -> Int {
         let timeoutSeconds = max(timeout.components.seconds, 1)
         let rounds = max(1, (Int64(limits.leaseSeconds) - timeoutSeconds) / timeoutSeconds)
-        return max(1, min(limits.fetchBatchSize, perHost * Int(min(rounds, Int64(Int32.max)))))
+        return max(1, min(2 * limits.fetchBatchSize, perHost * Int(min(rounds, Int64(Int32.max)))))
     }
 
     private var perHostLimit: Int { min(limits.perHostLimit, limits.poolSize) }
@@ -157,7 +159,7 @@ public struct FlowControl<Job: FlowJob> {
     // MARK: Claimer
 
     /// What the claimer does next. A claim is planned only while the recorder keeps up, the
-    /// pool plus one batch has room, and some trigger that may have due events has a host
+    /// pool plus two batches has room, and some trigger that may have due events has a host
     /// that is short of queued work (below half its prefetch) with room for more. A host
     /// that is saturated is left out, so it never blocks claims for the others.
     public mutating func planClaim(now: ContinuousClock.Instant) -> ClaimPlan {
@@ -210,7 +212,7 @@ public struct FlowControl<Job: FlowJob> {
     /// global room (one batch at most) shared out so that no trigger takes another's part.
     private func claimLimits() -> [String: Int] {
         guard recorderBacklog < limits.recorderBacklogLimit else { return [:] }
-        let globalRoom = min(limits.fetchBatchSize, limits.poolSize + limits.fetchBatchSize - inFlightTotal - queuedTotal)
+        let globalRoom = min(limits.fetchBatchSize, limits.poolSize + 2 * limits.fetchBatchSize - inFlightTotal - queuedTotal)
         guard globalRoom > 0 else { return [:] }
         var caps: [(trigger: String, cap: Int)] = []
         let triggerCount = triggerOrder.count

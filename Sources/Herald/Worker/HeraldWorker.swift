@@ -155,6 +155,9 @@ public final class HeraldWorker: Sendable {
                 try QueueStats.read(PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
             }
             stats.metrics.setQueueDepth(queue)
+            // Read here, not on the claimer's thread: it scans the pending events, and a claim
+            // loop that waits for it lets the pool run dry.
+            stats.setOldestPendingAge(queue.triggers.compactMap(\.oldestPendingAgeSeconds).max())
             lastQueue.withLock { $0 = queue }
         } catch {
             logger.debug("queue depth refresh failed", metadata: ["error": "\(error)"])

@@ -57,21 +57,28 @@ struct FlowControlTests {
 
     @Test func claimerWaitsForRoomAndIsWokenWhenTheQueueRunsLow() {
         var flow = FlowControl<Job>(limits: limits(pool: 16, batch: 200), routes: [route("t", "a")], now: t0)
-        _ = flow.planClaim(now: t0)
-        _ = flow.claimed(jobs(200, trigger: "t", host: "a"), limits: ["t": 200])
-        // A full claim: more may be due, but 200 are queued, so the claimer waits for room.
+        // A full claim: more may be due, but a batch (half the host's prefetch) is queued,
+        // so the claimer waits for room.
+        var claimedSoFar = 0
+        while let asked = claimLimits(flow.planClaim(now: t0))?["t"], claimedSoFar < 1000 {
+            _ = flow.claimed(jobs(asked, trigger: "t", host: "a", from: claimedSoFar), limits: ["t": asked])
+            claimedSoFar += asked
+        }
+        #expect(claimedSoFar == 200)
         let plan4 = flow.planClaim(now: t0)
         #expect(plan4 == .wait(until: nil))
         var woken = false
         var rounds = 0
-        while !woken && rounds < 20 {
+        while !woken && rounds < 40 {
             let turn = flow.takeStartable(freeSlots: 16, now: t0)
             woken = turn.wakeClaimer || flow.finished(hostKeys: turn.start.map(\.hostKey))
             rounds += 1
         }
         #expect(woken)
-        // Woken when the queue fell below half a batch, and the claim keeps it fed.
-        #expect(flow.queuedTotal < 100)
+        // Woken when the queue fell below one batch (half the prefetch), with a batch still
+        // queued while the next claim runs.
+        #expect(flow.queuedTotal < 200)
+        #expect(flow.queuedTotal >= 180)
         let limits = claimLimits(flow.planClaim(now: t0))
         #expect((limits?["t"] ?? 0) > 0)
         #expect((limits?["t"] ?? 0) <= 200)
@@ -197,7 +204,7 @@ struct FlowControlTests {
         #expect(FlowControl<Job>.prefetch(perHost: 4, limits: short, timeout: .seconds(1)) == 8)
         #expect(FlowControl<Job>.prefetch(perHost: 4, limits: short, timeout: .seconds(2)) == 4)
         let long = limits(pool: 100, perHost: 100, batch: 100, lease: 300)
-        #expect(FlowControl<Job>.prefetch(perHost: 100, limits: long, timeout: .seconds(60)) == 100)
+        #expect(FlowControl<Job>.prefetch(perHost: 100, limits: long, timeout: .seconds(60)) == 200)
         // The claim for such a host never exceeds its slots plus that prefetch.
         var flow = FlowControl<Job>(limits: short, routes: [route("t", "a", timeout: 1)], now: t0)
         let plan12 = flow.planClaim(now: t0)
