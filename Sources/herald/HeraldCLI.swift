@@ -11,7 +11,8 @@ struct HeraldCLI: AsyncParsableCommand {
         version: Herald.version,
         subcommands: [
             RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self, RedeliverEventCommand.self,
-            InvokeCommand.self, StatsCommand.self, CleanupCommand.self,
+            InvokeCommand.self, StatsCommand.self, CleanupCommand.self, TriggersCommand.self,
+            DisableTriggerCommand.self, EnableTriggerCommand.self,
         ])
 }
 

@@ -6,6 +6,10 @@ answers POSTs according to the path:
 
   /ok                      200
   /fast                    200, status line, headers and body in one write (see _send_at_once)
+  /gone/<n>                410 Gone for the first n requests to this path (any id), then 200
+  /abort                   500 with "webhook-delivery: abort-message"
+  /disable                 503 with "webhook-delivery: disable"
+  /failfor/<seconds>       503 until that long after the first request to this path, then 200
   /status/<code>           that status
   /flaky/<n>               500 for the first n attempts of each webhook-id, then 200
   /retry-after/<value>     503 with "Retry-After: <value>" on the first attempt of each id, then 200
@@ -29,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 REQUESTS = []
 ATTEMPTS = {}
+PATH_COUNTS = {}
+FIRST_SEEN = {}
 ACTIVE = {"all": 0}
 PEAK = {"all": 0}
 PRINT = False
@@ -84,6 +90,9 @@ class Handler(BaseHTTPRequestHandler):
             key = (self.path, webhook_id)
             ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
             attempt = ATTEMPTS[key]
+            PATH_COUNTS[self.path] = PATH_COUNTS.get(self.path, 0) + 1
+            path_count = PATH_COUNTS[self.path]
+            first_seen = FIRST_SEEN.setdefault(self.path, time.time())
             ACTIVE["all"] += 1
             ACTIVE[self.path] = ACTIVE.get(self.path, 0) + 1
             PEAK["all"] = max(PEAK["all"], ACTIVE["all"])
@@ -91,13 +100,13 @@ class Handler(BaseHTTPRequestHandler):
         if PRINT:
             print(f"{self.path} webhook-id={webhook_id} {body.decode('utf-8', 'replace')}", flush=True)
         try:
-            self._respond(kind, arg, attempt)
+            self._respond(kind, arg, attempt, path_count, first_seen)
         finally:
             with LOCK:
                 ACTIVE["all"] -= 1
                 ACTIVE[self.path] -= 1
 
-    def _respond(self, kind, arg, attempt):
+    def _respond(self, kind, arg, attempt, path_count=0, first_seen=0.0):
         if kind == "status":
             self._send(int(arg), b"status " + arg.encode())
         elif kind == "flaky":
@@ -134,6 +143,17 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(total / 10)
         elif kind == "fast":
             self._send_at_once(200, b"ok")
+        elif kind == "gone":
+            self._send(410 if path_count <= int(arg) else 200, b"gone" if path_count <= int(arg) else b"ok")
+        elif kind == "abort":
+            self._send(500, b"abort", [("webhook-delivery", "abort-message")])
+        elif kind == "disable":
+            self._send(503, b"disable", [("webhook-delivery", "disable")])
+        elif kind == "failfor":
+            if time.time() - first_seen < float(arg):
+                self._send(503, b"down")
+            else:
+                self._send(200, b"ok")
         elif kind == "close":
             self.close_connection = True
             self.connection.shutdown(2)

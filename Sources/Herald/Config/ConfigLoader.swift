@@ -42,7 +42,7 @@ public enum ConfigLoader {
         }
 
         let document = ConfigNode(file: file, node: root, path: "")
-        try document.rejectUnknownKeys(["database", "worker", "stats", "retention", "tables"])
+        try document.rejectUnknownKeys(["database", "worker", "stats", "retention", "tables", "alerts"])
 
         var config = HeraldConfig(file: file)
         if let section = try document.child("database") {
@@ -76,6 +76,9 @@ public enum ConfigLoader {
         }
         if let tables = try document.child("tables") {
             config.triggers = try TriggerParser(environment: environment).parse(tables: tables)
+        }
+        if let alerts = try document.child("alerts") {
+            config.alerts = try AlertsConfig.parse(alerts, environment: environment)
         }
         // A lease must outlive the longest request, or a second worker would take the event
         // while the first is still sending it.

@@ -95,3 +95,12 @@ struct ConfigNode {
         }
     }
 }
+
+extension ConfigNode {
+    func double() throws(ConfigError) -> Double {
+        guard case .scalar(let scalar) = node, let value = Double(scalar.string), value.isFinite else {
+            throw error(.wrongType, "expected a number")
+        }
+        return value
+    }
+}

@@ -120,6 +120,8 @@ public struct TriggerConfig: Sendable, Equatable {
     public var webhookSource: ValueSource = .literal
     public var headers: [HeaderConfig] = []
     public var signing: SigningConfig?
+    /// Rate limit, circuit breaker and what the receiver may stop (Herald extensions).
+    public var protection = TriggerProtection()
 
     public init(name: String, table: TableName, webhook: String) {
         self.name = name
@@ -146,6 +148,8 @@ public struct HeraldConfig: Sendable, Equatable {
     public var stats = StatsSettings()
     public var retention = RetentionSettings()
     public var triggers: [TriggerConfig] = []
+    /// Where operator alerts go; nil when the `alerts:` section is absent.
+    public var alerts: AlertsConfig?
 
     public init(file: String) {
         self.file = file

@@ -6,9 +6,9 @@ import Foundation
 struct TriggerParser {
     let environment: [String: String]
 
-    static let triggerKeys: Set<String> = [
+    static let triggerKeys = Set([
         "name", "definition", "retry_conf", "webhook", "webhook_from_env", "headers", "retry_backoff", "signing",
-    ]
+    ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
     /// something other than what the user configured.
     static let unsupportedTriggerKeys: [String: String] = [
@@ -72,7 +72,7 @@ struct TriggerParser {
         }
 
         if let retry = try node.child("retry_conf") {
-            try retry.rejectUnknownKeys(["num_retries", "interval_sec", "timeout_sec"])
+            try retry.rejectUnknownKeys(["num_retries", "interval_sec", "timeout_sec", "non_retryable_statuses"])
             trigger.retry.numRetries = try integer(retry, "num_retries", minimum: 0) ?? trigger.retry.numRetries
             trigger.retry.intervalSeconds = try integer(retry, "interval_sec", minimum: 0) ?? trigger.retry.intervalSeconds
             trigger.retry.timeoutSeconds = try integer(retry, "timeout_sec", minimum: 1) ?? trigger.retry.timeoutSeconds
@@ -95,6 +95,7 @@ struct TriggerParser {
         if let signing = try node.child("signing") {
             trigger.signing = try parseSigning(signing)
         }
+        trigger.protection = try parseProtection(node)
         return trigger
     }
 
@@ -224,7 +225,7 @@ struct TriggerParser {
         return value
     }
 
-    private func integer(_ node: ConfigNode, _ key: String, minimum: Int) throws(ConfigError) -> Int? {
+    func integer(_ node: ConfigNode, _ key: String, minimum: Int) throws(ConfigError) -> Int? {
         guard let child = try node.child(key) else { return nil }
         let value = try child.int()
         guard value >= minimum else {

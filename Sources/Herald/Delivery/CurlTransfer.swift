@@ -18,6 +18,8 @@ final class CurlTransfer {
     private(set) var response: [UInt8] = []
     private let responseLimit: Int
     private(set) var retryAfter: String?
+    /// The `webhook-delivery` response header, when the receiver sent one.
+    private(set) var deliveryHeader: String?
 
     static let globalInit: Void = {
         // CURL_GLOBAL_ALL; must run once before any other curl call, on one thread.
@@ -86,19 +88,29 @@ final class CurlTransfer {
     }
 
     private static let retryAfterPrefix = Array("retry-after:".utf8)
+    private static let deliveryPrefix = Array("webhook-delivery:".utf8)
 
-    /// Looks at raw bytes: only a Retry-After line becomes a String, because this runs for
-    /// every header line of every response on the delivery thread.
+    /// Looks at raw bytes: only the lines Herald acts on become Strings, because this runs
+    /// for every header line of every response on the delivery thread.
     private func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
         if bytes.starts(with: "HTTP/".utf8) {
             retryAfter = nil  // a new response (after 100 Continue) starts
+            deliveryHeader = nil
             return
         }
-        let prefix = Self.retryAfterPrefix
+        if let value = Self.value(of: Self.retryAfterPrefix, in: bytes) {
+            retryAfter = value
+        } else if let value = Self.value(of: Self.deliveryPrefix, in: bytes) {
+            deliveryHeader = value
+        }
+    }
+
+    /// The value of a header line whose name (with its colon, lowercase) is `prefix`.
+    private static func value(of prefix: [UInt8], in bytes: UnsafeRawBufferPointer) -> String? {
         guard bytes.count > prefix.count,
             zip(bytes.prefix(prefix.count), prefix).allSatisfy({ $0 | 0x20 == $1 | 0x20 })
-        else { return }
-        retryAfter = String(decoding: bytes.dropFirst(prefix.count), as: UTF8.self)
+        else { return nil }
+        return String(decoding: bytes.dropFirst(prefix.count), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -143,7 +143,7 @@ public final class Deliverer: Service {
             curl_multi_perform(multi, &running)
             let finished = failedToStart + collectFinished(&transfers, multi: multi, handles: handles)
             if !finished.isEmpty { onOutcomes(finished.map(\.1)) }
-            let timeout = flow.finished(hostKeys: finished.map(\.0.hostKey), freeSlots: capacity - transfers.count)
+            let timeout = flow.finished(finished.map { ($0.0.hostKey, $0.1) }, freeSlots: capacity - transfers.count)
 
             if flow.isStopping {
                 if transfers.isEmpty { break }
@@ -214,16 +214,18 @@ public final class Deliverer: Service {
             finished.append(
                 (transfer.job,
                  outcome(job: transfer.job, request: transfer.request, result: result, body: transfer.response,
-                         duration: duration)))
+                         duration: duration, directive: ReceiverDirective(header: transfer.deliveryHeader))))
         }
         return finished
     }
 
     private func outcome(
-        job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration
+        job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration,
+        directive: ReceiverDirective? = nil
     ) -> DeliveryOutcome {
         let attempt = job.event.tries + 1
-        let decision = job.policy.decide(attempt: attempt, result: result, now: Date())
+        let verdict = job.policy.verdict(attempt: attempt, result: result, directive: directive, now: Date())
+        let decision = verdict.decision
         let milliseconds = Double(duration.components.seconds) * 1000
             + Double(duration.components.attoseconds) / 1e15
         let stored = body.prefix(settings.storedResponseBytes)
@@ -231,7 +233,8 @@ public final class Deliverer: Service {
             event: job.event, attempt: attempt, result: result, decision: decision,
             requestHeaders: request.headers,
             responseBody: body.isEmpty ? nil : String(decoding: stored, as: UTF8.self),
-            durationMilliseconds: milliseconds)
+            durationMilliseconds: milliseconds, disableTrigger: verdict.disableTrigger,
+            breakerFailure: verdict.breakerFailure)
         if logger.logLevel <= .debug {
             logger.debug(
                 "delivery attempt finished",

@@ -24,11 +24,14 @@ public enum RetryDecision: Sendable, Equatable {
     /// Due again after this many seconds.
     case retry(afterSeconds: Double)
     case failed
+    /// The receiver disabled the trigger: the event stays pending, due at once, and the
+    /// attempt does not count against its retries (it waits for `enable-trigger`).
+    case deferred
 
     public var status: String {
         switch self {
         case .delivered: "delivered"
-        case .retry: "pending"
+        case .retry, .deferred: "pending"
         case .failed: "failed"
         }
     }
@@ -41,6 +44,9 @@ public struct RetryPolicy: Sendable {
     public var backoff: RetryBackoff
     /// A receiver's Retry-After is honoured up to this many seconds.
     public var maxRetryAfterSeconds: Int
+    /// What a 410 does, and which statuses fail at once.
+    public var onGone = OnGone.disable
+    public var nonRetryableStatuses: Set<Int> = []
 
     public init(retry: RetryConfig, backoff: RetryBackoff, maxRetryAfterSeconds: Int) {
         self.retry = retry
@@ -50,6 +56,8 @@ public struct RetryPolicy: Sendable {
 
     public init(trigger: TriggerConfig, worker: WorkerSettings) {
         self.init(retry: trigger.retry, backoff: trigger.backoff, maxRetryAfterSeconds: worker.maxRetryAfterSeconds)
+        onGone = trigger.protection.onGone
+        nonRetryableStatuses = trigger.protection.nonRetryableStatuses
     }
 
     /// Decides after attempt number `attempt` (1 for the first). `random` returns a value in

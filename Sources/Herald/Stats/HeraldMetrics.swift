@@ -9,6 +9,14 @@ public final class HeraldMetrics: Sendable {
         let failed: Counter
         let deliveryDuration: Metrics.Timer
         let endToEnd: Metrics.Timer
+        /// Attempts after which the receiver disabled the trigger (the event stays pending).
+        let deferredByReceiver: Counter
+        /// Events held back: `herald_deliveries_deferred_total{trigger, reason}`.
+        let deferred: [FlowControl<DeliveryJob>.DeferReason: Counter]
+        /// 1 while the trigger is enabled in this worker.
+        let enabled: Gauge
+        /// 0 closed, 1 open, 2 half-open.
+        let circuitState: Gauge
     }
 
     let eventsClaimed = Counter(label: "herald_events_claimed_total")
@@ -20,6 +28,9 @@ public final class HeraldMetrics: Sendable {
     let flushErrors = Counter(label: "herald_recorder_flush_errors_total")
     let leaseExpiredDrops = Counter(label: "herald_lease_expired_drops_total")
     let droppedOutcomes = Counter(label: "herald_outcomes_dropped_total")
+    /// 1 while the worker can work (database reachable, not stopping).
+    let ready = Gauge(label: "herald_ready")
+    let oldestPendingAge = Gauge(label: "herald_oldest_pending_age_seconds")
     private let triggers: [String: TriggerMetrics]
 
     public init(triggerNames: [String]) {
@@ -31,7 +42,14 @@ public final class HeraldMetrics: Sendable {
             triggers[name] = TriggerMetrics(
                 delivered: outcome("delivered"), retried: outcome("retry"), failed: outcome("failed"),
                 deliveryDuration: Metrics.Timer(label: "herald_delivery_duration_seconds", dimensions: [("trigger", name)]),
-                endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: [("trigger", name)]))
+                endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: [("trigger", name)]),
+                deferredByReceiver: outcome("deferred"),
+                deferred: Dictionary(
+                    uniqueKeysWithValues: [FlowControl<DeliveryJob>.DeferReason.rateLimit, .circuitOpen, .disabled].map {
+                        ($0, Counter(label: "herald_deliveries_deferred_total", dimensions: [("trigger", name), ("reason", $0.rawValue)]))
+                    }),
+                enabled: Gauge(label: "herald_trigger_enabled", dimensions: [("trigger", name)]),
+                circuitState: Gauge(label: "herald_circuit_state", dimensions: [("trigger", name)]))
         }
         self.triggers = triggers
     }

@@ -21,6 +21,7 @@ struct SystemdService: Service {
             try? await cancelWhenGracefulShutdown { [worker, notifier] in
                 while !Task.isCancelled {
                     if worker.isAlive { notifier.watchdog() }
+                    worker.stats.metrics.ready.record(worker.readiness.ready ? 1 : 0)
                     notifier.status(Self.status(worker))
                     try await Task.sleep(for: interval)
                 }

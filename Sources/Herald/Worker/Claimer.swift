@@ -32,13 +32,16 @@ public final class Claimer: Service {
     private let stats: WorkerStats
     private let logger: Logger
     private let thread = Mutex<OwnedThread?>(nil)
+    /// Told which triggers this worker saw enabled or disabled in the database.
+    private let onTriggerStateChange: @Sendable (_ enabled: [String], _ disabled: [String]) -> Void
     /// When the loop last turned, connected or not, for the watchdog.
     let heartbeat = Heartbeat()
 
     public init(
         config: HeraldConfig, workerID: String, installation: UUID, flow: FlowController, stats: WorkerStats,
-        logger: Logger
+        logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in }
     ) {
+        self.onTriggerStateChange = onTriggerStateChange
         self.config = config
         self.workerID = workerID
         self.installation = installation
@@ -58,7 +61,8 @@ public final class Claimer: Service {
     static func routes(_ config: HeraldConfig) -> [FlowRoute] {
         config.triggers.map {
             FlowRoute(
-                trigger: $0.name, hostKey: DeliveryJob.hostKey($0.webhook), timeout: .seconds($0.retry.timeoutSeconds))
+                trigger: $0.name, hostKey: DeliveryJob.hostKey($0.webhook), timeout: .seconds($0.retry.timeoutSeconds),
+                protection: $0.protection)
         }
     }
 
@@ -86,12 +90,23 @@ public final class Claimer: Service {
         var reconnectBackoff = ReconnectBackoff()
         var queryBackoff = ReconnectBackoff()
         var throttle = ErrorLogThrottle()
+        // Trigger state (enabled or not) is read every poll interval, at most once a second,
+        // and at once when `herald enable-trigger` / `disable-trigger` notify.
+        let stateInterval = max(Duration.milliseconds(config.worker.fetchIntervalMilliseconds), .seconds(1))
+        var nextStateRefresh = ContinuousClock.now
 
         while !isStopping {
             heartbeat.beat()
             guard let open = connection ?? connect(&reconnectBackoff, &throttle) else { continue }
             connection = open
             do {
+                let store = EventStore(connection: open)
+                try performDatabaseWork(store)
+                if ContinuousClock.now >= nextStateRefresh {
+                    refreshTriggerState(try store.disabledTriggers())
+                    nextStateRefresh = .now + stateInterval
+                }
+                try reserveSharedTokens(store)
                 switch flow.planClaim() {
                 case .stop:
                     return
@@ -112,6 +127,9 @@ public final class Claimer: Service {
                         timeoutMilliseconds: Int32(clamped.milliseconds), wakeFD: flow.claimerWakeDescriptor)
                     flow.drainClaimerWakeups()
                     if !notifications.isEmpty { flow.notified() }
+                    if notifications.contains(where: { $0.payload == Self.stateChangedPayload }) {
+                        nextStateRefresh = .now
+                    }
                 }
             } catch where error.isConnectionProblem || !open.isOpen {
                 log(error, "claimer lost its database connection; reconnecting", throttle: &throttle)
@@ -124,6 +142,50 @@ public final class Claimer: Service {
                 log(error, "claimer query failed; backing off", throttle: &throttle, retryIn: wait)
                 pause(wait)
             }
+        }
+    }
+
+    /// The payload `herald enable-trigger` / `disable-trigger` send on ``channel``.
+    static let stateChangedPayload = "trigger_state"
+
+    /// Writes what flow control asked for: leases of unsent jobs given back, trigger state.
+    /// On failure the writes go back to the queue for the next turn.
+    private func performDatabaseWork(_ store: EventStore) throws(PGError) {
+        let work = flow.takeDatabaseWork()
+        guard !work.isEmpty else { return }
+        do {
+            try store.releaseUnsent(work.releases, workerID: workerID)
+            for (trigger, reason) in work.disables {
+                try store.setTriggerEnabled(trigger, enabled: false, reason: reason, by: "worker \(workerID)")
+            }
+            for (trigger, circuit) in work.circuits {
+                try store.setCircuitState(trigger, state: circuit, workerID: workerID)
+            }
+        } catch {
+            flow.restoreDatabaseWork(work)
+            throw error
+        }
+    }
+
+    private func refreshTriggerState(_ disabled: Set<String>) {
+        let changes = flow.setDisabled(disabled.intersection(jobsByTrigger.keys))
+        for trigger in changes.enabled {
+            logger.info("trigger enabled; its pending events are delivered again", metadata: ["trigger": "\(trigger)"])
+        }
+        for trigger in changes.disabled {
+            logger.warning("trigger disabled; its events stay pending until enabled", metadata: ["trigger": "\(trigger)"])
+        }
+        onTriggerStateChange(changes.enabled, changes.disabled)
+    }
+
+    /// Shared rate limits: reserve a block of tokens from PostgreSQL for each trigger whose
+    /// local tokens ran out while it has due events.
+    private func reserveSharedTokens(_ store: EventStore) throws(PGError) {
+        for (trigger, wanted) in flow.tokenRequests() {
+            guard let rate = jobsByTrigger[trigger]?.0.protection.rateLimit else { continue }
+            let granted = try store.reserveTokens(
+                trigger: trigger, wanted: wanted, perSecond: rate.perSecond, burst: rate.burst)
+            flow.granted(granted, to: trigger)
         }
     }
 

@@ -14,6 +14,10 @@ public final class DeliveryOutcome: Sendable {
     /// The start of the response body, already cut to the stored size.
     public let responseBody: String?
     public let durationMilliseconds: Double
+    /// Set when the receiver asked for the trigger to be disabled (410, webhook-delivery).
+    public let disableTrigger: String?
+    /// What this attempt tells the circuit breaker (see ``Verdict/breakerFailure``).
+    public let breakerFailure: Bool?
 
     public let statusCode: Int?
     /// http | redirect | timeout | connection | dns | tls | protocol | internal; nil on success.
@@ -22,8 +26,10 @@ public final class DeliveryOutcome: Sendable {
 
     public init(
         event: ClaimedEvent, attempt: Int, result: AttemptResult, decision: RetryDecision, requestHeaders: [DeliveryRequest.Header],
-        responseBody: String?, durationMilliseconds: Double
+        responseBody: String?, durationMilliseconds: Double, disableTrigger: String? = nil, breakerFailure: Bool? = nil
     ) {
+        self.disableTrigger = disableTrigger
+        self.breakerFailure = breakerFailure
         self.event = event
         self.attempt = attempt
         self.result = result

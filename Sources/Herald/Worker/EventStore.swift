@@ -49,7 +49,8 @@ public struct EventStore {
     /// - `locked_at` doubles as the lease token (microseconds since the epoch, returned): an
     ///   outcome is applied only while the row still carries the token of the claim it
     ///   answers, so a late outcome never overwrites a newer lease's bookkeeping.
-    /// - Events of triggers this worker does not know stay pending (never dropped).
+    /// - Events of triggers this worker does not know stay pending (never dropped), and so do
+    ///   those of disabled triggers (`herald.trigger_state`), whichever worker disabled them.
     public func claimBatch(limits: [String: Int], workerID: String, leaseSeconds: Int) throws(PGError)
         -> [ClaimedEvent]
     {
@@ -82,7 +83,9 @@ public struct EventStore {
                 WHERE status = 'pending' AND trigger_name = quota.trigger_name AND next_attempt_at <= now()
                 ORDER BY next_attempt_at
                 LIMIT quota.n
-                FOR UPDATE SKIP LOCKED) due))
+                FOR UPDATE SKIP LOCKED) due
+            WHERE NOT EXISTS (SELECT FROM herald.trigger_state s
+                              WHERE s.trigger_name = quota.trigger_name AND NOT s.enabled)))
         RETURNING e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, e.tries,
                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                   extract(epoch FROM e.created_at), \(leaseTokenSQL("e"))
@@ -113,7 +116,9 @@ public struct EventStore {
         guard !outcomes.isEmpty else { return [] }
         let ids = outcomes.map(\.event.id)
         let statuses: [String?] = outcomes.map { $0.decision.status }
-        let tries: [String?] = outcomes.map { String($0.attempt) }
+        // A deferred attempt (the receiver disabled the trigger) does not count as a try.
+        let tries: [String?] = outcomes.map { String($0.decision == .deferred ? $0.event.tries : $0.attempt) }
+        let attempts: [String?] = outcomes.map { String($0.attempt) }
         let delays: [String?] = outcomes.map { Self.delayText($0.decision) }
         let codes: [String?] = outcomes.map { $0.statusCode.map(String.init) }
         let errors: [String?] = outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }
@@ -153,7 +158,7 @@ public struct EventStore {
                                      $7::jsonb[], $8::text[], $9::float8[])
                 """,
                 [
-                    idArray, PGArray.literal(triggers), PGArray.literal(tries), PGArray.literal(codes),
+                    idArray, PGArray.literal(triggers), PGArray.literal(attempts), PGArray.literal(codes),
                     PGArray.literal(classes), PGArray.literal(errors), PGArray.literal(headers),
                     PGArray.literal(bodies), PGArray.literal(durations),
                 ])
@@ -162,8 +167,76 @@ public struct EventStore {
     }
 
     private static func delayText(_ decision: RetryDecision) -> String? {
-        guard case .retry(let seconds) = decision else { return nil }
-        return String(seconds)
+        switch decision {
+        case .retry(let seconds): String(seconds)
+        case .deferred: "0"
+        case .delivered, .failed: nil
+        }
+    }
+
+    /// Gives back leases of events this worker claimed but did not send (their trigger's
+    /// breaker opened or it was disabled): due at once, tries unchanged. Only rows still
+    /// carrying the claim's lease token are touched.
+    @discardableResult
+    public func releaseUnsent(_ events: [ClaimedEvent], workerID: String) throws(PGError) -> Int {
+        guard !events.isEmpty else { return 0 }
+        let ids = PGArray.literal(events.map(\.id))
+        return try connection.query(
+            """
+            UPDATE herald.event_log e SET locked_at = NULL, locked_by = NULL, next_attempt_at = now()
+            FROM unnest($1::bigint[], $2::bigint[]) AS u(id, lease)
+            WHERE e.id = ANY ($1::bigint[]) AND e.id = u.id AND e.status = 'pending' AND e.locked_by = $3
+              AND \(Self.leaseTokenSQL("e")) = u.lease
+            """, [ids, PGArray.literal(events.map(\.leaseToken)), workerID]
+        ).affectedRows
+    }
+
+    /// Triggers disabled in `herald.trigger_state`.
+    public func disabledTriggers() throws(PGError) -> Set<String> {
+        Set(try connection.query("SELECT trigger_name FROM herald.trigger_state WHERE NOT enabled").column(0).compactMap { $0 })
+    }
+
+    /// Records that a trigger is disabled (or enabled), why and by whom.
+    public func setTriggerEnabled(_ trigger: String, enabled: Bool, reason: String?, by: String) throws(PGError) {
+        try connection.query(
+            """
+            INSERT INTO herald.trigger_state (trigger_name, enabled, reason, changed_by)
+            VALUES ($1, $2::boolean, $3, $4)
+            ON CONFLICT (trigger_name) DO UPDATE
+            SET enabled = excluded.enabled, reason = excluded.reason, changed_by = excluded.changed_by,
+                changed_at = now()
+            """, [trigger, enabled ? "true" : "false", reason, by])
+    }
+
+    /// Records a worker's circuit breaker state for `herald triggers`.
+    public func setCircuitState(_ trigger: String, state: String, workerID: String) throws(PGError) {
+        try connection.query(
+            """
+            INSERT INTO herald.trigger_state (trigger_name, circuit_state, circuit_changed_at, circuit_worker)
+            VALUES ($1, $2, now(), $3)
+            ON CONFLICT (trigger_name) DO UPDATE
+            SET circuit_state = excluded.circuit_state, circuit_changed_at = now(), circuit_worker = excluded.circuit_worker
+            """, [trigger, state, workerID])
+    }
+
+    /// Reserves up to `wanted` tokens of a shared rate limit in one statement: the bucket
+    /// is refilled for the time since its last use (at most `burst`), then what it holds is
+    /// handed out. A new bucket starts full. Returns how many tokens this worker got.
+    public func reserveTokens(trigger: String, wanted: Int, perSecond: Double, burst: Double) throws(PGError) -> Int {
+        let result = try connection.query(
+            """
+            INSERT INTO herald.rate_limit_bucket AS b (trigger_name, tokens, refilled_at, granted)
+            VALUES ($1, $4::float8 - least($2::int, floor($4::float8)), now(), least($2::int, floor($4::float8)))
+            ON CONFLICT (trigger_name) DO UPDATE
+            SET granted = least($2::int, floor(least($4::float8,
+                              b.tokens + extract(epoch FROM now() - b.refilled_at) * $3::float8))),
+                tokens = least($4::float8, b.tokens + extract(epoch FROM now() - b.refilled_at) * $3::float8)
+                         - least($2::int, floor(least($4::float8,
+                              b.tokens + extract(epoch FROM now() - b.refilled_at) * $3::float8))),
+                refilled_at = now()
+            RETURNING granted
+            """, [trigger, String(wanted), String(perSecond), String(burst)])
+        return Int(result[0, 0] ?? "0") ?? 0
     }
 
     /// Gives back every lease this worker still holds (graceful shutdown): the events are

@@ -14,11 +14,14 @@ public struct FlowRoute: Sendable, Equatable {
     public var hostKey: String
     /// Request timeout of the trigger, which bounds how long an in-flight request holds a slot.
     public var timeout: Duration
+    /// Rate limit, circuit breaker, `disable_after`.
+    public var protection: TriggerProtection
 
-    public init(trigger: String, hostKey: String, timeout: Duration) {
+    public init(trigger: String, hostKey: String, timeout: Duration, protection: TriggerProtection = TriggerProtection()) {
         self.trigger = trigger
         self.hostKey = hostKey
         self.timeout = timeout
+        self.protection = protection
     }
 }
 
@@ -65,6 +68,24 @@ public struct FlowControl<Job: FlowJob> {
         /// nil means "until woken": the claimer waits for room, which a transition reports.
         case wait(until: ContinuousClock.Instant?)
         case stop
+    }
+
+    /// Why queued jobs were given back unsent, or a trigger held back.
+    public enum DeferReason: String, Sendable, Equatable {
+        case rateLimit = "rate_limit"
+        case circuitOpen = "circuit_open"
+        case disabled
+    }
+
+    /// Something the worker must act on outside the lock: log, count, alert, write.
+    public enum Notice {
+        case circuit(trigger: String, CircuitBreaker.Transition)
+        case disabled(trigger: String, reason: String)
+        /// Queued jobs given back unsent: their leases should be released so the events are
+        /// due again at once (for whichever worker may send them).
+        case release([Job], DeferReason)
+        /// A claim for the trigger was cut short by its rate limit.
+        case rateLimited(trigger: String)
     }
 
     /// A delivery thread's next step.
@@ -118,6 +139,9 @@ public struct FlowControl<Job: FlowJob> {
     private var earliestDeadline: ContinuousClock.Instant?
     /// Rotates which trigger and host go first, so none is favoured when room is short.
     private var rotation = 0
+    private var gates: [String: TriggerGate] = [:]
+    /// Waiting to be taken by ``takeNotices()``.
+    private var notices: [Notice] = []
 
     public init(limits: Limits, routes: [FlowRoute], now: ContinuousClock.Instant) {
         self.limits = limits
@@ -137,6 +161,7 @@ public struct FlowControl<Job: FlowJob> {
         }
         self.routes = byTrigger
         self.hosts = hosts
+        gates = byTrigger.mapValues { TriggerGate(protection: $0.protection, now: now) }
         hostOrder = hosts.keys.sorted()
         triggerOrder = byTrigger.keys.sorted()
         mayHaveDue = Set(byTrigger.keys)
@@ -170,15 +195,56 @@ public struct FlowControl<Job: FlowJob> {
             mayHaveDue = Set(triggerOrder)
             nextPoll = now + limits.pollInterval
         }
-        let limitsByTrigger = claimLimits()
+        for trigger in triggerOrder {
+            if let transition = gates[trigger]?.breaker?.advance(now: now) {
+                notices.append(.circuit(trigger: trigger, transition))
+            }
+        }
+        let limitsByTrigger = claimLimits(now: now)
         if limitsByTrigger.isEmpty {
-            let blockedByRoom = !mayHaveDue.isEmpty
+            // Blocked by room only if some trigger with due events is not held back by its
+            // own gate; those are woken by a transition, the gates by the clock.
+            var blockedByRoom = false
+            for trigger in mayHaveDue where gateAllowance(for: trigger, now: now) != 0 {
+                blockedByRoom = true
+                break
+            }
             claimerWaitsForRoom = blockedByRoom
-            return .wait(until: blockedByRoom ? nil : nextPoll)
+            return .wait(until: blockedByRoom ? nil : min(nextPoll, nextGateChange(now: now) ?? nextPoll))
         }
         claimerWaitsForRoom = false
         rotation &+= 1
         return .claim(limitsByTrigger)
+    }
+
+    /// What a trigger's gate allows now: nil for no limit, else that many events.
+    private mutating func gateAllowance(for trigger: String, now: ContinuousClock.Instant) -> Int? {
+        guard var gate = gates[trigger] else { return nil }
+        defer { gates[trigger] = gate }
+        if gate.disabled { return 0 }
+        var allowance = gate.breaker?.claimAllowance()
+        if var bucket = gate.bucket {
+            let tokens = bucket.available(now: now)
+            gate.bucket = bucket
+            allowance = min(allowance ?? tokens, tokens)
+        }
+        return allowance
+    }
+
+    /// The earliest instant a gate that now holds a trigger back may let it through.
+    private func nextGateChange(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for trigger in mayHaveDue {
+            guard let gate = gates[trigger], !gate.disabled else { continue }
+            var candidates: [ContinuousClock.Instant] = []
+            if case .open(let until) = gate.breaker?.state { candidates.append(until) }
+            if let next = gate.bucket?.nextToken(after: now), gate.bucket.map({ $0.tokens < 1 }) ?? false {
+                candidates.append(next)
+            }
+            if gate.isShared, let next = gate.nextGrantRequest { candidates.append(next) }
+            for candidate in candidates where earliest.map({ candidate < $0 }) ?? true { earliest = candidate }
+        }
+        return earliest
     }
 
     /// Records a claim's result: its jobs join their hosts' queues, and a trigger that got
@@ -197,8 +263,11 @@ public struct FlowControl<Job: FlowJob> {
             if earliestDeadline.map({ job.startDeadline < $0 }) ?? true { earliestDeadline = job.startDeadline }
         }
         queuedTotal += jobs.count
-        for (trigger, limit) in asked where counts[trigger, default: 0] < limit {
-            mayHaveDue.remove(trigger)
+        for (trigger, limit) in asked {
+            let count = counts[trigger, default: 0]
+            if count < limit { mayHaveDue.remove(trigger) }
+            gates[trigger]?.bucket?.take(count)
+            gates[trigger]?.breaker?.claimed(count)
         }
         return !jobs.isEmpty
     }
@@ -210,7 +279,7 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Per-trigger claim sizes: each eligible host's room split over its triggers, then the
     /// global room (one batch at most) shared out so that no trigger takes another's part.
-    private func claimLimits() -> [String: Int] {
+    private mutating func claimLimits(now: ContinuousClock.Instant) -> [String: Int] {
         guard recorderBacklog < limits.recorderBacklogLimit else { return [:] }
         let globalRoom = min(limits.fetchBatchSize, limits.poolSize + 2 * limits.fetchBatchSize - inFlightTotal - queuedTotal)
         guard globalRoom > 0 else { return [:] }
@@ -225,7 +294,12 @@ public struct FlowControl<Job: FlowJob> {
             let hungry = host.queued < max(1, host.prefetch / 2)
             guard hungry, room > 0 else { continue }
             let sharing = host.triggers.filter { mayHaveDue.contains($0) }.count
-            caps.append((trigger, (room + sharing - 1) / max(1, sharing)))
+            var cap = (room + sharing - 1) / max(1, sharing)
+            if let allowance = gateAllowance(for: trigger, now: now) {
+                if allowance < cap, gates[trigger]?.bucket != nil { notices.append(.rateLimited(trigger: trigger)) }
+                cap = min(cap, allowance)
+            }
+            if cap > 0 { caps.append((trigger, cap)) }
         }
         return Self.share(globalRoom, among: caps)
     }
@@ -280,7 +354,7 @@ public struct FlowControl<Job: FlowJob> {
             inFlightTotal += turn.start.count
             if turn.start.count > 0 { rotation &+= 1 }
         }
-        if !turn.start.isEmpty || !turn.dropped.isEmpty { turn.wakeClaimer = claimerShouldWake() }
+        if !turn.start.isEmpty || !turn.dropped.isEmpty { turn.wakeClaimer = claimerShouldWake(now: now) }
         return turn
     }
 
@@ -304,6 +378,7 @@ public struct FlowControl<Job: FlowJob> {
         }
         queuedTotal -= dropped.count
         earliestDeadline = earliest
+        for job in dropped { gates[job.triggerName]?.breaker?.probeAbandoned() }
         return dropped
     }
 
@@ -323,10 +398,10 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Transfers ended (with any outcome): their slots are free and their outcomes wait for
     /// the recorder. Returns whether the claimer should be woken.
-    public mutating func finished(hostKeys: [String]) -> Bool {
+    public mutating func finished(hostKeys: [String], now: ContinuousClock.Instant = .now) -> Bool {
         release(hostKeys)
         recorderBacklog += hostKeys.count
-        return claimerShouldWake()
+        return claimerShouldWake(now: now)
     }
 
     /// Transfers abandoned at shutdown: their slots are free, no outcome follows.
@@ -344,9 +419,120 @@ public struct FlowControl<Job: FlowJob> {
     // MARK: Recorder
 
     /// Outcomes were written (or dropped as unwritable). Returns whether to wake the claimer.
-    public mutating func recorded(_ count: Int) -> Bool {
+    public mutating func recorded(_ count: Int, now: ContinuousClock.Instant = .now) -> Bool {
         recorderBacklog = max(0, recorderBacklog - count)
-        return claimerShouldWake()
+        return claimerShouldWake(now: now)
+    }
+
+    // MARK: Trigger gates
+
+    /// Counts one finished attempt for the trigger's breaker and `disable_after`.
+    /// `breakerFailure` is nil when the outcome says nothing about the receiver's health.
+    public mutating func recordOutcome(
+        trigger: String, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
+    ) {
+        guard var gate = gates[trigger] else { return }
+        if let breakerFailure, let transition = gate.breaker?.record(failure: breakerFailure, now: now) {
+            notices.append(.circuit(trigger: trigger, transition))
+            if case .opened = transition {
+                gates[trigger] = gate
+                dropQueued(of: trigger, reason: .circuitOpen)
+                gate = gates[trigger] ?? gate
+            }
+        }
+        if succeeded {
+            gate.failingSince = nil
+        } else if let limit = gate.disableAfter {
+            let since = gate.failingSince ?? now
+            gate.failingSince = since
+            if now - since >= limit, !gate.disabled {
+                gates[trigger] = gate
+                disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
+                return
+            }
+        }
+        gates[trigger] = gate
+    }
+
+    /// Disables a trigger in this worker at once (a receiver said so, or `disable_after`):
+    /// nothing more is claimed, queued jobs are given back unsent. The caller persists it.
+    public mutating func disable(_ trigger: String, reason: String) {
+        guard gates[trigger]?.disabled == false else { return }
+        gates[trigger]?.disabled = true
+        notices.append(.disabled(trigger: trigger, reason: reason))
+        dropQueued(of: trigger, reason: .disabled)
+    }
+
+    /// The disabled triggers as stored in the database (every worker honours them).
+    /// Returns whether a trigger was enabled again (the claimer should look for its events).
+    @discardableResult
+    public mutating func setDisabled(_ disabled: Set<String>) -> Bool {
+        var enabledAgain = false
+        for trigger in triggerOrder {
+            let shouldBeDisabled = disabled.contains(trigger)
+            guard gates[trigger]?.disabled != shouldBeDisabled else { continue }
+            gates[trigger]?.disabled = shouldBeDisabled
+            if shouldBeDisabled {
+                dropQueued(of: trigger, reason: .disabled)
+            } else {
+                gates[trigger]?.failingSince = nil
+                mayHaveDue.insert(trigger)
+                enabledAgain = true
+            }
+        }
+        return enabledAgain
+    }
+
+    public func isDisabled(_ trigger: String) -> Bool { gates[trigger]?.disabled ?? false }
+
+    /// Every routed trigger, in a stable order.
+    public var limitsTriggers: [String] { triggerOrder }
+
+    public func circuitState(_ trigger: String) -> CircuitBreaker.State? { gates[trigger]?.breaker?.state }
+
+    /// Shared rate limits whose local tokens ran out while their trigger may have due events:
+    /// how many tokens to ask PostgreSQL for (a block of about a quarter second's worth).
+    public func tokenRequests(now: ContinuousClock.Instant) -> [String: Int] {
+        var requests: [String: Int] = [:]
+        for trigger in mayHaveDue {
+            guard let gate = gates[trigger], gate.isShared, !gate.disabled, let bucket = gate.bucket,
+                bucket.tokens < 1, gate.breaker?.claimAllowance() != 0
+            else { continue }
+            if let next = gate.nextGrantRequest, now < next { continue }
+            requests[trigger] = max(1, min(Int(bucket.burst), Int((bucket.rate / 4).rounded(.up))))
+        }
+        return requests
+    }
+
+    /// PostgreSQL granted `count` tokens of a shared limit; none means ask again after one
+    /// token's time.
+    public mutating func granted(_ count: Int, to trigger: String, now: ContinuousClock.Instant) {
+        guard var gate = gates[trigger], var bucket = gate.bucket else { return }
+        bucket.grant(count)
+        gate.bucket = bucket
+        gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(bucket.rate, 0.001)))
+        gates[trigger] = gate
+    }
+
+    /// Takes what happened since the last call, in order.
+    public mutating func takeNotices() -> [Notice] {
+        defer { notices.removeAll(keepingCapacity: true) }
+        return notices
+    }
+
+    /// Gives back a trigger's queued jobs unsent (breaker opened, trigger disabled).
+    private mutating func dropQueued(of trigger: String, reason: DeferReason) {
+        guard let route = routes[trigger], var host = hosts[route.hostKey], host.queued > 0 else { return }
+        var kept: [Job] = []
+        var dropped: [Job] = []
+        for job in host.queue[host.head...] {
+            if job.triggerName == trigger { dropped.append(job) } else { kept.append(job) }
+        }
+        host.queue = kept
+        host.head = 0
+        hosts[route.hostKey] = host
+        queuedTotal -= dropped.count
+        if !dropped.isEmpty { notices.append(.release(dropped, reason)) }
     }
 
     // MARK: Shutdown
@@ -368,8 +554,12 @@ public struct FlowControl<Job: FlowJob> {
     }
 
     /// Level-based: true (once) when the claimer sleeps for lack of room and now has some.
-    private mutating func claimerShouldWake() -> Bool {
-        guard claimerWaitsForRoom, !isStopping, !claimLimits().isEmpty else { return false }
+    private mutating func claimerShouldWake(now: ContinuousClock.Instant) -> Bool {
+        guard claimerWaitsForRoom, !isStopping else { return false }
+        let noticesBefore = notices.count
+        let wouldClaim = !claimLimits(now: now).isEmpty
+        notices.removeSubrange(noticesBefore...)  // a dry run reports nothing
+        guard wouldClaim else { return false }
         claimerWaitsForRoom = false
         return true
     }

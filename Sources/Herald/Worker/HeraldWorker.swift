@@ -100,13 +100,18 @@ public final class HeraldWorker: Sendable {
     func makeServices(installation: UUID, statsServer: (any Service)?) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let worker = config.worker
         let shutdownDeadline = ShutdownDeadline()
+        let reporter = FlowNoticeReporter(logger: logger, metrics: stats.metrics, alert: { _, _ in })
+        for trigger in config.triggers {
+            stats.metrics.trigger(trigger.name)?.enabled.record(1)
+            stats.metrics.trigger(trigger.name)?.circuitState.record(0)
+        }
         let flow = FlowController(
             limits: FlowControl.Limits(
                 poolSize: worker.httpPoolSize, perHostLimit: worker.httpPerHostLimit,
                 fetchBatchSize: worker.fetchBatchSize, leaseSeconds: worker.leaseSeconds,
                 recorderBacklogLimit: Recorder.backlogLimit(worker),
                 pollInterval: .milliseconds(worker.fetchIntervalMilliseconds)),
-            routes: Claimer.routes(config))
+            routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
         let recorder = Recorder(
             databaseURL: config.database.url, workerID: workerID, settings: worker, flow: flow,
             shutdownDeadline: shutdownDeadline, logger: logger, stats: stats)
@@ -114,7 +119,8 @@ public final class HeraldWorker: Sendable {
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
             onOutcomes: { recorder.enqueue($0) })
         let claimer = Claimer(
-            config: config, workerID: workerID, installation: installation, flow: flow, stats: stats, logger: logger)
+            config: config, workerID: workerID, installation: installation, flow: flow, stats: stats, logger: logger,
+            onTriggerStateChange: { reporter.triggerStateChanged(enabled: $0, disabled: $1) })
         parts.withLock { $0 = Parts(flow: flow, claimer: claimer, deliverer: deliverer) }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -157,7 +163,9 @@ public final class HeraldWorker: Sendable {
             stats.metrics.setQueueDepth(queue)
             // Read here, not on the claimer's thread: it scans the pending events, and a claim
             // loop that waits for it lets the pool run dry.
-            stats.setOldestPendingAge(queue.triggers.compactMap(\.oldestPendingAgeSeconds).max())
+            let oldest = queue.triggers.compactMap(\.oldestPendingAgeSeconds).max()
+            stats.setOldestPendingAge(oldest)
+            stats.metrics.oldestPendingAge.record(oldest ?? 0)
             lastQueue.withLock { $0 = queue }
         } catch {
             logger.debug("queue depth refresh failed", metadata: ["error": "\(error)"])

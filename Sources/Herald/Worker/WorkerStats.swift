@@ -90,6 +90,7 @@ public final class WorkerStats: Sendable {
                 metrics.endToEnd.recordNanoseconds(Int64(max(0, latency) * 1e9))
             case .retry: metrics.retried.increment()
             case .failed: metrics.failed.increment()
+            case .deferred: metrics.deferredByReceiver.increment()
             }
         }
         state.withLock { counters in
@@ -104,7 +105,7 @@ public final class WorkerStats: Sendable {
                     perTrigger.latencies[perTrigger.nextSlot] = max(0, latency)
                     perTrigger.nextSlot = (perTrigger.nextSlot + 1) % Self.latencyWindow
                 }
-            case .retry:
+            case .retry, .deferred:
                 counters.update { $0.retried += 1 }
                 perTrigger.retried += 1
             case .failed:

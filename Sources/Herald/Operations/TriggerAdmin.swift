@@ -1,0 +1,111 @@
+import Foundation
+
+/// `herald disable-trigger`, `enable-trigger` and `triggers`: trigger state in
+/// `herald.trigger_state`, which every worker's claim honours.
+public struct TriggerAdmin {
+    public let connection: PGConnection
+
+    public init(connection: PGConnection) {
+        self.connection = connection
+    }
+
+    /// One trigger as `herald triggers` shows it.
+    public struct Row: Sendable, Encodable, Equatable {
+        public var trigger: String
+        public var enabled: Bool
+        public var reason: String?
+        public var changedBy: String?
+        public var changedAt: String?
+        /// As last reported by a worker: closed, open or half_open.
+        public var circuit: String
+        public var circuitWorker: String?
+        public var rateLimit: String?
+        public var circuitBreaker: String
+        public var pending: Int
+
+        enum CodingKeys: String, CodingKey {
+            case trigger, enabled, reason, circuit, pending
+            case changedBy = "changed_by"
+            case changedAt = "changed_at"
+            case circuitWorker = "circuit_worker"
+            case rateLimit = "rate_limit"
+            case circuitBreaker = "circuit_breaker"
+        }
+    }
+
+    /// Disables or enables a trigger and wakes every worker (NOTIFY) so it takes effect at
+    /// once. Returns false when the trigger was already in that state.
+    @discardableResult
+    public func setEnabled(_ trigger: String, enabled: Bool, reason: String?, by: String) throws -> Bool {
+        try connection.transaction {
+            let current = try connection.query(
+                "SELECT enabled FROM herald.trigger_state WHERE trigger_name = $1 FOR UPDATE", [trigger])
+            let wasEnabled = current.rowCount == 0 || current[0, 0] == "t"
+            guard wasEnabled != enabled else { return false }
+            try EventStore(connection: connection).setTriggerEnabled(trigger, enabled: enabled, reason: reason, by: by)
+            try connection.query("SELECT pg_notify($1, $2)", [Claimer.channel, Claimer.stateChangedPayload])
+            return true
+        }
+    }
+
+    /// Every configured trigger with its state and pending count.
+    public func list(_ config: HeraldConfig) throws -> [Row] {
+        let states = try connection.query(
+            """
+            SELECT trigger_name, enabled, reason, changed_by,
+                   to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), circuit_state, circuit_worker
+            FROM herald.trigger_state
+            """)
+        var byName: [String: Int] = [:]
+        for row in 0..<states.rowCount { byName[states[row, 0] ?? ""] = row }
+        let pending = try connection.query(
+            """
+            SELECT trigger_name, count(*) FROM herald.event_log
+            WHERE status = 'pending' AND trigger_name = ANY ($1::text[]) GROUP BY trigger_name
+            """, [PGArray.literal(config.triggers.map(\.name))])
+        var pendingByName: [String: Int] = [:]
+        for row in 0..<pending.rowCount { pendingByName[pending[row, 0] ?? ""] = Int(pending[row, 1] ?? "0") ?? 0 }
+        return config.triggers.map { trigger in
+            let state = byName[trigger.name]
+            let protection = trigger.protection
+            return Row(
+                trigger: trigger.name,
+                enabled: state.map { states[$0, 1] == "t" } ?? true,
+                reason: state.flatMap { states[$0, 2] },
+                changedBy: state.flatMap { states[$0, 3] },
+                changedAt: state.flatMap { states[$0, 4] },
+                circuit: state.flatMap { states[$0, 5] } ?? "closed",
+                circuitWorker: state.flatMap { states[$0, 6] },
+                rateLimit: protection.rateLimit.map {
+                    "\(Self.number($0.perSecond))/s burst \(Self.number($0.burst))\($0.shared ? " shared" : "")"
+                },
+                circuitBreaker: protection.circuitBreaker.map {
+                    "ratio \(Self.number($0.failureRatio)), min \($0.minimumRequests), window \($0.windowSeconds)s, open \($0.openSeconds)s"
+                } ?? "off",
+                pending: pendingByName[trigger.name] ?? 0)
+        }
+    }
+
+    private static func number(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+
+    /// The table `herald triggers` prints.
+    public static func table(_ rows: [Row]) -> String {
+        let headers = ["trigger", "state", "circuit", "pending", "rate limit", "reason"]
+        let cells = rows.map { row in
+            [
+                row.trigger, row.enabled ? "enabled" : "disabled", row.circuit, String(row.pending),
+                row.rateLimit ?? "-", row.enabled ? "" : (row.reason ?? ""),
+            ]
+        }
+        let widths = headers.indices.map { column in
+            ([headers[column]] + cells.map { $0[column] }).map(\.count).max() ?? 0
+        }
+        func line(_ values: [String]) -> String {
+            zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(headers)] + cells.map(line)).joined(separator: "\n")
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+
+/// Tells people what flow control did to a trigger: logs, metrics and alerts for breaker
+/// transitions, disables and deferrals. Runs on whichever thread produced the notice, outside
+/// flow control's lock; cheap (a log line, a counter, an enqueued alert).
+struct FlowNoticeReporter: Sendable {
+    let logger: Logger
+    let metrics: HeraldMetrics
+    /// Hands an alert to the dispatcher (no-op without `alerts:`).
+    let alert: @Sendable (_ type: String, _ data: [String: String]) -> Void
+
+    func report(_ notices: [FlowController.Notice]) {
+        for notice in notices {
+            switch notice {
+            case .circuit(let trigger, let transition):
+                report(trigger, transition)
+            case .disabled(let trigger, let reason):
+                logger.warning(
+                    "trigger disabled; its events stay pending until herald enable-trigger",
+                    metadata: ["trigger": "\(trigger)", "reason": "\(reason)"])
+                metrics.trigger(trigger)?.enabled.record(0)
+                alert("herald.trigger.disabled", ["trigger": trigger, "reason": reason, "by": "worker"])
+            case .release(let jobs, let reason):
+                guard let trigger = jobs.first?.triggerName else { continue }
+                metrics.trigger(trigger)?.deferred[reason]?.increment(by: jobs.count)
+                logger.debug(
+                    "queued deliveries given back unsent",
+                    metadata: ["trigger": "\(trigger)", "count": "\(jobs.count)", "reason": "\(reason.rawValue)"])
+            case .rateLimited(let trigger):
+                metrics.trigger(trigger)?.deferred[.rateLimit]?.increment()
+            }
+        }
+    }
+
+    private func report(_ trigger: String, _ transition: CircuitBreaker.Transition) {
+        let gauge = metrics.trigger(trigger)?.circuitState
+        switch transition {
+        case .opened(let reading):
+            gauge?.record(1)
+            logger.warning(
+                "circuit breaker opened: the receiver is failing; its events wait, tries untouched",
+                metadata: [
+                    "trigger": "\(trigger)", "requests": "\(reading.requests)", "failures": "\(reading.failures)",
+                ])
+            alert(
+                "herald.circuit.opened",
+                ["trigger": trigger, "requests": "\(reading.requests)", "failures": "\(reading.failures)",
+                 "failure_ratio": String(format: "%.2f", reading.ratio)])
+        case .halfOpened:
+            gauge?.record(2)
+            logger.info("circuit breaker half-open: one probe request decides", metadata: ["trigger": "\(trigger)"])
+        case .closed:
+            gauge?.record(0)
+            logger.info("circuit breaker closed: the receiver answers again", metadata: ["trigger": "\(trigger)"])
+            alert("herald.circuit.closed", ["trigger": trigger])
+        }
+    }
+
+    /// Triggers this worker saw enabled or disabled in the database (by any worker or an
+    /// operator); alerts for those come from where the change was made.
+    func triggerStateChanged(enabled: [String], disabled: [String]) {
+        for trigger in enabled { metrics.trigger(trigger)?.enabled.record(1) }
+        for trigger in disabled { metrics.trigger(trigger)?.enabled.record(0) }
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Herald
+
+/// `herald disable-trigger` and `enable-trigger` share their arguments and effect.
+struct DisableTriggerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disable-trigger",
+        abstract: "Stop delivering a trigger's events on every worker; they stay pending until enable-trigger.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Argument(help: "Trigger name.")
+    var name: String
+
+    @Option(help: "Why, shown by `herald triggers` and in the alert.")
+    var reason: String?
+
+    func run() async throws {
+        try await setTriggerState(options: options, name: name, enabled: false, reason: reason ?? "disabled by an operator")
+    }
+}
+
+struct EnableTriggerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enable-trigger",
+        abstract: "Deliver a disabled trigger's events again (workers pick it up at once).")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Argument(help: "Trigger name.")
+    var name: String
+
+    func run() async throws {
+        try await setTriggerState(options: options, name: name, enabled: true, reason: "enabled by an operator")
+    }
+}
+
+private func setTriggerState(options: GlobalOptions, name: String, enabled: Bool, reason: String) async throws {
+    try await reportingErrors {
+        let config = try options.loadConfig()
+        guard config.trigger(named: name) != nil else {
+            throw CLIFailure(message: "trigger '\(name)' is not in \(config.file)")
+        }
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        let changed = try TriggerAdmin(connection: PGConnection(url: config.database.url))
+            .setEnabled(name, enabled: enabled, reason: reason, by: "herald CLI (\(user))")
+        let state = enabled ? "enabled" : "disabled"
+        print(changed ? "trigger \(name) \(state)" : "trigger \(name) was already \(state)")
+        if changed {
+            sendOperatorAlert(config: config, type: enabled ? "herald.trigger.enabled" : "herald.trigger.disabled",
+                              trigger: name, reason: reason, by: user)
+        }
+    }
+}
+
+struct TriggersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "triggers",
+        abstract: "List each trigger's state, circuit breaker, rate limit and pending events.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.loadConfig()
+            let rows = try TriggerAdmin(connection: PGConnection(url: config.database.url)).list(config)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            } else {
+                print(TriggerAdmin.table(rows))
+            }
+        }
+    }
+}
+
+/// Operator changes are alerted from here (the worker alerts for changes it makes itself).
+/// Placeholder until the alert dispatcher is wired: replaced below when `alerts:` exists.
+private func sendOperatorAlert(config: HeraldConfig, type: String, trigger: String, reason: String, by: String) {}

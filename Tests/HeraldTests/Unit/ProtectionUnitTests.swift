@@ -1,0 +1,310 @@
+import Foundation
+import Testing
+
+@testable import Herald
+
+@Suite("Token bucket and circuit breaker")
+struct GateUnitTests {
+    let t0 = ContinuousClock.now
+
+    @Test func bucketStartsFullRefillsAtItsRateAndCapsAtBurst() {
+        var bucket = TokenBucket(rate: 20, burst: 20, now: t0)
+        let tokens1 = bucket.available(now: t0)
+        #expect(tokens1 == 20)
+        bucket.take(20)
+        let tokens2 = bucket.available(now: t0)
+        #expect(tokens2 == 0)
+        #expect(bucket.nextToken(after: t0) == t0 + .milliseconds(50))
+        let tokens3 = bucket.available(now: t0 + .milliseconds(500))
+        #expect(tokens3 == 10)
+        let tokens4 = bucket.available(now: t0 + .seconds(60))
+        #expect(tokens4 == 20)
+    }
+
+    @Test func sharedBucketHasOnlyWhatPostgreSQLGranted() {
+        var bucket = TokenBucket(rate: 10, burst: 10, now: t0, refills: false)
+        let tokens5 = bucket.available(now: t0 + .seconds(5))
+        #expect(tokens5 == 0)
+        #expect(bucket.nextToken(after: t0) == nil)
+        bucket.grant(3)
+        let tokens6 = bucket.available(now: t0 + .seconds(5))
+        #expect(tokens6 == 3)
+    }
+
+    @Test func breakerOpensAtTheRatioOnlyAfterMinimumRequests() {
+        var breaker = CircuitBreaker(config: CircuitBreakerConfig(failureRatio: 0.7, minimumRequests: 10), now: t0)
+        for _ in 0..<9 {
+            let transition7 = breaker.record(failure: true, now: t0)
+            #expect(transition7 == nil)
+        }
+        let transition = breaker.record(failure: true, now: t0)
+        #expect(transition == .opened(.init(requests: 10, failures: 10)))
+        #expect(breaker.state == .open(until: t0 + .seconds(30)))
+        #expect(breaker.claimAllowance() == 0)
+    }
+
+    @Test func breakerStaysClosedBelowTheRatioAndForgetsOldFailures() {
+        var breaker = CircuitBreaker(
+            config: CircuitBreakerConfig(failureRatio: 0.6, minimumRequests: 4, windowSeconds: 10), now: t0)
+        for step in 0..<10 { _ = breaker.record(failure: step % 3 == 0, now: t0) }  // 4 of 10
+        #expect(breaker.state == .closed)
+        // Ten seconds later the window is empty: three failures are not yet enough.
+        let later = t0 + .seconds(11)
+        for _ in 0..<3 {
+            let transition8 = breaker.record(failure: true, now: later)
+            #expect(transition8 == nil)
+        }
+        #expect(breaker.reading(now: later) == .init(requests: 3, failures: 3))
+        let transition9 = breaker.record(failure: true, now: later)
+        #expect(transition9 != nil)
+    }
+
+    @Test func halfOpenLetsOneProbeWhoseOutcomeDecides() {
+        var breaker = CircuitBreaker(config: CircuitBreakerConfig(minimumRequests: 1, openSeconds: 2), now: t0)
+        _ = breaker.record(failure: true, now: t0)
+        let advanced10 = breaker.advance(now: t0 + .seconds(1))
+        #expect(advanced10 == nil)
+        let advanced11 = breaker.advance(now: t0 + .seconds(2))
+        #expect(advanced11 == .halfOpened)
+        #expect(breaker.claimAllowance() == 1)
+        breaker.claimed(1)
+        #expect(breaker.claimAllowance() == 0)
+        // A failed probe re-opens for another open_sec.
+        let transition12 = breaker.record(failure: true, now: t0 + .seconds(3))
+        #expect(transition12 == .opened(.init(requests: 1, failures: 1)))
+        #expect(breaker.state == .open(until: t0 + .seconds(5)))
+        _ = breaker.advance(now: t0 + .seconds(5))
+        breaker.claimed(0)  // nothing was due: the probe is still to be sent
+        #expect(breaker.claimAllowance() == 1)
+        breaker.claimed(1)
+        breaker.probeAbandoned()
+        #expect(breaker.claimAllowance() == 1)
+        breaker.claimed(1)
+        let transition13 = breaker.record(failure: false, now: t0 + .seconds(6))
+        #expect(transition13 == .closed)
+        #expect(breaker.claimAllowance() == nil)
+        #expect(breaker.reading(now: t0 + .seconds(6)).requests == 0)
+    }
+
+    @Test func outcomesOfRequestsSentBeforeOpeningChangeNothing() {
+        var breaker = CircuitBreaker(config: CircuitBreakerConfig(minimumRequests: 1, openSeconds: 30), now: t0)
+        _ = breaker.record(failure: true, now: t0)
+        let transition14 = breaker.record(failure: false, now: t0)
+        #expect(transition14 == nil)
+        #expect(breaker.state == .open(until: t0 + .seconds(30)))
+    }
+}
+
+@Suite("Receiver verdict")
+struct VerdictTests {
+    let now = Date(timeIntervalSince1970: 1_700_000_000)
+
+    func policy(onGone: OnGone = .disable, nonRetryable: Set<Int> = []) -> RetryPolicy {
+        var policy = RetryPolicy(
+            retry: RetryConfig(numRetries: 5, intervalSeconds: 10), backoff: RetryBackoff(), maxRetryAfterSeconds: 3600)
+        policy.onGone = onGone
+        policy.nonRetryableStatuses = nonRetryable
+        return policy
+    }
+
+    func verdict(_ policy: RetryPolicy, _ result: AttemptResult, _ directive: ReceiverDirective? = nil) -> Verdict {
+        policy.verdict(attempt: 1, result: result, directive: directive, now: now, random: { 0.5 })
+    }
+
+    @Test func goneDisablesByDefaultFailsOrRetriesWhenConfigured() {
+        let gone = AttemptResult.response(status: 410, retryAfter: nil)
+        #expect(verdict(policy(), gone) == Verdict(decision: .deferred, disableTrigger: "receiver answered 410 Gone", breakerFailure: false))
+        #expect(verdict(policy(onGone: .fail), gone).decision == .failed)
+        #expect(verdict(policy(onGone: .retry), gone).decision == .retry(afterSeconds: 10))
+    }
+
+    @Test func webhookDeliveryHeaderAbortsTheMessageOrDisablesTheTrigger() {
+        let error = AttemptResult.response(status: 500, retryAfter: nil)
+        #expect(verdict(policy(), error, .abortMessage) == Verdict(decision: .failed, breakerFailure: true))
+        let disabled = verdict(policy(), error, .disable)
+        #expect(disabled.decision == .deferred)
+        #expect(disabled.disableTrigger?.contains("webhook-delivery") == true)
+        // A 2xx is delivered whatever the header says, but "disable" still disables.
+        let ok = AttemptResult.response(status: 200, retryAfter: nil)
+        #expect(verdict(policy(), ok, .abortMessage).decision == .delivered)
+        #expect(verdict(policy(), ok, .disable).disableTrigger != nil)
+        #expect(ReceiverDirective(header: " Abort-Message ") == .abortMessage)
+        #expect(ReceiverDirective(header: "something else") == nil)
+    }
+
+    @Test func nonRetryableStatusesFailAtOnceOthersFollowTheSchedule() {
+        let policy = policy(nonRetryable: [400, 422])
+        #expect(verdict(policy, .response(status: 422, retryAfter: nil)).decision == .failed)
+        #expect(verdict(policy, .response(status: 404, retryAfter: nil)).decision == .retry(afterSeconds: 10))
+    }
+
+    @Test func onlyTimeoutsConnectionErrors5xxAnd429CountAgainstTheBreaker() {
+        #expect(verdict(policy(), .response(status: 503, retryAfter: nil)).breakerFailure == true)
+        #expect(verdict(policy(), .response(status: 429, retryAfter: nil)).breakerFailure == true)
+        #expect(verdict(policy(), .response(status: 404, retryAfter: nil)).breakerFailure == false)
+        #expect(verdict(policy(), .failure(.timeout, message: "t")).breakerFailure == true)
+        #expect(verdict(policy(), .failure(.connection, message: "c")).breakerFailure == true)
+        #expect(verdict(policy(), .failure(.internal, message: "i")).breakerFailure == nil)
+    }
+}
+
+@Suite("Flow control gates")
+struct FlowGateTests {
+    struct Job: FlowJob, Equatable {
+        var id: Int
+        var hostKey = "a"
+        var triggerName = "t"
+        var startDeadline: ContinuousClock.Instant
+    }
+
+    let t0 = ContinuousClock.now
+
+    func flow(_ protection: TriggerProtection) -> FlowControl<Job> {
+        FlowControl(
+            limits: .init(
+                poolSize: 100, perHostLimit: 100, fetchBatchSize: 100, leaseSeconds: 300, recorderBacklogLimit: 1000,
+                pollInterval: .seconds(1)),
+            routes: [FlowRoute(trigger: "t", hostKey: "a", timeout: .seconds(10), protection: protection)], now: t0)
+    }
+
+    func jobs(_ count: Int) -> [Job] { (0..<count).map { Job(id: $0, startDeadline: t0 + .seconds(100)) } }
+
+    @Test func claimsNeverExceedTheTokensAndWaitForTheNextOne() {
+        var protection = TriggerProtection()
+        protection.rateLimit = RateLimitConfig(perSecond: 20, burst: 5)
+        var flow = flow(protection)
+        let plan15 = flow.planClaim(now: t0)
+        #expect(plan15 == .claim(["t": 5]))
+        _ = flow.claimed(jobs(5), limits: ["t": 5])
+        // Out of tokens: sleep until the next one, not the whole poll interval.
+        let plan16 = flow.planClaim(now: t0)
+        #expect(plan16 == .wait(until: t0 + .milliseconds(50)))
+        let plan17 = flow.planClaim(now: t0 + .milliseconds(100))
+        #expect(plan17 == .claim(["t": 2]))
+        let notices = flow.takeNotices()
+        #expect(notices.contains { if case .rateLimited("t") = $0 { true } else { false } })
+    }
+
+    @Test func anOpenBreakerHoldsTheTriggerGivesBackItsQueueAndLetsOneProbeThrough() {
+        var protection = TriggerProtection()
+        protection.circuitBreaker = CircuitBreakerConfig(minimumRequests: 3, openSeconds: 2)
+        var flow = flow(protection)
+        _ = flow.planClaim(now: t0)
+        _ = flow.claimed(jobs(10), limits: ["t": 100])
+        _ = flow.takeStartable(freeSlots: 3, now: t0)
+        for _ in 0..<3 { flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0) }
+        let notices = flow.takeNotices()
+        #expect(notices.contains { if case .circuit("t", .opened) = $0 { true } else { false } })
+        #expect(notices.contains { if case .release(let jobs, .circuitOpen) = $0 { jobs.count == 7 } else { false } })
+        #expect(flow.queuedTotal == 0)
+        flow.notified()
+        let plan18 = flow.planClaim(now: t0 + .seconds(1))
+        #expect(plan18 == .wait(until: t0 + .seconds(2)))
+        let plan19 = flow.planClaim(now: t0 + .seconds(2))
+        #expect(plan19 == .claim(["t": 1]))
+        _ = flow.claimed(jobs(1), limits: ["t": 1])
+        let plan20 = flow.planClaim(now: t0 + .seconds(2))
+        #expect(plan20 != .claim(["t": 1]))
+        flow.recordOutcome(trigger: "t", succeeded: true, breakerFailure: false, now: t0 + .seconds(3))
+        #expect(flow.circuitState("t") == .closed)
+    }
+
+    @Test func disablingGivesBackTheQueueAndEnablingLooksForEventsAgain() {
+        var flow = flow(TriggerProtection())
+        _ = flow.claimed(jobs(4), limits: [:])
+        flow.disable("t", reason: "receiver answered 410 Gone")
+        let notices = flow.takeNotices()
+        #expect(notices.count == 2)
+        let plan21 = flow.planClaim(now: t0)
+        #expect(plan21 == .wait(until: t0 + .seconds(1)))
+        let enabledAgain22 = flow.setDisabled([])
+        #expect(enabledAgain22)
+        let plan23 = flow.planClaim(now: t0)
+        #expect(plan23 == .claim(["t": 100]))
+    }
+
+    @Test func disableAfterDisablesATriggerThatKeepsFailing() {
+        var protection = TriggerProtection()
+        protection.circuitBreaker = nil
+        protection.disableAfterSeconds = 60
+        var flow = flow(protection)
+        flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0)
+        flow.recordOutcome(trigger: "t", succeeded: true, breakerFailure: false, now: t0 + .seconds(30))
+        flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0 + .seconds(40))
+        #expect(!flow.isDisabled("t"))
+        flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0 + .seconds(100))
+        #expect(flow.isDisabled("t"))
+    }
+
+    @Test func sharedLimitsAskPostgreSQLForABlockAndBackOffWhenRefused() {
+        var protection = TriggerProtection()
+        protection.rateLimit = RateLimitConfig(perSecond: 40, burst: 40, shared: true)
+        var flow = flow(protection)
+        let requests24 = flow.tokenRequests(now: t0)
+        #expect(requests24 == ["t": 10])
+        flow.granted(0, to: "t", now: t0)
+        let requests25 = flow.tokenRequests(now: t0 + .milliseconds(10))
+        #expect(requests25 == [:])
+        let requests26 = flow.tokenRequests(now: t0 + .milliseconds(30))
+        #expect(requests26 == ["t": 10])
+        flow.granted(10, to: "t", now: t0)
+        let plan27 = flow.planClaim(now: t0)
+        #expect(plan27 == .claim(["t": 10]))
+    }
+}
+
+@Suite("Protection config")
+struct ProtectionConfigTests {
+    func trigger(_ keys: String) throws -> TriggerConfig {
+        let yaml = """
+            database: {url: 'postgres://x@127.0.0.1/x'}
+            tables:
+              - table: {schema: public, name: orders}
+                event_triggers:
+                  - name: t
+                    definition: {insert: {columns: "*"}}
+                    webhook: http://127.0.0.1:9/x
+            \(keys.split(separator: "\n").map { "        " + $0 }.joined(separator: "\n"))
+            """
+        return try #require(try ConfigLoader.parse(yaml: yaml, file: "h.yaml", environment: [:]).triggers.first)
+    }
+
+    @Test func defaultsAreSafe() throws {
+        let protection = try trigger("").protection
+        #expect(protection.circuitBreaker == CircuitBreakerConfig())
+        #expect(protection.rateLimit == nil)
+        #expect(protection.onGone == .disable)
+        #expect(protection.nonRetryableStatuses.isEmpty)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let protection = try trigger(
+            """
+            rate_limit: {per_second: 2.5, burst: 10, shared: true}
+            circuit_breaker: {failure_ratio: 0.5, min_requests: 4, window_sec: 30, open_sec: 5}
+            on_gone: fail
+            disable_after: 5d
+            retry_conf: {num_retries: 3, non_retryable_statuses: [400, 422]}
+            """).protection
+        #expect(protection.rateLimit == RateLimitConfig(perSecond: 2.5, burst: 10, shared: true))
+        #expect(protection.circuitBreaker == CircuitBreakerConfig(failureRatio: 0.5, minimumRequests: 4, windowSeconds: 30, openSeconds: 5))
+        #expect(protection.onGone == .fail)
+        #expect(protection.disableAfterSeconds == 5 * 86400)
+        #expect(protection.nonRetryableStatuses == [400, 422])
+        #expect(try trigger("circuit_breaker: false").protection.circuitBreaker == nil)
+        #expect(try trigger("rate_limit: {per_second: 7}").protection.rateLimit?.burst == 7)
+    }
+
+    @Test(arguments: [
+        ("rate_limit: {per_second: 0}", "rate_limit.per_second"),
+        ("circuit_breaker: {failure_ratio: 2}", "circuit_breaker.failure_ratio"),
+        ("on_gone: ignore", "on_gone"),
+        ("disable_after: 5", "disable_after"),
+        ("retry_conf: {non_retryable_statuses: [200]}", "non_retryable_statuses"),
+        ("rate_limit: {per_second: 1, bursts: 2}", "bursts"),
+    ])
+    func badValuesNameTheKey(keys: String, culprit: String) throws {
+        let error = #expect(throws: ConfigError.self) { try trigger(keys) }
+        #expect(error?.description.contains(culprit) == true, "\(String(describing: error))")
+    }
+}
