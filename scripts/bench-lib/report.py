@@ -100,6 +100,14 @@ if cells:
     result["matrix"] = {"events_per_cell": config.get("matrix_events"), "best_events_per_s": best,
                         "min_ratio_to_best": min(c["ratio_to_best"] or 0 for c in cells), "cells": cells}
 
+breaker = {state: [drain_summary(load(os.path.splitext(os.path.basename(p))[0]))["events_per_s"] or 0
+                   for p in sorted(glob.glob(os.path.join(results_dir, f"breaker-{state}-*.json")))]
+           for state in ("on", "off")}
+if breaker["on"] and breaker["off"]:
+    on, off = sum(breaker["on"]) / len(breaker["on"]), sum(breaker["off"]) / len(breaker["off"])
+    result["circuit_breaker_cost"] = {"on_events_per_s": breaker["on"], "off_events_per_s": breaker["off"],
+                                      "on_to_off_ratio": ratio(on, off)}
+
 steady = [load(os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(results_dir, "steady-*.json"))]
 if steady:
     result["steady"] = sorted(steady, key=lambda row: row["rate"])
@@ -173,6 +181,10 @@ if "steady_worker_peak_rss_mib" in result:
     row("worker peak RSS, steady runs (MiB)", result["steady_worker_peak_rss_mib"])
 if "capture" in result:
     row("capture: insert tps with / without trigger", result["capture"]["ratio"])
+if "circuit_breaker_cost" in result:
+    cost = result["circuit_breaker_cost"]
+    print(f"circuit breaker on / off, healthy receiver (drain events/s, two rounds each): "
+          f"{cost['on_events_per_s']} / {cost['off_events_per_s']} = {cost['on_to_off_ratio']}")
 if "matrix" in result:
     m = result["matrix"]
     print()
