@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Herald
+import ServiceLifecycle
 
 /// `herald disable-trigger` and `enable-trigger` share their arguments and effect.
 struct DisableTriggerCommand: AsyncParsableCommand {
@@ -48,8 +49,11 @@ private func setTriggerState(options: GlobalOptions, name: String, enabled: Bool
         let state = enabled ? "enabled" : "disabled"
         print(changed ? "trigger \(name) \(state)" : "trigger \(name) was already \(state)")
         if changed {
-            sendOperatorAlert(config: config, type: enabled ? "herald.trigger.enabled" : "herald.trigger.disabled",
-                              trigger: name, reason: reason, by: user)
+            let by = "herald CLI (\(user))"
+            await sendOperatorAlert(
+                options: options, config: config,
+                enabled ? .triggerEnabled(trigger: name, reason: reason, by: by)
+                    : .triggerDisabled(trigger: name, reason: reason, by: by))
         }
     }
 }
@@ -79,6 +83,19 @@ struct TriggersCommand: AsyncParsableCommand {
     }
 }
 
-/// Operator changes are alerted from here (the worker alerts for changes it makes itself).
-/// Placeholder until the alert dispatcher is wired: replaced below when `alerts:` exists.
-private func sendOperatorAlert(config: HeraldConfig, type: String, trigger: String, reason: String, by: String) {}
+/// Operator changes are alerted from here (a worker alerts for the changes it makes). The
+/// dispatcher runs just long enough to send this one alert: its graceful shutdown makes one
+/// attempt at what is queued, within a few seconds.
+private func sendOperatorAlert(options: GlobalOptions, config: HeraldConfig, _ alert: Alert) async {
+    guard let alertsConfig = config.alerts else { return }
+    let logger = options.makeLogger()
+    let dispatcher = AlertDispatcher(config: alertsConfig, logger: logger)
+    let group = ServiceGroup(services: [dispatcher], logger: logger)
+    dispatcher.emit(alert)
+    async let running: Void? = try? group.run()
+    await group.triggerGracefulShutdown()
+    _ = await running
+    if dispatcher.counts.sent == 0 {
+        printError("warning: the \(alert.type) alert could not be sent to \(alertsConfig.displayWebhook)")
+    }
+}

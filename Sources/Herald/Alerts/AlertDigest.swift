@@ -43,21 +43,21 @@ struct AlertDigest {
 
     /// Counts `pending` in its type's window and says whether it goes out on its own.
     mutating func admit(_ pending: PendingAlert, now: ContinuousClock.Instant) -> Decision {
-        var window = currentWindow(pending.alert.type, now: now)
-        defer { windows[pending.alert.type] = window }
-        if window.sent < individualLimit {
-            window.sent += 1
-            return .send
+        let (individualLimit, keyLimit) = (self.individualLimit, self.keyLimit)
+        return withWindow(pending.alert.type, now: now) { window in
+            if window.sent < individualLimit {
+                window.sent += 1
+                return .send
+            }
+            Self.add(pending, to: &window, keyLimit: keyLimit)
+            return .fold
         }
-        add(pending, to: &window)
-        return .fold
     }
 
     /// Folds `pending` whatever the count: it was admitted but the send queue had no room.
     mutating func fold(_ pending: PendingAlert, now: ContinuousClock.Instant) {
-        var window = currentWindow(pending.alert.type, now: now)
-        add(pending, to: &window)
-        windows[pending.alert.type] = window
+        let keyLimit = self.keyLimit
+        withWindow(pending.alert.type, now: now) { Self.add(pending, to: &$0, keyLimit: keyLimit) }
     }
 
     /// When the earliest digest falls due, if any alert is folded.
@@ -86,12 +86,16 @@ struct AlertDigest {
         return all.map { digest(type: $0.key, $0.value) }
     }
 
-    private func currentWindow(_ type: String, now: ContinuousClock.Instant) -> Window {
-        if let window = windows[type], now < window.start + interval || window.folded > 0 { return window }
-        return Window(start: now)
+    /// Runs `body` on the type's current window, in place (no copy of its lists per alert):
+    /// the open one, or a new one from `now`.
+    private mutating func withWindow<Result>(
+        _ type: String, now: ContinuousClock.Instant, _ body: (inout Window) -> Result
+    ) -> Result {
+        if let window = windows[type], now >= window.start + interval, window.folded == 0 { windows[type] = nil }
+        return body(&windows[type, default: Window(start: now)])
     }
 
-    private func add(_ pending: PendingAlert, to window: inout Window) {
+    private static func add(_ pending: PendingAlert, to window: inout Window, keyLimit: Int) {
         window.folded += 1
         if window.firstKeys.count < keyLimit, let key = pending.alert.digestKey { window.firstKeys.append(key) }
         if window.triggers.count < keyLimit, let trigger = pending.alert.trigger, !window.triggers.contains(trigger) {

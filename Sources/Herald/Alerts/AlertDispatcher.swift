@@ -13,8 +13,9 @@ import Synchronization
 ///   alert is dropped with a warning and counted in `herald_alerts_failed_total`.
 /// - The queue is bounded; what does not fit is folded into its type's digest and counted
 ///   in `herald_alerts_overflow_total`.
-/// - On graceful shutdown, what is left (digests included) gets one attempt each within a
-///   few seconds; the first failure ends that, and the rest is logged and counted as failed.
+/// - On graceful shutdown a request in flight may finish, then what is left (digests
+///   included) gets one attempt each, all within a few seconds; the first failure ends that,
+///   and the rest is logged and counted as failed.
 ///   Put the dispatcher before the worker's parts in a ServiceGroup: it then stops after
 ///   them and sends what they reported while stopping.
 public final class AlertDispatcher: Service {
@@ -44,7 +45,8 @@ public final class AlertDispatcher: Service {
     private struct State: ~Copyable {
         var inbox: AlertInbox
         var counts = Counts()
-        var stopping = false
+        /// Set by ``stop()``: the end of the shutdown budget.
+        var stopDeadline: ContinuousClock.Instant?
         /// Set once the thread took the last alerts: later ones cannot be sent.
         var closed = false
     }
@@ -88,19 +90,22 @@ public final class AlertDispatcher: Service {
     public func emit(_ alert: Alert) {
         let pending = PendingAlert(alert: alert, occurredAt: Date())
         let now = ContinuousClock.now
-        let admission: AlertInbox.Admission? = state.withLock { state in
+        let (admission, wake): (AlertInbox.Admission?, Bool) = state.withLock { state in
             guard !state.closed else {
                 state.counts.failed += 1
-                return nil
+                return (nil, false)
             }
             let admission = state.inbox.offer(pending, now: now)
             if admission != .queued { state.counts.folded += 1 }
             if admission == .overflowed { state.counts.overflowed += 1 }
-            return admission
+            // Only the first alert of an empty queue can find the thread idle; with more
+            // queued it is busy sending and takes the next when done.
+            return (admission, admission == .queued && state.inbox.count == 1)
         }
+        if wake { transport.wake() }
         switch admission {
         case .queued?:
-            transport.wake()
+            break
         case .folded?:
             foldedCounter.increment()
         case .overflowed?:
@@ -117,14 +122,31 @@ public final class AlertDispatcher: Service {
 
     /// Sends alerts until graceful shutdown, then what is left within a few seconds.
     public func run() async throws {
-        thread.withLock { $0 = OwnedThread(name: "herald-alerts") { [self] in runLoop() } }
+        start()
         try? await gracefulShutdown()
-        state.withLock { $0.stopping = true }
-        transport.wake()
+        stop()
         await thread.withLock { $0 }?.join()
     }
 
-    private var isStopping: Bool { state.withLock { $0.stopping } }
+    /// Starts the sending thread (once).
+    func start() {
+        thread.withLock { thread in
+            if thread == nil { thread = OwnedThread(name: "herald-alerts") { [self] in runLoop() } }
+        }
+    }
+
+    /// Asks the sending thread to finish: a request in flight may complete, then what is left
+    /// gets one try; all within the shutdown budget from now.
+    func stop() {
+        let deadline = ContinuousClock.now + tuning.shutdownBudget
+        state.withLock { $0.stopDeadline = $0.stopDeadline ?? deadline }
+        transport.wake()
+    }
+
+    /// True once the sending thread has ended.
+    var isFinished: Bool { thread.withLock { $0?.isFinished ?? false } }
+
+    private var stopDeadline: ContinuousClock.Instant? { state.withLock { $0.stopDeadline } }
 
     private func runLoop() {
         logger.info("alerts enabled", metadata: ["digest_interval_sec": "\(config.digestIntervalSeconds)"])
@@ -135,8 +157,10 @@ public final class AlertDispatcher: Service {
             let now = ContinuousClock.now
             let needsNext = current == nil
             let (next, stopping, digestDue) = state.withLock { state -> (PendingAlert?, Bool, ContinuousClock.Instant?) in
-                if state.stopping { return (nil, true, nil) }
-                return (needsNext ? state.inbox.next(now: now) : nil, false, state.inbox.nextDigestDue)
+                if state.stopDeadline != nil { return (nil, true, nil) }
+                guard needsNext else { return (nil, false, nil) }
+                let next = state.inbox.next(now: now)
+                return (next, false, next == nil ? state.inbox.nextDigestDue : nil)
             }
             if stopping { break }
             if let next { current = Outgoing(message: AlertMessage(next)) }
@@ -148,9 +172,12 @@ public final class AlertDispatcher: Service {
                 transport.sleep(min(tuning.tick, outgoing.notBefore - now))
                 continue
             }
-            // Aborted by shutdown: the alert gets its last chance in `finish`.
-            guard let result = attempt(outgoing.message, timeout: tuning.requestTimeout, shouldAbort: { isStopping })
-            else { break }
+            // A request in flight at shutdown may finish within the budget (abandoning it would
+            // send the alert twice); past the budget it is abandoned and counted as failed.
+            let result = attempt(outgoing.message, timeout: tuning.requestTimeout) {
+                stopDeadline.map { .now >= $0 } ?? false
+            }
+            guard let result else { break }
             outgoing.attempts += 1
             if result.isSuccess {
                 current = nil
@@ -197,7 +224,7 @@ public final class AlertDispatcher: Service {
         }
         let total = (current == nil ? 0 : 1) + rest.count
         guard total > 0 else { return }
-        let deadline = ContinuousClock.now + tuning.shutdownBudget
+        let deadline = stopDeadline ?? .now + tuning.shutdownBudget
         var sent = 0
         var problem: String?
         var queued = rest[...]

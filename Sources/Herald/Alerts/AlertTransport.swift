@@ -36,7 +36,7 @@ final class AlertTransport: @unchecked Sendable {
     }
 
     /// POSTs `body` once. Returns nil without a result when `shouldAbort` turns true first
-    /// (it is asked after every wake).
+    /// (it is asked at least every 100 ms).
     func post(
         url: String, headers: [DeliveryRequest.Header], body: [UInt8], timeout: Duration, shouldAbort: () -> Bool
     ) -> AttemptResult? {
@@ -78,7 +78,8 @@ final class AlertTransport: @unchecked Sendable {
                 }
                 if shouldAbort() { return nil }
                 var ready: Int32 = 0
-                curl_multi_poll(multi, nil, 0, 1000, &ready)
+                // Short, so that `shouldAbort` is asked again soon even when nothing wakes us.
+                curl_multi_poll(multi, nil, 0, 100, &ready)
             }
         }
     }

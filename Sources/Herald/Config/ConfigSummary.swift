@@ -25,6 +25,20 @@ public enum ConfigSummary {
             if let signing = trigger.signing {
                 lines.append("    \(signing)")
             }
+            let protection = trigger.protection
+            if let rate = protection.rateLimit {
+                lines.append("    rate limit: \(rate.perSecond)/s, burst \(rate.burst)\(rate.shared ? ", shared" : "")")
+            }
+            lines.append(
+                "    circuit breaker: "
+                    + (protection.circuitBreaker.map {
+                        "ratio \($0.failureRatio), min \($0.minimumRequests), window \($0.windowSeconds)s, open \($0.openSeconds)s"
+                    } ?? "off") + "; on 410: \(protection.onGone.rawValue)")
+        }
+        if let alerts = config.alerts {
+            lines.append(
+                "alerts: \(alerts.displayWebhook), digest every \(alerts.digestIntervalSeconds)s"
+                    + (alerts.signing.map { ", \($0)" } ?? ""))
         }
         return lines.joined(separator: "\n")
     }

@@ -129,7 +129,7 @@ struct TriggerParser {
         return .only(names)
     }
 
-    private func parseWebhook(_ node: ConfigNode) throws(ConfigError) -> (String, ValueSource) {
+    func parseWebhook(_ node: ConfigNode) throws(ConfigError) -> (String, ValueSource) {
         let literal = try node.child("webhook")
         let fromEnv = try node.child("webhook_from_env")
         switch (literal, fromEnv) {
@@ -178,7 +178,7 @@ struct TriggerParser {
         }
     }
 
-    private func parseHeader(_ node: ConfigNode) throws(ConfigError) -> HeaderConfig {
+    func parseHeader(_ node: ConfigNode) throws(ConfigError) -> HeaderConfig {
         try node.rejectUnknownKeys(["name", "value", "value_from_env"])
         let nameNode = try node.required("name")
         let name = try nameNode.string()
@@ -205,7 +205,7 @@ struct TriggerParser {
         return header
     }
 
-    private func parseSigning(_ node: ConfigNode) throws(ConfigError) -> SigningConfig {
+    func parseSigning(_ node: ConfigNode) throws(ConfigError) -> SigningConfig {
         try node.rejectUnknownKeys(["secret_from_env"])
         let envNode = try node.required("secret_from_env")
         let variable = try envNode.string()

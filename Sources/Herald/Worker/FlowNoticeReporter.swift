@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// Tells people what flow control did to a trigger: logs, metrics and alerts for breaker
@@ -7,7 +8,11 @@ struct FlowNoticeReporter: Sendable {
     let logger: Logger
     let metrics: HeraldMetrics
     /// Hands an alert to the dispatcher (no-op without `alerts:`).
-    let alert: @Sendable (_ type: String, _ data: [String: String]) -> Void
+    let alert: @Sendable (Alert) -> Void
+    /// Each trigger's `circuit_breaker.open_sec`, for the alerts.
+    let openSecondsByTrigger: [String: Int]
+
+    private func openSeconds(_ trigger: String) -> Int { openSecondsByTrigger[trigger] ?? 0 }
 
     func report(_ notices: [FlowController.Notice]) {
         for notice in notices {
@@ -19,7 +24,7 @@ struct FlowNoticeReporter: Sendable {
                     "trigger disabled; its events stay pending until herald enable-trigger",
                     metadata: ["trigger": "\(trigger)", "reason": "\(reason)"])
                 metrics.trigger(trigger)?.enabled.record(0)
-                alert("herald.trigger.disabled", ["trigger": trigger, "reason": reason, "by": "worker"])
+                alert(.triggerDisabled(trigger: trigger, reason: reason, by: "worker"))
             case .release(let jobs, let reason):
                 guard let trigger = jobs.first?.triggerName else { continue }
                 metrics.trigger(trigger)?.deferred[reason]?.increment(by: jobs.count)
@@ -42,17 +47,16 @@ struct FlowNoticeReporter: Sendable {
                 metadata: [
                     "trigger": "\(trigger)", "requests": "\(reading.requests)", "failures": "\(reading.failures)",
                 ])
-            alert(
-                "herald.circuit.opened",
-                ["trigger": trigger, "requests": "\(reading.requests)", "failures": "\(reading.failures)",
-                 "failure_ratio": String(format: "%.2f", reading.ratio)])
+            alert(.circuitOpened(
+                trigger: trigger, failureRatio: (reading.ratio * 100).rounded() / 100, requests: reading.requests,
+                openSeconds: openSeconds(trigger)))
         case .halfOpened:
             gauge?.record(2)
             logger.info("circuit breaker half-open: one probe request decides", metadata: ["trigger": "\(trigger)"])
         case .closed:
             gauge?.record(0)
             logger.info("circuit breaker closed: the receiver answers again", metadata: ["trigger": "\(trigger)"])
-            alert("herald.circuit.closed", ["trigger": trigger])
+            alert(.circuitClosed(trigger: trigger, failureRatio: 0, requests: 0, openSeconds: openSeconds(trigger)))
         }
     }
 
@@ -61,5 +65,19 @@ struct FlowNoticeReporter: Sendable {
     func triggerStateChanged(enabled: [String], disabled: [String]) {
         for trigger in enabled { metrics.trigger(trigger)?.enabled.record(1) }
         for trigger in disabled { metrics.trigger(trigger)?.enabled.record(0) }
+    }
+}
+
+extension DeliveryOutcome {
+    /// The `herald.event.failed` alert for an event whose retries are exhausted (or that the
+    /// receiver aborted).
+    var failedAlert: Alert {
+        let op = (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: Any])?["op"] as? String
+        return .eventFailed(
+            trigger: event.triggerName,
+            eventID: requestHeaders.first { $0.name == "webhook-id" }?.value ?? String(event.id),
+            eventNumber: event.id, table: event.table, op: op ?? "", tries: attempt, lastStatus: statusCode,
+            errorClass: errorClass, error: responseBody.map { "\(errorMessage ?? ""): \($0)" } ?? errorMessage,
+            createdAt: event.createdAt)
     }
 }

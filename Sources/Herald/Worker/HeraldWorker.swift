@@ -100,7 +100,11 @@ public final class HeraldWorker: Sendable {
     func makeServices(installation: UUID, statsServer: (any Service)?) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let worker = config.worker
         let shutdownDeadline = ShutdownDeadline()
-        let reporter = FlowNoticeReporter(logger: logger, metrics: stats.metrics, alert: { _, _ in })
+        let alerts = config.alerts.map { AlertDispatcher(config: $0, logger: logger) }
+        let reporter = FlowNoticeReporter(
+            logger: logger, metrics: stats.metrics, alert: { alerts?.emit($0) },
+            openSecondsByTrigger: Dictionary(
+                uniqueKeysWithValues: config.triggers.map { ($0.name, $0.protection.circuitBreaker?.openSeconds ?? 0) }))
         for trigger in config.triggers {
             stats.metrics.trigger(trigger.name)?.enabled.record(1)
             stats.metrics.trigger(trigger.name)?.circuitState.record(0)
@@ -114,7 +118,8 @@ public final class HeraldWorker: Sendable {
             routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
         let recorder = Recorder(
             databaseURL: config.database.url, workerID: workerID, settings: worker, flow: flow,
-            shutdownDeadline: shutdownDeadline, logger: logger, stats: stats)
+            shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
+            onFailedEvents: { outcomes in outcomes.forEach { alerts?.emit($0.failedAlert) } })
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
             onOutcomes: { recorder.enqueue($0) })
@@ -130,6 +135,8 @@ public final class HeraldWorker: Sendable {
             services.append(.init(service: service, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name))
         }
         if let statsServer { add(statsServer, "stats-endpoint") }
+        // Stopped after the recorder: failures written during the final flush are alerted.
+        if let alerts { add(alerts, "alerts") }
         add(PeriodicService(interval: .seconds(10)) { [self] in await refreshQueueDepth() }, "queue-depth")
         if config.retention.isEnabled {
             add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [config, logger] in

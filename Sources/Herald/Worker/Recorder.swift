@@ -31,11 +31,15 @@ public final class Recorder: Service {
     private let logger: Logger
     private let stats: WorkerStats
     private let thread = Mutex<OwnedThread?>(nil)
+    /// Hears the outcomes that failed an event for good, once they are written.
+    private let onFailedEvents: @Sendable ([DeliveryOutcome]) -> Void
 
     public init(
         databaseURL: String, workerID: String, settings: WorkerSettings, flow: FlowController,
-        shutdownDeadline: ShutdownDeadline, logger: Logger, stats: WorkerStats
+        shutdownDeadline: ShutdownDeadline, logger: Logger, stats: WorkerStats,
+        onFailedEvents: @escaping @Sendable ([DeliveryOutcome]) -> Void = { _ in }
     ) {
+        self.onFailedEvents = onFailedEvents
         self.databaseURL = databaseURL
         self.workerID = workerID
         self.settings = settings
@@ -166,6 +170,8 @@ public final class Recorder: Service {
             }
         }
         flow.recorded(batch.count)
+        let failed = batch.filter { $0.decision == .failed }
+        if !failed.isEmpty { onFailedEvents(failed) }
     }
 
     /// Outcomes whose lease was taken over (expired and re-claimed, by this or another

@@ -9,8 +9,19 @@ struct CommandResult {
 
 /// Runs `herald` with arguments and environment additions, and waits for it.
 func runHerald(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    try runProcess(TestEnvironment.heraldExecutable, arguments, environment: environment)
+}
+
+/// Runs a command found on PATH to completion.
+func runTool(_ arguments: [String]) throws -> CommandResult {
+    try runProcess(URL(fileURLWithPath: "/usr/bin/env"), arguments)
+}
+
+private func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
+    -> CommandResult
+{
     let process = Process()
-    process.executableURL = TestEnvironment.heraldExecutable
+    process.executableURL = executable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe()
