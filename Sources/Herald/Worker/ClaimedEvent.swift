@@ -14,10 +14,12 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// The claim's `locked_at` in microseconds since the epoch: outcomes carry it so that
     /// only the lease they answer is updated.
     public var leaseToken: Int64
+    /// Hasura's event UUID for an event moved by `migrate-from-hasura`: its payload id.
+    public var importedID: String?
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
-        createdAtEpoch: Double, leaseToken: Int64 = 0
+        createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil
     ) {
         self.id = id
         self.triggerName = triggerName
@@ -27,5 +29,6 @@ public struct ClaimedEvent: Sendable, Equatable {
         self.createdAt = createdAt
         self.createdAtEpoch = createdAtEpoch
         self.leaseToken = leaseToken
+        self.importedID = importedID
     }
 }

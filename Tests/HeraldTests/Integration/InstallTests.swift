@@ -159,7 +159,7 @@ struct InstallTests {
     @Test func newerSchemaVersionUpgradesInPlaceKeepingEvents() throws {
         let database = try TestDatabase()
         let connection = try database.connect()
-        try connection.transaction { try SchemaMigrator.apply(connection, upTo: 1) }
+        _ = try connection.transaction { try SchemaMigrator.apply(connection, upTo: 1) }
         #expect(try SchemaMigrator.currentVersion(connection) == 1)
         try connection.execute(
             script: """
@@ -200,5 +200,40 @@ struct InstallTests {
         let config = try runHerald(["check-config", "--config", badConfig])
         #expect(config.status == 78)
         #expect(config.stderr.contains("\(badConfig):2: worker.fetch_batch_size: must be at least 1 (got 0)"))
+    }
+
+    @Test func secondConfigOnTheSameDatabaseKeepsTheFirstConfigsTriggersUnlessPruned() throws {
+        let database = try TestDatabase()
+        try database.connect().execute(script: "CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE users (id int PRIMARY KEY)")
+        let first = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n" + Self.trigger("a", definition: #"{insert: {columns: "*"}}"#))
+        let second = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n"
+                + Self.trigger("b", table: "{schema: public, name: users}", definition: #"{insert: {columns: "*"}}"#))
+        #expect(try runHerald(["install-triggers", "--config", first]).status == 0)
+        let kept = try runHerald(["install-triggers", "--config", second])
+        #expect(kept.status == 0, "\(kept.stderr)")
+        #expect(kept.stderr.contains("kept Herald trigger herald_a_insert on public.orders"))
+        #expect(kept.stderr.contains("--prune"))
+        #expect(try installedTriggers(database.connect()) == ["herald_a_insert", "herald_b_insert"])
+        let pruned = try runHerald(["install-triggers", "--config", second, "--prune"])
+        #expect(pruned.stdout.contains("dropped trigger herald_a_insert on public.orders"))
+        #expect(try installedTriggers(database.connect()) == ["herald_b_insert"])
+    }
+
+    @Test func checkConfigWithoutAFileSaysToCopyTheExample() throws {
+        let result = try runHerald(["check-config"], environment: ["HERALD_CONFIG": "/nonexistent/herald.yaml"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("copy config/herald.example.yaml"))
+    }
+
+    @Test func statsOnADatabaseWithoutHeraldSaysToInstall() throws {
+        let database = try TestDatabase()
+        let path = try temporaryFile("database: {url: '\(database.url)'}\n")
+        for command in [["stats"], ["cleanup", "--older-than", "7d", "--yes"], ["redeliver-event", "1"]] {
+            let result = try runHerald(command + ["--config", path])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("run herald install-triggers"), "\(command): \(result.stderr)")
+        }
     }
 }

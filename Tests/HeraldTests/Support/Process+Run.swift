@@ -17,6 +17,8 @@ func runHerald(_ arguments: [String], environment: [String: String] = [:]) throw
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    // Never a terminal: commands that would ask for confirmation must say so instead.
+    process.standardInput = FileHandle.nullDevice
     try process.run()
     // Read before waiting so a chatty child cannot fill the pipe and block.
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
