@@ -142,23 +142,31 @@ public struct TriggerInstaller {
         return plan
     }
 
-    /// Every table and column the config names must exist; the error names the first that
-    /// does not, before any change is made.
+    /// Every table and column the config names must exist; the error names all that do
+    /// not, before any change is made.
     private func validateTables(_ connection: PGConnection) throws {
-        var columnsByTable: [TableName: Set<String>] = [:]
+        var columnsByTable: [TableName: Set<String>?] = [:]
+        var problems: [InstallError] = []
         for trigger in config.triggers where trigger.insert != nil || trigger.update != nil || trigger.delete != nil {
-            let columns: Set<String>
-            if let known = columnsByTable[trigger.table] {
-                columns = known
-            } else {
-                columns = try tableColumns(connection, trigger: trigger)
-                columnsByTable[trigger.table] = columns
+            if columnsByTable[trigger.table] == nil {
+                do {
+                    columnsByTable[trigger.table] = .some(try tableColumns(connection, trigger: trigger))
+                } catch let error as InstallError {
+                    problems.append(error)
+                    columnsByTable[trigger.table] = .some(nil)
+                }
             }
+            guard let columns = columnsByTable[trigger.table] ?? nil else { continue }
             for (column, key) in trigger.referencedColumns where !columns.contains(column) {
-                throw InstallError(
-                    code: .columnNotFound, trigger: trigger.name, table: trigger.table, column: column,
-                    message: "table \(trigger.table) has no column \"\(column)\" (trigger \(trigger.name), \(key))")
+                problems.append(
+                    InstallError(
+                        code: .columnNotFound, trigger: trigger.name, table: trigger.table, column: column,
+                        message: "table \(trigger.table) has no column \"\(column)\" (trigger \(trigger.name), \(key))"))
             }
+        }
+        if var first = problems.first {
+            first.others = Array(problems.dropFirst())
+            throw first
         }
     }
 

@@ -62,7 +62,13 @@ public enum ConfigLoader {
             bareTableList ? nil : document.child("retention"), environment: environment, file: file,
             into: &config.retention)
         try applyOverrides(environment, file: file, to: &config)
-        if !config.stats.bearerTokenEnv.isEmpty {
+        // From here on the checks are independent: collect every problem, report them together.
+        var problems: [ConfigError] = []
+        func check(_ body: () throws(ConfigError) -> Void) {
+            do { try body() } catch { problems.append(error) }
+        }
+        check { () throws(ConfigError) in
+            guard !config.stats.bearerTokenEnv.isEmpty else { return }
             guard let token = environment[config.stats.bearerTokenEnv], !token.isEmpty else {
                 throw ConfigError(
                     code: .missingEnvironment, file: file, key: "stats.bearer_token_env",
@@ -71,26 +77,33 @@ public enum ConfigLoader {
             config.stats.bearerToken = token
         }
         if !config.stats.listen.isEmpty, StatsListenAddress(config.stats.listen) == nil {
-            throw ConfigError(
-                code: .invalidValue, file: file, key: "stats.listen",
-                message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)")
+            problems.append(
+                ConfigError(
+                    code: .invalidValue, file: file, key: "stats.listen",
+                    message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)"))
         }
-        if config.database.url.isEmpty, let metadata {
-            config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
+        check { () throws(ConfigError) in
+            if config.database.url.isEmpty, let metadata {
+                config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
+            }
+            if config.database.url.isEmpty {
+                throw ConfigError(
+                    code: .missingKey, file: file, key: bareTableList ? nil : "database.url",
+                    message: bareTableList
+                        ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL (or put the list under tables: beside database.url)"
+                        : "no database URL: set database.url or HERALD_DATABASE_URL")
+            }
         }
-        if config.database.url.isEmpty {
-            throw ConfigError(
-                code: .missingKey, file: file, key: bareTableList ? nil : "database.url",
-                message: bareTableList
-                    ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL (or put the list under tables: beside database.url)"
-                    : "no database URL: set database.url or HERALD_DATABASE_URL")
-        }
-        if let tables {
-            config.triggers = try TriggerParser(environment: environment, sourceName: metadata?.sourceName)
-                .parse(tables: tables)
+        check { () throws(ConfigError) in
+            guard let tables else { return }
+            let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: metadata?.sourceName)
+                .parseAll(tables: tables)
+            config.triggers = triggers
+            problems += triggerProblems
         }
         for index in config.triggers.indices { config.triggers[index].createdAtFormat = createdAtFormat }
-        try checkLeaseOutlivesTimeouts(config)
+        problems += leaseProblems(config)
+        if let combined = ConfigError.combining(problems) { throw combined }
         return config
     }
 
@@ -144,10 +157,10 @@ public enum ConfigLoader {
 
     /// A lease must outlive the longest request, or a second worker would take the event
     /// while the first is still sending it.
-    private static func checkLeaseOutlivesTimeouts(_ config: HeraldConfig) throws(ConfigError) {
-        for trigger in config.triggers where trigger.retry.timeoutSeconds >= config.worker.leaseSeconds {
+    private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
+        config.triggers.filter { $0.retry.timeoutSeconds >= config.worker.leaseSeconds }.map { trigger in
             let timeout = trigger.retry.timeoutSeconds
-            throw ConfigError(
+            return ConfigError(
                 code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,
                 key: "worker.lease_seconds",
                 message: "trigger '\(trigger.name)' has timeout_sec \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower the trigger's retry_conf.timeout_sec")

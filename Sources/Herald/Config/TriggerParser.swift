@@ -22,28 +22,40 @@ struct TriggerParser {
             "response transforms are not supported by Herald (they only apply to actions in Hasura); remove the key",
     ]
 
-    func parse(tables: ConfigNode) throws(ConfigError) -> [TriggerConfig] {
+    /// Reads every table entry and trigger and returns the triggers that loaded with the
+    /// problems of the others, so all are reported at once (a missing environment variable in
+    /// one trigger does not hide another's).
+    func parseAll(tables: ConfigNode) throws(ConfigError) -> ([TriggerConfig], [ConfigError]) {
         var triggers: [TriggerConfig] = []
         var seen: [String: ConfigNode] = [:]
+        var problems: [ConfigError] = []
         for element in try tables.resolvingInclude().elements() {
-            let entry = try element.resolvingInclude()
-            if case .scalar = entry.node {
-                throw entry.error(.wrongType, "expected a table entry (a mapping with 'table:') or \"!include FILE\"")
-            }
-            let table = try parseTable(try entry.required("table"))
-            guard let list = try entry.child("event_triggers") else { continue }
-            for triggerNode in try list.elements() {
-                var trigger = try parseTrigger(triggerNode, table: table)
-                trigger.location = ConfigLocation(file: triggerNode.file, line: triggerNode.line)
-                if let first = seen[trigger.name] {
-                    let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
-                    throw triggerNode.error(.duplicateTrigger, "duplicate trigger name '\(trigger.name)'\(where_)")
+            do throws(ConfigError) {
+                let entry = try element.resolvingInclude()
+                if case .scalar = entry.node {
+                    throw entry.error(.wrongType, "expected a table entry (a mapping with 'table:') or \"!include FILE\"")
                 }
-                seen[trigger.name] = triggerNode
-                triggers.append(trigger)
+                let table = try parseTable(try entry.required("table"))
+                guard let list = try entry.child("event_triggers") else { continue }
+                for triggerNode in try list.elements() {
+                    do throws(ConfigError) {
+                        var trigger = try parseTrigger(triggerNode, table: table)
+                        trigger.location = ConfigLocation(file: triggerNode.file, line: triggerNode.line)
+                        if let first = seen[trigger.name] {
+                            let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
+                            throw triggerNode.error(.duplicateTrigger, "duplicate trigger name '\(trigger.name)'\(where_)")
+                        }
+                        seen[trigger.name] = triggerNode
+                        triggers.append(trigger)
+                    } catch {
+                        problems.append(error)
+                    }
+                }
+            } catch {
+                problems.append(error)
             }
         }
-        return triggers
+        return (triggers, problems)
     }
 
     private func parseTable(_ node: ConfigNode) throws(ConfigError) -> TableName {

@@ -188,6 +188,27 @@ struct HasuraSwitchTests {
         #expect(try database.values("SELECT count(*) FROM hdb_catalog.event_log WHERE archived") == ["0"])
     }
 
+    @Test func commandLineMigrationPrintsItsSummaryAndASecondRunMovesNothing() throws {
+        let (database, _) = try hasuraDatabase()
+        let path = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n"
+                + Self.itemsConfig.replacingOccurrences(of: "WEBHOOK", with: "http://127.0.0.1:9/x") + "\n")
+        let dryRun = try runHerald(["migrate-from-hasura", "--config", path, "--dry-run"])
+        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        #expect(dryRun.stdout.contains("dry run: nothing was changed"))
+        #expect(dryRun.stdout.contains("moved 12 undelivered Hasura events"))
+        #expect(try database.values("SELECT count(*) FROM hdb_catalog.event_log WHERE archived") == ["0"])
+
+        let first = try runHerald(["migrate-from-hasura", "--config", path])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("dropped Hasura trigger public.items: notify_hasura_items_hook_INSERT"))
+        #expect(first.stdout.contains("moved 12 undelivered Hasura events"))
+        let second = try runHerald(["migrate-from-hasura", "--config", path])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("moved 0 undelivered Hasura events"))
+        #expect(try database.values("SELECT count(*) FROM herald.event_log") == ["12"])
+    }
+
     @Test func eventsHasuraIsDeliveringStopTheMigration() throws {
         let (database, connection) = try hasuraDatabase()
         try connection.execute(

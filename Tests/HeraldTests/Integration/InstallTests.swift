@@ -221,6 +221,23 @@ struct InstallTests {
         #expect(try installedTriggers(database.connect()) == ["herald_b_insert"])
     }
 
+    @Test func everyMissingTableAndColumnIsNamedInOneRun() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY, status text)")
+        let config = try database.config(
+            tables: Self.trigger("a", definition: "{update: {columns: [state, total]}}") + "\n"
+                + Self.trigger("b", table: "{schema: public, name: nope}", definition: #"{insert: {columns: "*"}}"#))
+        let error = #expect(throws: InstallError.self) {
+            try TriggerInstaller(config: config, logger: logger).install(connection)
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains(#"table public.orders has no column "state""#))
+        #expect(text.contains(#"table public.orders has no column "total""#))
+        #expect(text.contains("table public.nope does not exist (trigger b)"))
+        #expect(try installedTriggers(connection).isEmpty)
+    }
+
     @Test func checkConfigWithoutAFileSaysToCopyTheExample() throws {
         let result = try runHerald(["check-config"], environment: ["HERALD_CONFIG": "/nonexistent/herald.yaml"])
         #expect(result.status == 78)

@@ -213,6 +213,28 @@ struct HasuraMetadataTests {
         #expect(error.message.contains("400"))
     }
 
+    @Test func everyProblemIsReportedInOneRun() throws {
+        let error = try #require(failure { () throws(ConfigError) in
+            try parse(
+                """
+                stats: {bearer_token_env: STATS_TOKEN}
+                tables:
+                  - table: {schema: public, name: a}
+                    event_triggers:
+                      - {name: one, definition: {insert: {columns: "*"}}, webhook_from_env: ONE_URL}
+                      - {name: two, definition: {insert: {columns: "*"}}, webhook: "http://h/x", headers: [{name: K, value_from_env: TWO_KEY}]}
+                  - table: {schema: public, name: b}
+                    event_triggers:
+                      - {name: three, definition: {insert: {columns: "*"}}, webhook: "http://h/x", retry_conf: {timeout_sec: 999}}
+                """)
+        })
+        #expect(error.others.count == 4)
+        for expected in ["STATS_TOKEN", "database.url", "ONE_URL", "TWO_KEY", "timeout_sec 999"] {
+            #expect(error.description.contains(expected), "\(expected) missing from: \(error)")
+        }
+        #expect(error.description.hasPrefix("5 problems:"))
+    }
+
     @Test func missingConfigFileSaysToCopyTheExample() throws {
         let error = try #require(failure { () throws(ConfigError) in
             try ConfigLoader.load(path: "/nonexistent/herald.yaml", environment: [:])
