@@ -192,6 +192,17 @@ ALTER TABLE herald.installation
 ALTER TABLE herald.event_log ADD COLUMN imported_id uuid;
 CREATE UNIQUE INDEX event_log_imported_id ON herald.event_log (imported_id) WHERE imported_id IS NOT NULL;
 
+-- Events captured before this version that may still be sent (pending, or failed and so
+-- likely to be redelivered) keep the id receivers may already have seen: the version 8
+-- UUID of installation bytes 0-7 and the event number. Delivered ones are not rewritten.
+UPDATE herald.event_log e
+SET imported_id = encode(
+        set_byte(substr(uuid_send(i.id), 1, 8), 6, (get_byte(uuid_send(i.id), 6) & 15) | 128)
+        || set_byte(int8send(e.id), 0, (get_byte(int8send(e.id), 0) & 63) | 128),
+        'hex')::uuid
+FROM herald.installation i
+WHERE e.status <> 'delivered';
+
 -- The capture function of version 2, plus trace_context: Hasura reads the
 -- hasura.tracecontext setting; a W3C traceparent (in that setting or in
 -- herald.traceparent) becomes {trace_id, span_id, sampling_state, traceparent}.

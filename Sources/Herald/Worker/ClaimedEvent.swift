@@ -14,7 +14,9 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// The claim's `locked_at` in microseconds since the epoch: outcomes carry it so that
     /// only the lease they answer is updated.
     public var leaseToken: Int64
-    /// Hasura's event UUID for an event moved by `migrate-from-hasura`: its payload id.
+    /// The payload id fixed before the event reached Herald's id derivation: Hasura's UUID
+    /// for an event moved by `migrate-from-hasura`, or the id an event captured before schema
+    /// version 5 was already sent with.
     public var importedID: String?
 
     public init(

@@ -173,6 +173,39 @@ struct InstallTests {
         #expect(try connection.transaction { try SchemaMigrator.apply(connection) }.isEmpty)
     }
 
+    @Test func eventsFromBeforeRandomLookingIDsKeepTheIDReceiversSaw() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        _ = try connection.transaction { try SchemaMigrator.apply(connection, upTo: 4) }
+        try connection.execute(
+            script: """
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload, status)
+                VALUES ('t', 'public', 'x', '{}', 'pending'), ('t', 'public', 'x', '{}', 'failed'),
+                       ('t', 'public', 'x', '{}', 'delivered')
+                """)
+        let installation = try #require(UUID(uuidString: connection.query("SELECT id::text FROM herald.installation")[0, 0] ?? ""))
+        _ = try connection.transaction { try SchemaMigrator.apply(connection) }
+        let ids = try connection.query("SELECT imported_id::text FROM herald.event_log ORDER BY id").column(0)
+        #expect(ids == [Self.versionFourID(installation, 1), Self.versionFourID(installation, 2), nil])
+        let admin = try EventAdmin(connection: connection)
+        #expect(try admin.publicID(1) == Self.versionFourID(installation, 1))
+        #expect(try admin.publicID(3) == EventID.uuid(key: admin.key, number: 3))
+        #expect(try admin.redeliver(Self.versionFourID(installation, 2), force: false) == .queued(number: 2))
+    }
+
+    /// The payload id schema version 4 gave event `number`: installation bytes 0-7 and the
+    /// number, as a version 8 UUID.
+    static func versionFourID(_ installation: UUID, _ number: Int64) -> String {
+        var bytes = withUnsafeBytes(of: installation.uuid) { Array($0) }
+        for index in 0..<8 { bytes[8 + index] = UInt8(truncatingIfNeeded: UInt64(number) >> (8 * (7 - index))) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        )).uuidString.lowercased()
+    }
+
     @Test func commandLineReportsChangesThenNoChanges() throws {
         let database = try TestDatabase()
         try database.connect().execute(script: "CREATE TABLE orders (id int PRIMARY KEY)")
