@@ -70,6 +70,8 @@ let package = Package(
         .testTarget(
             name: "HeraldTests",
             dependencies: ["Herald"],
+            // Read through #filePath by the tests, not bundled.
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

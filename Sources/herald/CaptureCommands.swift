@@ -28,27 +28,56 @@ struct InstallTriggersCommand: AsyncParsableCommand {
     @Flag(help: "Print the SQL that would run and change nothing.")
     var dryRun = false
 
+    @Flag(help: "Also drop Herald triggers on tables this configuration does not name (e.g. tables removed from it).")
+    var prune = false
+
     func run() async throws {
         try await reportingErrors {
             let logger = options.makeLogger()
             let config = try options.loadConfig()
             let connection = try PGConnection(url: config.database.url)
-            let installer = TriggerInstaller(config: config, logger: logger)
-            if dryRun {
-                let plan = try installer.plan(connection)
-                if plan.isEmpty {
-                    print("-- no changes: \(plan.unchanged.count) triggers up to date")
-                } else {
-                    print(plan.script)
-                }
-                return
-            }
-            let plan = try installer.install(connection)
+            let installer = TriggerInstaller(config: config, logger: logger, pruneOtherTables: prune)
+            let plan = dryRun ? try installer.plan(connection) : try installer.install(connection)
+            let prefix = dryRun ? "-- " : ""
             if plan.isEmpty {
-                print("no changes: \(plan.unchanged.count) triggers up to date")
+                print("\(prefix)no changes: \(plan.unchanged.count) triggers up to date")
+            } else if dryRun {
+                print(plan.script)
             } else {
                 plan.summary.forEach { print($0) }
             }
+            for trigger in plan.keptOtherTables {
+                printError(
+                    "warning: kept Herald trigger \(trigger.name) on \(trigger.table), a table this configuration does not name (another configuration's on the same database?); pass --prune to drop it")
+            }
+        }
+    }
+}
+
+struct MigrateFromHasuraCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate-from-hasura",
+        abstract: "Take over a database Hasura's event triggers served, in one transaction.",
+        discussion: """
+            Installs Herald's schema and triggers, drops Hasura's notify_hasura_* triggers of the
+            configured event triggers, and moves Hasura's undelivered events into herald.event_log
+            keeping their ids (payload id and webhook-id) and tries. Stop Hasura's event delivery
+            first; events Hasura is delivering at that moment make the command refuse.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "Do everything in a transaction that is rolled back; print what would change.")
+    var dryRun = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let logger = options.makeLogger()
+            let config = try options.loadConfig()
+            let connection = try PGConnection(url: config.database.url)
+            let report = try HasuraMigration(config: config, logger: logger).run(connection, dryRun: dryRun)
+            if dryRun { print("dry run: nothing was changed; the migration would do this:") }
+            report.summary.forEach { print($0) }
         }
     }
 }

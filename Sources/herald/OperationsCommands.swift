@@ -42,7 +42,7 @@ struct RedeliverEventCommand: AsyncParsableCommand {
             throw ValidationError("--status must be failed, delivered or pending")
         }
         if let since, DurationText.seconds(since) == nil {
-            throw ValidationError("--since '\(since)' is not a duration such as 90m, 24h or 7d")
+            throw ValidationError(DurationText.problem(since, in: "--since"))
         }
     }
 
@@ -58,13 +58,13 @@ struct RedeliverEventCommand: AsyncParsableCommand {
             for id in ids {
                 switch try admin.redeliver(id, force: force) {
                 case .queued(let number):
-                    print("event \(admin.publicID(number)) queued for redelivery")
+                    print("event \(try admin.publicID(number)) queued for redelivery")
                 case .unknown(let text):
                     problems += 1
                     printError("event \(text): no such event")
                 case .busy(let number, let worker):
                     problems += 1
-                    printError("event \(admin.publicID(number)): being delivered by \(worker); use --force to redeliver anyway")
+                    printError("event \(try admin.publicID(number)): being delivered by \(worker); use --force to redeliver anyway")
                 }
             }
             if problems > 0 { throw ExitCode.failure }
@@ -82,10 +82,7 @@ struct RedeliverEventCommand: AsyncParsableCommand {
             return
         }
         if !yes {
-            print("redeliver \(count) \(status) events of trigger \(trigger)? [y/N] ", terminator: "")
-            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                throw CLIFailure(message: "cancelled; nothing changed")
-            }
+            try confirm("redeliver \(count) \(status) events of trigger \(trigger)?")
         }
         let queued = try admin.redeliverAll(trigger: trigger, status: status, sinceSeconds: seconds, force: force)
         print("queued \(queued) events of trigger \(trigger) for redelivery")
@@ -114,9 +111,12 @@ struct InvokeCommand: AsyncParsableCommand {
             guard trigger.enableManual else {
                 throw CLIFailure(message: "trigger '\(trigger.name)' does not allow manual invocation (enable_manual is false)")
             }
+            if let problem = EventAdmin.manualDataProblem(data) {
+                throw CLIFailure(message: "--data \(problem)")
+            }
             let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
             do {
-                print(admin.publicID(try admin.invoke(trigger: trigger, data: data)))
+                print(try admin.publicID(try admin.invoke(trigger: trigger, data: data)))
             } catch let error as PGError where error.sqlState == "22P02" {
                 throw CLIFailure(message: "--data is not valid JSON: \(error.message)")
             }
@@ -136,8 +136,9 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try options.loadConfig()
-            let stats = try QueueStats.read(
-                PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
+            let connection = try PGConnection(url: config.database.url)
+            try SchemaCheck.requireInstalled(connection)
+            let stats = try QueueStats.read(connection, configured: config.triggers.map(\.name))
             print(json ? stats.json : stats.table)
         }
     }
@@ -159,22 +160,43 @@ struct CleanupCommand: AsyncParsableCommand {
     @Flag(help: "Only count what would be deleted.")
     var dryRun = false
 
+    @Flag(help: "Skip the confirmation prompt.")
+    var yes = false
+
     func run() async throws {
         try await reportingErrors {
             guard let seconds = DurationText.seconds(olderThan) else {
-                throw CLIFailure(message: "--older-than '\(olderThan)' is not a duration such as 12h or 7d")
+                throw CLIFailure(message: DurationText.problem(olderThan, in: "--older-than"))
             }
             let config = try options.loadConfig()
-            let retention = Retention(connection: try PGConnection(url: config.database.url))
+            let connection = try PGConnection(url: config.database.url)
+            try SchemaCheck.requireInstalled(connection)
+            let retention = Retention(connection: connection)
             let scope: Retention.Scope = includeFailed ? .deliveredAndFailed : .delivered
+            let what = includeFailed ? "delivered and failed" : "delivered"
+            let preview = try retention.preview(olderThanSeconds: seconds, scope: scope)
             if dryRun {
-                let report = try retention.preview(olderThanSeconds: seconds, scope: scope)
-                print("would remove \(report.events) events and \(report.invocations) invocation rows")
+                print("would remove \(preview.events) events and \(preview.invocations) invocation rows")
             } else {
+                if !yes, preview.events > 0 {
+                    try confirm(
+                        "remove \(preview.events) \(what) events that finished more than \(olderThan) ago, and their \(preview.invocations) invocation rows?")
+                }
                 let report = try retention.run(olderThanSeconds: seconds, scope: scope)
                 print("removed \(report.events) events and \(report.invocations) invocation rows")
             }
         }
+    }
+}
+
+/// Asks on the terminal; without one (a script, a pipe) refuses and says how to proceed.
+func confirm(_ question: String) throws {
+    guard isatty(STDIN_FILENO) == 1 else {
+        throw CLIFailure(message: "\(question) — no terminal to confirm on: pass --yes to proceed; nothing changed")
+    }
+    print("\(question) [y/N] ", terminator: "")
+    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+        throw CLIFailure(message: "cancelled; nothing changed")
     }
 }
 

@@ -48,15 +48,29 @@ public struct CaptureTrigger: Sendable, Equatable {
         sql += " FOR EACH ROW"
         // A WHEN clause is evaluated before the function is called, so updates that change
         // none of the listed columns cost no plpgsql call at all.
-        if operation == .update, case .only(let columns) = spec.columns {
-            let changes = columns.map {
-                "OLD.\(SQLQuoting.identifier($0)) IS DISTINCT FROM NEW.\(SQLQuoting.identifier($0))"
+        if operation == .update {
+            switch spec.columns {
+            case .only(let columns):
+                let changes = columns.map {
+                    "OLD.\(SQLQuoting.identifier($0)) IS DISTINCT FROM NEW.\(SQLQuoting.identifier($0))"
+                }
+                sql += " WHEN (\(changes.joined(separator: " OR ")))"
+            case .all:
+                // Hasura sends no event for an update that changes nothing (`SET v = v`). The
+                // row is compared byte for byte (`*<>`, Hasura's own fallback): `IS DISTINCT
+                // FROM` on a whole row needs an equality operator for every column, and one
+                // json or point column would make every UPDATE of the table fail.
+                sql += " WHEN (OLD.* *<> NEW.*)"
             }
-            sql += " WHEN (\(changes.joined(separator: " OR ")))"
         }
         var arguments = [config.name]
         if case .only(let payload) = spec.payload { arguments += payload }
         sql += " EXECUTE FUNCTION herald.capture(\(arguments.map(SQLQuoting.literal).joined(separator: ", ")))"
+        if config.triggerOnReplication {
+            // Hasura's trigger_on_replication: also fire for rows a logical-replication
+            // subscription applies (session_replication_role = replica).
+            sql += "; ALTER TABLE \(config.table.quoted) ENABLE ALWAYS TRIGGER \(SQLQuoting.identifier(name))"
+        }
         return sql
     }
 }

@@ -16,6 +16,10 @@ public struct InstallError: Error, CustomStringConvertible, Sendable, Equatable 
     public var table: TableName
     public var column: String?
     public var message: String
+    /// Further tables and columns found missing in the same check.
+    public var others: [InstallError] = []
 
-    public var description: String { message }
+    public var description: String {
+        others.isEmpty ? message : ([message] + others.map(\.message)).joined(separator: "\n")
+    }
 }

@@ -14,6 +14,9 @@ public struct InstallPlan: Sendable {
     public var replace: [CaptureTrigger] = []
     public var drop: [InstalledTrigger] = []
     public var unchanged: [CaptureTrigger] = []
+    /// Herald triggers on tables this configuration does not name, left in place because
+    /// pruning was off: most likely another configuration's on the same database.
+    public var keptOtherTables: [InstalledTrigger] = []
 
     public var isEmpty: Bool { migrations.isEmpty && create.isEmpty && replace.isEmpty && drop.isEmpty }
 
@@ -70,10 +73,15 @@ public struct TriggerInstaller {
 
     public let config: HeraldConfig
     public let logger: Logger
+    /// Whether Herald triggers on tables the configuration does not name are dropped. The
+    /// command line keeps them unless `--prune`: two configurations on one database would
+    /// otherwise drop each other's triggers.
+    public var pruneOtherTables: Bool
 
-    public init(config: HeraldConfig, logger: Logger) {
+    public init(config: HeraldConfig, logger: Logger, pruneOtherTables: Bool = true) {
         self.config = config
         self.logger = logger
+        self.pruneOtherTables = pruneOtherTables
     }
 
     /// Computes the plan without changing anything.
@@ -88,17 +96,23 @@ public struct TriggerInstaller {
     public func install(_ connection: PGConnection) throws -> InstallPlan {
         try connection.transaction {
             try connection.execute(script: "SET LOCAL lock_timeout = '\(Self.lockTimeout)'")
-            let migrations = try SchemaMigrator.apply(connection)
-            var plan = try triggerPlan(connection)
-            plan.migrations = migrations
-            for statement in plan.triggerStatements {
-                try connection.execute(script: statement)
-            }
-            for line in plan.summary {
-                logger.debug("\(line)")
-            }
-            return plan
+            return try installInOpenTransaction(connection)
         }
+    }
+
+    /// The work of ``install(_:)`` inside the caller's transaction (`migrate-from-hasura`
+    /// does more in the same one).
+    func installInOpenTransaction(_ connection: PGConnection) throws -> InstallPlan {
+        let migrations = try SchemaMigrator.apply(connection)
+        var plan = try triggerPlan(connection)
+        plan.migrations = migrations
+        for statement in plan.triggerStatements {
+            try connection.execute(script: statement)
+        }
+        for line in plan.summary {
+            logger.debug("\(line)")
+        }
+        return plan
     }
 
     private func triggerPlan(_ connection: PGConnection) throws -> InstallPlan {
@@ -120,26 +134,39 @@ public struct TriggerInstaller {
         plan.drop = installed.filter { existing in
             !desired.contains { $0.table == existing.table && $0.name == existing.name }
         }
+        if !pruneOtherTables {
+            let tables = Set(config.triggers.map(\.table))
+            plan.keptOtherTables = plan.drop.filter { !tables.contains($0.table) }
+            plan.drop.removeAll { !tables.contains($0.table) }
+        }
         return plan
     }
 
-    /// Every table and column the config names must exist; the error names the first that
-    /// does not, before any change is made.
+    /// Every table and column the config names must exist; the error names all that do
+    /// not, before any change is made.
     private func validateTables(_ connection: PGConnection) throws {
-        var columnsByTable: [TableName: Set<String>] = [:]
+        var columnsByTable: [TableName: Set<String>?] = [:]
+        var problems: [InstallError] = []
         for trigger in config.triggers where trigger.insert != nil || trigger.update != nil || trigger.delete != nil {
-            let columns: Set<String>
-            if let known = columnsByTable[trigger.table] {
-                columns = known
-            } else {
-                columns = try tableColumns(connection, trigger: trigger)
-                columnsByTable[trigger.table] = columns
+            if columnsByTable[trigger.table] == nil {
+                do {
+                    columnsByTable[trigger.table] = .some(try tableColumns(connection, trigger: trigger))
+                } catch let error as InstallError {
+                    problems.append(error)
+                    columnsByTable[trigger.table] = .some(nil)
+                }
             }
+            guard let columns = columnsByTable[trigger.table] ?? nil else { continue }
             for (column, key) in trigger.referencedColumns where !columns.contains(column) {
-                throw InstallError(
-                    code: .columnNotFound, trigger: trigger.name, table: trigger.table, column: column,
-                    message: "table \(trigger.table) has no column \"\(column)\" (trigger \(trigger.name), \(key))")
+                problems.append(
+                    InstallError(
+                        code: .columnNotFound, trigger: trigger.name, table: trigger.table, column: column,
+                        message: "table \(trigger.table) has no column \"\(column)\" (trigger \(trigger.name), \(key))"))
             }
+        }
+        if var first = problems.first {
+            first.others = Array(problems.dropFirst())
+            throw first
         }
     }
 

@@ -25,6 +25,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Dotted key path inside the file, or `$NAME` for an environment variable.
     public var key: String?
     public var message: String
+    /// Further problems found in the same pass, so one run reports them all.
+    public var others: [ConfigError] = []
 
     public init(code: Code, file: String, line: Int? = nil, key: String? = nil, message: String) {
         self.code = code
@@ -38,6 +40,21 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         var location = file
         if let line { location += ":\(line)" }
         if let key, !key.isEmpty { location += ": \(key)" }
-        return "\(location): \(message)"
+        let first = "\(location): \(message)"
+        guard !others.isEmpty else { return first }
+        return "\(others.count + 1) problems:\n" + ([first] + others.map(\.description)).map { "  " + $0 }.joined(separator: "\n")
+    }
+
+    /// One error carrying every problem in `errors` (the first leads), or nil if there is none.
+    static func combining(_ errors: [ConfigError]) -> ConfigError? {
+        guard var first = errors.first else { return nil }
+        first.others += errors.dropFirst().flatMap { [ConfigError]([$0.withoutOthers]) + $0.others }
+        return first
+    }
+
+    private var withoutOthers: ConfigError {
+        var copy = self
+        copy.others = []
+        return copy
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Reads Herald's YAML configuration: operational settings plus Hasura v2 `tables.yaml`
 /// entries, with `HERALD_<SECTION>_<KEY>` environment overrides applied last.
@@ -13,50 +12,64 @@ public enum ConfigLoader {
     public static func load(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigError) -> HeraldConfig {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
+        if !FileManager.default.fileExists(atPath: path) {
             throw ConfigError(
-                code: .fileUnreadable, file: path, message: "cannot read configuration file (\(error.localizedDescription))")
+                code: .fileUnreadable, file: path,
+                message: "no configuration file here: copy config/herald.example.yaml to \(path), or pass --config PATH (or set HERALD_CONFIG)")
         }
-        return try parse(yaml: text, file: path, environment: environment)
+        return try parse(document: ConfigFile.load(path: path), environment: environment)
     }
 
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(ConfigError)
         -> HeraldConfig
     {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: yaml) else {
-                throw ConfigError(code: .syntax, file: file, message: "the file is empty")
-            }
-            root = node
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as YamlError {
-            let (line, problem) = Self.location(of: error)
-            throw ConfigError(code: .syntax, file: file, line: line, message: "invalid YAML: \(problem)")
-        } catch {
-            throw ConfigError(code: .syntax, file: file, message: "invalid YAML: \(error)")
-        }
+        try parse(document: ConfigFile.parse(yaml: yaml, file: file), environment: environment)
+    }
 
-        let document = ConfigNode(file: file, node: root, path: "")
-        try document.rejectUnknownKeys(["database", "worker", "stats", "retention", "tables", "alerts"])
+    static let topLevelKeys: Set<String> = [
+        "database", "worker", "stats", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
+        "payload_compat",
+    ]
 
+    static func parse(document: ConfigNode, environment: [String: String]) throws(ConfigError) -> HeraldConfig {
+        let file = document.file
         var config = HeraldConfig(file: file)
-        if let section = try document.child("database") {
-            try readStrings(section, DatabaseSettings.stringSettings, into: &config.database)
+        var tables: ConfigNode?
+        var metadata: HasuraMetadata?
+        var createdAtFormat = CreatedAtFormat.utc
+        let bareTableList: Bool
+        if case .sequence = document.node {
+            // A Hasura tables.yaml used as it is: settings come from defaults and HERALD_* variables.
+            bareTableList = true
+            tables = document
+        } else {
+            bareTableList = false
+            try document.rejectUnknownKeys(topLevelKeys)
+            if let section = try document.child("database") {
+                try readStrings(section, DatabaseSettings.stringSettings, into: &config.database)
+            }
+            if let section = try document.child("worker") {
+                try readIntegers(section, WorkerSettings.integerSettings, into: &config.worker)
+            }
+            if let section = try document.child("stats") {
+                try readStrings(section, StatsSettings.stringSettings, into: &config.stats)
+            }
+            tables = try document.child("tables")
+            metadata = try readMetadata(document, hasTables: tables != nil)
+            if let metadata { tables = metadata.tables }
+            createdAtFormat = try readPayloadCompat(document.child("payload_compat"))
         }
-        if let section = try document.child("worker") {
-            try readIntegers(section, WorkerSettings.integerSettings, into: &config.worker)
-        }
-        if let section = try document.child("stats") {
-            try readStrings(section, StatsSettings.stringSettings, into: &config.stats)
-        }
-        try readRetention(document.child("retention"), environment: environment, file: file, into: &config.retention)
+        try readRetention(
+            bareTableList ? nil : document.child("retention"), environment: environment, file: file,
+            into: &config.retention)
         try applyOverrides(environment, file: file, to: &config)
-        if !config.stats.bearerTokenEnv.isEmpty {
+        // From here on the checks are independent: collect every problem, report them together.
+        var problems: [ConfigError] = []
+        func check(_ body: () throws(ConfigError) -> Void) {
+            do { try body() } catch { problems.append(error) }
+        }
+        check { () throws(ConfigError) in
+            guard !config.stats.bearerTokenEnv.isEmpty else { return }
             guard let token = environment[config.stats.bearerTokenEnv], !token.isEmpty else {
                 throw ConfigError(
                     code: .missingEnvironment, file: file, key: "stats.bearer_token_env",
@@ -65,29 +78,98 @@ public enum ConfigLoader {
             config.stats.bearerToken = token
         }
         if !config.stats.listen.isEmpty, StatsListenAddress(config.stats.listen) == nil {
-            throw ConfigError(
-                code: .invalidValue, file: file, key: "stats.listen",
-                message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)")
+            problems.append(
+                ConfigError(
+                    code: .invalidValue, file: file, key: "stats.listen",
+                    message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)"))
         }
-        if config.database.url.isEmpty {
-            throw ConfigError(
-                code: .missingKey, file: file, key: "database.url",
-                message: "no database URL: set database.url or HERALD_DATABASE_URL")
+        check { () throws(ConfigError) in
+            if config.database.url.isEmpty, let metadata {
+                config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
+            }
+            if config.database.url.isEmpty {
+                throw ConfigError(
+                    code: .missingKey, file: file, key: bareTableList ? nil : "database.url",
+                    message: bareTableList
+                        ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL (or put the list under tables: beside database.url)"
+                        : "no database URL: set database.url or HERALD_DATABASE_URL")
+            }
         }
-        if let tables = try document.child("tables") {
-            config.triggers = try TriggerParser(environment: environment).parse(tables: tables)
+        check { () throws(ConfigError) in
+            guard let tables else { return }
+            let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: metadata?.sourceName)
+                .parseAll(tables: tables)
+            config.triggers = triggers
+            problems += triggerProblems
         }
-        if let alerts = try document.child("alerts") {
+        check { () throws(ConfigError) in
+            guard !bareTableList, let alerts = try document.child("alerts") else { return }
             config.alerts = try AlertsConfig.parse(alerts, environment: environment)
         }
-        // A lease must outlive the longest request, or a second worker would take the event
-        // while the first is still sending it.
-        for trigger in config.triggers where trigger.retry.timeoutSeconds >= config.worker.leaseSeconds {
-            throw ConfigError(
-                code: .invalidValue, file: file, key: "worker.lease_seconds",
-                message: "lease_seconds (\(config.worker.leaseSeconds)) must exceed timeout_sec of trigger '\(trigger.name)' (\(trigger.retry.timeoutSeconds))")
-        }
+        for index in config.triggers.indices { config.triggers[index].createdAtFormat = createdAtFormat }
+        problems += leaseProblems(config)
+        if let combined = ConfigError.combining(problems) { throw combined }
         return config
+    }
+
+    /// `hasura_metadata: DIR` (relative to this file) and the optional `hasura_source`.
+    private static func readMetadata(_ document: ConfigNode, hasTables: Bool) throws(ConfigError) -> HasuraMetadata? {
+        let source = try document.child("hasura_source")
+        guard let key = try document.child("hasura_metadata") else {
+            if let source { throw source.error(.invalidValue, "hasura_source is only read with hasura_metadata") }
+            return nil
+        }
+        if hasTables {
+            throw key.error(.invalidValue, "set either tables or hasura_metadata, not both")
+        }
+        return try HasuraMetadata.load(
+            directory: key.path(relativeToFile: try key.string()), source: try source?.string(), key: key)
+    }
+
+    /// The metadata's database URL, used only when neither database.url nor
+    /// HERALD_DATABASE_URL is set.
+    private static func metadataDatabaseURL(
+        _ url: HasuraMetadata.DatabaseURL, environment: [String: String], file: String
+    ) throws(ConfigError) -> String {
+        switch url {
+        case .literal(let text):
+            return text
+        case .environment(let variable, let node):
+            guard let value = environment[variable], !value.isEmpty else {
+                throw node.error(
+                    .missingEnvironment,
+                    "environment variable \(variable) (the source's database URL) is not set; set it, HERALD_DATABASE_URL or database.url")
+            }
+            return value
+        case .unavailable(let node):
+            let message = "Herald reads database_url as a string or {from_env: NAME}; set database.url or HERALD_DATABASE_URL"
+            throw node?.error(.unsupported, message)
+                ?? ConfigError(code: .missingKey, file: file, key: "database.url", message: message)
+        }
+    }
+
+    /// `payload_compat: {created_at: hasura}` for receivers that parse Hasura's naive timestamps.
+    private static func readPayloadCompat(_ section: ConfigNode?) throws(ConfigError) -> CreatedAtFormat {
+        guard let section else { return .utc }
+        try section.rejectUnknownKeys(["created_at"])
+        guard let node = try section.child("created_at") else { return .utc }
+        let text = try node.string()
+        guard let format = CreatedAtFormat(rawValue: text) else {
+            throw node.error(.invalidValue, "unknown created_at format '\(text)' (expected herald or hasura)")
+        }
+        return format
+    }
+
+    /// A lease must outlive the longest request, or a second worker would take the event
+    /// while the first is still sending it.
+    private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
+        config.triggers.filter { $0.retry.timeoutSeconds >= config.worker.leaseSeconds }.map { trigger in
+            let timeout = trigger.retry.timeoutSeconds
+            return ConfigError(
+                code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,
+                key: "worker.lease_seconds",
+                message: "trigger '\(trigger.name)' has timeout_sec \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower the trigger's retry_conf.timeout_sec")
+        }
     }
 
     // MARK: Settings sections
@@ -136,7 +218,7 @@ public enum ConfigLoader {
             }
             if text.isEmpty { continue }
             guard let seconds = DurationText.seconds(text), seconds > 0 else {
-                throw fail("'\(text)' is not a duration such as 12h, 7d or 2w")
+                throw fail(DurationText.problem(text, in: "value"))
             }
             switch key {
             case "delivered_after": retention.deliveredAfterSeconds = seconds
@@ -170,17 +252,6 @@ public enum ConfigLoader {
             if let value = environment["HERALD_DATABASE_\(setting.key.uppercased())"], !value.isEmpty {
                 config.database[keyPath: setting.keyPath] = value
             }
-        }
-    }
-
-    private static func location(of error: YamlError) -> (line: Int?, problem: String) {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let prefix = context.map { "\($0.text) " } ?? ""
-            return (mark.line, prefix + problem)
-        default:
-            return (nil, "\(error)")
         }
     }
 }

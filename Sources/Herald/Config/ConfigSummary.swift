@@ -25,6 +25,14 @@ public enum ConfigSummary {
             if let signing = trigger.signing {
                 lines.append("    \(signing)")
             }
+            if let comment = trigger.comment { lines.append("    comment: \(comment)") }
+            if trigger.triggerOnReplication { lines.append("    fires on replicated rows too (trigger_on_replication)") }
+            if trigger.createdAtFormat == .hasura { lines.append("    created_at in Hasura's form (payload_compat)") }
+            if let cleanup = trigger.cleanup {
+                lines.append(
+                    "    cleanup: '\(cleanup.schedule)' UTC, finished events older than \(cleanup.clearOlderThanHours)h,"
+                        + " \(cleanup.batchSize) per batch\(cleanup.paused ? " (paused)" : "")")
+            }
             let protection = trigger.protection
             if let rate = protection.rateLimit {
                 lines.append("    rate limit: \(rate.perSecond)/s, burst \(rate.burst)\(rate.shared ? ", shared" : "")")

@@ -122,6 +122,17 @@ public struct TriggerConfig: Sendable, Equatable {
     public var signing: SigningConfig?
     /// Rate limit, circuit breaker and what the receiver may stop (Herald extensions).
     public var protection = TriggerProtection()
+    /// Hasura's `comment`: shown by `check-config`, not sent.
+    public var comment: String?
+    /// Hasura's `trigger_on_replication`: the capture triggers also fire for rows applied by
+    /// logical replication (`ENABLE ALWAYS`).
+    public var triggerOnReplication = false
+    /// Hasura's `cleanup_config`: this trigger's own scheduled cleanup.
+    public var cleanup: CleanupConfig?
+    /// Where the trigger is defined, for messages about it.
+    public var location: ConfigLocation?
+    /// How `created_at` is written in the payload (`payload_compat.created_at`).
+    public var createdAtFormat: CreatedAtFormat = .utc
 
     public init(name: String, table: TableName, webhook: String) {
         self.name = name
@@ -136,6 +147,36 @@ public struct TriggerConfig: Sendable, Equatable {
         case .environment(let name): "<env \(name)>"
         case .template(let text): text
         }
+    }
+}
+
+/// A file and line in the configuration (or a metadata file it includes).
+public struct ConfigLocation: Sendable, Equatable {
+    public var file: String
+    public var line: Int?
+}
+
+/// `created_at` in the payload: Herald's RFC 3339 UTC form with `Z`, or Hasura's form
+/// without an offset (`2026-11-22T10:15:30.123456`) for receivers that parse only that.
+public enum CreatedAtFormat: String, Sendable, Equatable, CaseIterable {
+    case utc = "herald"
+    case hasura
+}
+
+/// Hasura's per-trigger `cleanup_config`, run by the worker on top of Herald's retention:
+/// deletes this trigger's delivered and failed events `clearOlderThanHours` after they
+/// finished, `batchSize` rows per statement, at the times `schedule` names (UTC).
+public struct CleanupConfig: Sendable, Equatable {
+    public var schedule: CronSchedule
+    public var clearOlderThanHours: Int
+    public var batchSize = 10000
+    /// Seconds one batch may take (Hasura's `timeout`).
+    public var timeoutSeconds = 60
+    public var paused = false
+
+    public init(schedule: CronSchedule, clearOlderThanHours: Int) {
+        self.schedule = schedule
+        self.clearOlderThanHours = clearOlderThanHours
     }
 }
 

@@ -5,38 +5,57 @@ import Foundation
 /// inside an event trigger an unknown key is an error, because there it changes behaviour.
 struct TriggerParser {
     let environment: [String: String]
+    /// The Hasura source whose tables are read, when they come from a metadata directory.
+    var sourceName: String? = nil
 
     static let triggerKeys = Set([
         "name", "definition", "retry_conf", "webhook", "webhook_from_env", "headers", "retry_backoff", "signing",
+        // Hasura keys of real exports (see parseHasuraExtras).
+        "source", "replace", "comment", "trigger_on_replication", "cleanup_config",
     ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
-    /// something other than what the user configured.
+    /// something other than what the user configured. Not listed as expected keys.
     static let unsupportedTriggerKeys: [String: String] = [
-        "request_transform": "request transforms are not supported by Herald; remove the key",
-        "response_transform": "response transforms are not supported by Herald; remove the key",
-        "cleanup_config": "use Herald's retention settings instead of Hasura's cleanup_config",
+        "request_transform":
+            "request transforms are not supported by Herald: the receiver would get a different request than Hasura sent; remove the key and transform in the receiver",
+        "response_transform":
+            "response transforms are not supported by Herald (they only apply to actions in Hasura); remove the key",
     ]
 
-    func parse(tables: ConfigNode) throws(ConfigError) -> [TriggerConfig] {
+    /// Reads every table entry and trigger and returns the triggers that loaded with the
+    /// problems of the others, so all are reported at once (a missing environment variable in
+    /// one trigger does not hide another's).
+    func parseAll(tables: ConfigNode) throws(ConfigError) -> ([TriggerConfig], [ConfigError]) {
         var triggers: [TriggerConfig] = []
         var seen: [String: ConfigNode] = [:]
-        for entry in try tables.elements() {
-            if case .scalar = entry.node {
-                throw entry.error(.unsupported, "expected a table entry; inline files referenced with !include")
-            }
-            let table = try parseTable(try entry.required("table"))
-            guard let list = try entry.child("event_triggers") else { continue }
-            for triggerNode in try list.elements() {
-                let trigger = try parseTrigger(triggerNode, table: table)
-                if let first = seen[trigger.name] {
-                    let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
-                    throw triggerNode.error(.duplicateTrigger, "duplicate trigger name '\(trigger.name)'\(where_)")
+        var problems: [ConfigError] = []
+        for element in try tables.resolvingInclude().elements() {
+            do throws(ConfigError) {
+                let entry = try element.resolvingInclude()
+                if case .scalar = entry.node {
+                    throw entry.error(.wrongType, "expected a table entry (a mapping with 'table:') or \"!include FILE\"")
                 }
-                seen[trigger.name] = triggerNode
-                triggers.append(trigger)
+                let table = try parseTable(try entry.required("table"))
+                guard let list = try entry.child("event_triggers") else { continue }
+                for triggerNode in try list.elements() {
+                    do throws(ConfigError) {
+                        var trigger = try parseTrigger(triggerNode, table: table)
+                        trigger.location = ConfigLocation(file: triggerNode.file, line: triggerNode.line)
+                        if let first = seen[trigger.name] {
+                            let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
+                            throw triggerNode.error(.duplicateTrigger, "duplicate trigger name '\(trigger.name)'\(where_)")
+                        }
+                        seen[trigger.name] = triggerNode
+                        triggers.append(trigger)
+                    } catch {
+                        problems.append(error)
+                    }
+                }
+            } catch {
+                problems.append(error)
             }
         }
-        return triggers
+        return (triggers, problems)
     }
 
     private func parseTable(_ node: ConfigNode) throws(ConfigError) -> TableName {
@@ -47,12 +66,12 @@ struct TriggerParser {
     }
 
     private func parseTrigger(_ node: ConfigNode, table: TableName) throws(ConfigError) -> TriggerConfig {
-        try node.rejectUnknownKeys(Self.triggerKeys.union(Self.unsupportedTriggerKeys.keys)) { _ in nil }
         for (key, value) in try node.entries() {
             if let reason = Self.unsupportedTriggerKeys[key] {
                 throw value.error(.unsupported, reason)
             }
         }
+        try node.rejectUnknownKeys(Self.triggerKeys)
         let nameNode = try node.required("name")
         let name = try nameNode.string()
         try Self.validateTriggerName(name, node: nameNode)
@@ -66,8 +85,12 @@ struct TriggerParser {
         trigger.enableManual = try definition.child("enable_manual")?.bool() ?? false
         trigger.insert = try definition.child("insert").map(parseOperation)
         trigger.update = try definition.child("update").map(parseOperation)
+        // Hasura's `update: {columns: []}` listens to no column, so no update ever fires.
+        if case .only(let columns)? = trigger.update?.columns, columns.isEmpty { trigger.update = nil }
         trigger.delete = try definition.child("delete").map(parseOperation)
-        if trigger.insert == nil, trigger.update == nil, trigger.delete == nil, !trigger.enableManual {
+        if trigger.insert == nil, trigger.update == nil, trigger.delete == nil, !trigger.enableManual,
+            try definition.child("update") == nil
+        {
             throw definition.error(.invalidValue, "trigger '\(name)' fires on nothing: define insert, update, delete or enable_manual")
         }
 
@@ -96,6 +119,7 @@ struct TriggerParser {
             trigger.signing = try parseSigning(signing)
         }
         trigger.protection = try parseProtection(node)
+        try parseHasuraExtras(node, into: &trigger)
         return trigger
     }
 
@@ -112,7 +136,10 @@ struct TriggerParser {
     private func parseOperation(_ node: ConfigNode) throws(ConfigError) -> OperationSpec {
         try node.rejectUnknownKeys(["columns", "payload"])
         var spec = OperationSpec()
-        if let columns = try node.child("columns") { spec.columns = try parseColumns(columns) }
+        if let columns = try node.child("columns") {
+            let emptyList = (try? columns.elements().isEmpty) ?? false
+            spec.columns = emptyList && node.path.hasSuffix(".update") ? .only([]) : try parseColumns(columns)
+        }
         if let payload = try node.child("payload") { spec.payload = try parseColumns(payload) }
         return spec
     }

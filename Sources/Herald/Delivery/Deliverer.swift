@@ -26,7 +26,7 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// the lease as this worker sees it: the local time the claim was sent plus the lease
     /// (the database's lease starts later, so this errs on the safe side).
     public init(
-        event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: UUID, hostKey: String? = nil,
+        event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: EventIDKey, hostKey: String? = nil,
         leaseEnds: ContinuousClock.Instant
     ) {
         self.event = event

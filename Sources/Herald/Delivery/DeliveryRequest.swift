@@ -21,9 +21,9 @@ public struct DeliveryRequest: Sendable {
         public var configuredHeaders: [Header]
         public var signingKey: [UInt8]?
 
-        public init(event: ClaimedEvent, trigger: TriggerConfig, installation: UUID) {
+        public init(event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey) {
             url = trigger.webhook
-            messageID = EventID.uuid(installation: installation, number: event.id)
+            messageID = event.importedID ?? EventID.uuid(key: installation, number: event.id)
             body = Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8)
             configuredHeaders = trigger.headers.map {
                 Header(name: $0.name, value: $0.value, isSecret: $0.source.isSecret)
@@ -37,7 +37,7 @@ public struct DeliveryRequest: Sendable {
     public var body: [UInt8]
     public var messageID: String
 
-    public init(event: ClaimedEvent, trigger: TriggerConfig, installation: UUID, timestamp: Int) {
+    public init(event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey, timestamp: Int) {
         self.init(prepared: Prepared(event: event, trigger: trigger, installation: installation), timestamp: timestamp)
     }
 
@@ -67,11 +67,16 @@ public struct DeliveryRequest: Sendable {
     /// Hasura v2's event payload. `event` is spliced in as stored; the rest is escaped here.
     static func payload(event: ClaimedEvent, trigger: TriggerConfig, messageID: String) -> String {
         """
-        {"id":\(json(messageID)),"created_at":\(json(event.createdAt)),\
+        {"id":\(json(messageID)),"created_at":\(json(createdAt(event, trigger.createdAtFormat))),\
         "table":{"schema":\(json(event.table.schema)),"name":\(json(event.table.name))},\
         "trigger":{"name":\(json(trigger.name))},"event":\(event.payload),\
         "delivery_info":{"max_retries":\(trigger.retry.numRetries),"current_retry":\(event.tries)}}
         """
+    }
+
+    /// Herald's `…Z` form, or Hasura's without an offset (`payload_compat.created_at: hasura`).
+    static func createdAt(_ event: ClaimedEvent, _ format: CreatedAtFormat) -> String {
+        format == .hasura && event.createdAt.hasSuffix("Z") ? String(event.createdAt.dropLast()) : event.createdAt
     }
 
     /// The headers as recorded in the invocation log, secrets replaced.

@@ -1,36 +1,99 @@
+import Crypto
 import Foundation
 
-/// The public id of an event: a UUID (RFC 9562 version 8) made of the database's
-/// installation id and the event's sequential number. Receivers see a Hasura-shaped UUID that
-/// is unique across Herald databases; the log itself keys on the cheap sequential number.
+/// The per-installation secret payload ids are derived from (`herald.installation.id_key`).
+public struct EventIDKey: Sendable, Equatable {
+    let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    var key: SymmetricKey { SymmetricKey(data: bytes) }
+}
+
+/// The public id of an event: a version 4 UUID that is a keyed permutation of the event's
+/// sequential number. Receivers see what looks like a random UUID — it reveals neither the
+/// installation nor the event count, and passes v4 validation — while it stays stable across
+/// attempts and redeliveries and can be turned back into the number with the key, so
+/// operators can paste what a receiver logged.
+///
+/// The permutation is a four-round Feistel network over the 122 free bits of a v4 UUID with
+/// HMAC-SHA256 as round function (Luby–Rackoff: a pseudorandom permutation). The number sits
+/// in the low 64 bits of the input; the 58 zero bits above it are what decoding checks, so a
+/// UUID of another installation (or a typo) decodes to nothing, wrongly only with
+/// probability 2⁻⁵⁸.
 public enum EventID {
-    /// The UUID string for event `number` in the installation `installation`.
-    public static func uuid(installation: UUID, number: Int64) -> String {
-        var bytes = withUnsafeBytes(of: installation.uuid) { Array($0) }
-        // Bytes 8…15 carry the event number, big-endian; bits 62…63 of it become the variant.
-        let value = UInt64(bitPattern: number)
-        for index in 0..<8 {
-            bytes[8 + index] = UInt8(truncatingIfNeeded: value >> (8 * (7 - index)))
+    private static let halfBits = 61
+    private static let halfMask: UInt64 = (1 << 61) - 1
+    private static let rounds: [UInt8] = [1, 2, 3, 4]
+
+    /// The UUID string for event `number`.
+    public static func uuid(key: EventIDKey, number: Int64) -> String {
+        let plain = UInt128(UInt64(bitPattern: number))
+        var left = UInt64(truncatingIfNeeded: plain >> halfBits) & halfMask
+        var right = UInt64(truncatingIfNeeded: plain) & halfMask
+        for round in rounds {
+            (left, right) = (right, left ^ roundFunction(key, round, right))
         }
-        bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8
-        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
+        return format(UInt128(left) << halfBits | UInt128(right))
+    }
+
+    /// The event number a UUID made by ``uuid(key:number:)`` stands for, or a plain number as
+    /// typed by an operator; nil when the text is neither or belongs to another installation.
+    public static func number(from text: String, key: EventIDKey) -> Int64? {
+        if let number = Int64(text), number > 0 { return number }
+        guard let uuid = UUID(uuidString: text) else { return nil }
+        let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+        guard bytes[6] >> 4 == 4, bytes[8] >> 6 == 2 else { return nil }
+        let value = payloadBits(bytes)
+        var left = UInt64(truncatingIfNeeded: value >> halfBits) & halfMask
+        var right = UInt64(truncatingIfNeeded: value) & halfMask
+        for round in rounds.reversed() {
+            (left, right) = (right ^ roundFunction(key, round, left), left)
+        }
+        let plain = UInt128(left) << halfBits | UInt128(right)
+        guard plain >> 64 == 0 else { return nil }
+        let number = Int64(bitPattern: UInt64(truncatingIfNeeded: plain))
+        return number > 0 ? number : nil
+    }
+
+    private static func roundFunction(_ key: EventIDKey, _ round: UInt8, _ half: UInt64) -> UInt64 {
+        var message = [round]
+        for index in 0..<8 { message.append(UInt8(truncatingIfNeeded: half >> (8 * (7 - index)))) }
+        let mac = HMAC<SHA256>.authenticationCode(for: message, using: key.key)
+        return mac.withUnsafeBytes { bytes in
+            bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        } & halfMask
+    }
+
+    /// Spreads 122 bits over a UUID around the version nibble (4) and the variant bits (10).
+    private static func format(_ value: UInt128) -> String {
+        // Bit layout, most significant first: 48 | version 4 | 12 | variant 2 | 62.
+        let high = value >> 62  // 60 bits: 48 + 12
+        let low = UInt64(truncatingIfNeeded: value) & ((1 << 62) - 1)
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let top48 = UInt64(truncatingIfNeeded: high >> 12)
+        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: top48 >> (8 * (5 - index))) }
+        let mid12 = UInt64(truncatingIfNeeded: high) & 0xFFF
+        bytes[6] = 0x40 | UInt8(truncatingIfNeeded: mid12 >> 8)
+        bytes[7] = UInt8(truncatingIfNeeded: mid12)
+        for index in 0..<8 { bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * (7 - index))) }
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
         return UUID(uuid: (
             bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
             bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
         )).uuidString.lowercased()
     }
 
-    /// The event number inside a UUID made by ``uuid(installation:number:)``, or a plain
-    /// number as typed by an operator; nil when the text is neither or belongs to another
-    /// installation.
-    public static func number(from text: String, installation: UUID) -> Int64? {
-        if let number = Int64(text), number > 0 { return number }
-        guard let uuid = UUID(uuidString: text) else { return nil }
-        let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
-        var value: UInt64 = 0
-        for index in 0..<8 { value = value << 8 | UInt64(bytes[8 + index]) }
-        value &= 0x3FFF_FFFF_FFFF_FFFF
-        let number = Int64(bitPattern: value)
-        return self.uuid(installation: installation, number: number) == text.lowercased() ? number : nil
+    /// The inverse of ``format(_:)``.
+    private static func payloadBits(_ bytes: [UInt8]) -> UInt128 {
+        var top48: UInt64 = 0
+        for index in 0..<6 { top48 = top48 << 8 | UInt64(bytes[index]) }
+        let mid12 = UInt64(bytes[6] & 0x0F) << 8 | UInt64(bytes[7])
+        var low: UInt64 = 0
+        for index in 0..<8 { low = low << 8 | UInt64(bytes[8 + index]) }
+        low &= (1 << 62) - 1
+        return (UInt128(top48) << 12 | UInt128(mid12)) << 62 | UInt128(low)
     }
 }

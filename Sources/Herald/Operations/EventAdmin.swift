@@ -11,23 +11,37 @@ public enum RedeliveryResult: Sendable, Equatable {
 /// transaction; ids travel as parameters.
 public struct EventAdmin {
     public let connection: PGConnection
-    public let installation: UUID
+    public let key: EventIDKey
 
     public init(connection: PGConnection) throws {
         self.connection = connection
-        installation = try EventStore(connection: connection).installationID()
+        try SchemaCheck.requireInstalled(connection)
+        key = try EventStore(connection: connection).eventIDKey()
     }
 
-    /// The public id (what receivers saw as `webhook-id`) of event `number`.
-    public func publicID(_ number: Int64) -> String {
-        EventID.uuid(installation: installation, number: number)
+    /// The public id (what receivers saw as `webhook-id`) of event `number`: Hasura's UUID
+    /// for an event moved from Hasura, else the id derived from the number.
+    public func publicID(_ number: Int64) throws -> String {
+        let imported = try connection.query(
+            "SELECT imported_id::text FROM herald.event_log WHERE id = $1", [String(number)])
+        return imported.rowCount == 1 ? imported[0, 0] ?? EventID.uuid(key: key, number: number)
+            : EventID.uuid(key: key, number: number)
+    }
+
+    /// The event number for a payload id, an imported Hasura id or a typed number.
+    func number(for text: String) throws -> Int64? {
+        if let number = EventID.number(from: text, key: key) { return number }
+        guard let uuid = UUID(uuidString: text) else { return nil }
+        let result = try connection.query(
+            "SELECT id FROM herald.event_log WHERE imported_id = $1::uuid", [uuid.uuidString.lowercased()])
+        return result.rowCount == 1 ? result[0, 0].flatMap { Int64($0) } : nil
     }
 
     /// Puts one event back to pending with tries reset and due now (Hasura's
     /// redeliver_event). The event keeps its id, so `webhook-id` stays the same. An event
     /// leased by a live worker is refused unless `force`.
     public func redeliver(_ text: String, force: Bool) throws -> RedeliveryResult {
-        guard let number = EventID.number(from: text, installation: installation) else { return .unknown(text) }
+        guard let number = try number(for: text) else { return .unknown(text) }
         let result = try connection.query(
             """
             WITH target AS (
@@ -74,6 +88,15 @@ public struct EventAdmin {
             SELECT count(*), pg_notify('herald_events', '') FROM changed
             """, [trigger, status, sinceSeconds.map(String.init), force ? "true" : "false"])
         return Int(result[0, 0] ?? "0") ?? 0
+    }
+
+    /// Why `data` cannot be a manual event's `data.new`, or nil: Hasura's manual payload is a
+    /// row, so anything but a JSON object would reach receivers in a shape they never get.
+    public static func manualDataProblem(_ data: String) -> String? {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(data.utf8), options: [.fragmentsAllowed]) else {
+            return "is not valid JSON"
+        }
+        return value is [String: Any] ? nil : "must be a JSON object (a row, as in Hasura's manual invocation)"
     }
 
     /// Creates a MANUAL event for `trigger` with `data` as `data.new`, and wakes the workers.

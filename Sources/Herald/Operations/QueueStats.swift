@@ -26,13 +26,28 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         public var statusCode: Int?
         public var errorClass: String?
         public var message: String?
+        /// The start of the response body, on one line.
+        public var responseExcerpt: String?
 
         enum CodingKeys: String, CodingKey {
             case at, message
             case statusCode = "status_code"
             case errorClass = "error_class"
+            case responseExcerpt = "response_excerpt"
+        }
+
+        /// `HTTP 500: <body excerpt>` or `timeout: <message>`, never the status twice.
+        public var text: String {
+            let what = statusCode.map { "HTTP \($0)" } ?? errorClass ?? "error"
+            var details: [String] = []
+            if let message, !message.isEmpty, message != what { details.append(message) }
+            if let responseExcerpt, !responseExcerpt.isEmpty { details.append("response: \(responseExcerpt)") }
+            return details.isEmpty ? what : "\(what): \(details.joined(separator: "; "))"
         }
     }
+
+    /// Characters of the response body shown with the last error.
+    static let excerptLength = 160
 
     public var triggers: [Trigger]
 
@@ -72,14 +87,14 @@ public struct QueueStats: Sendable, Equatable, Encodable {
             """
             SELECT DISTINCT ON (trigger_name) trigger_name,
                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), status_code, error_class,
-                   error_message
+                   error_message, left(regexp_replace(response_body, '\\s+', ' ', 'g'), $1::int)
             FROM herald.invocation_log WHERE error_class IS NOT NULL
             ORDER BY trigger_name, id DESC
-            """)
+            """, [String(excerptLength)])
         for row in 0..<lastErrors.rowCount {
             byName[lastErrors[row, 0] ?? ""]?.lastError = LastError(
                 at: lastErrors[row, 1] ?? "", statusCode: lastErrors[row, 2].flatMap(Int.init),
-                errorClass: lastErrors[row, 3], message: lastErrors[row, 4])
+                errorClass: lastErrors[row, 3], message: lastErrors[row, 4], responseExcerpt: lastErrors[row, 5])
         }
         return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
     }
@@ -92,15 +107,17 @@ public struct QueueStats: Sendable, Equatable, Encodable {
 
     /// A fixed-width table for terminals.
     public var table: String {
+        // As wide as the longest name: a cut name could be another trigger's.
+        let width = max(24, (triggers.map(\.trigger.count).max() ?? 0) + 2)
         var lines = [
-            "trigger".padding(toLength: 24, withPad: " ", startingAt: 0)
+            "trigger".padding(toLength: width, withPad: " ", startingAt: 0)
                 + ["pending", "in_flight", "delivered", "failed", "oldest_pending", "fail_1h"].map { $0.leftPadded(15) }
                 .joined()
         ]
         for trigger in triggers {
             let age = trigger.oldestPendingAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-"
             lines.append(
-                trigger.trigger.padding(toLength: 24, withPad: " ", startingAt: 0)
+                trigger.trigger.padding(toLength: width, withPad: " ", startingAt: 0)
                     + [
                         String(trigger.pending), String(trigger.inFlight), String(trigger.delivered),
                         String(trigger.failed), age, String(trigger.failuresLastHour),
@@ -108,8 +125,7 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         }
         for trigger in triggers {
             guard let error = trigger.lastError else { continue }
-            let what = error.statusCode.map { "HTTP \($0)" } ?? error.errorClass ?? "error"
-            lines.append("last error \(trigger.trigger): \(error.at) \(what): \(error.message ?? "")")
+            lines.append("last error \(trigger.trigger): \(error.at) \(error.text)")
         }
         return lines.joined(separator: "\n")
     }

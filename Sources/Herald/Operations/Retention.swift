@@ -40,9 +40,12 @@ public struct Retention {
         return Report(events: Int(result[0, 0] ?? "0") ?? 0, invocations: Int(result[0, 1] ?? "0") ?? 0)
     }
 
-    /// Deletes in batches of ``batchSize`` (each its own short transaction) until none is left.
-    /// Pending events are never deleted.
-    public func run(olderThanSeconds: Int, scope: Scope) throws -> Report {
+    /// Deletes in batches of `batchSize` (each its own short transaction) until none is left.
+    /// Pending events are never deleted. With `trigger`, only that trigger's events (Hasura's
+    /// per-trigger `cleanup_config`).
+    public func run(
+        olderThanSeconds: Int, scope: Scope, trigger: String? = nil, batchSize: Int = Retention.batchSize
+    ) throws -> Report {
         var report = Report()
         while true {
             let result = try connection.query(
@@ -50,6 +53,7 @@ public struct Retention {
                 WITH doomed AS (
                     SELECT id FROM herald.event_log
                     WHERE status = ANY ($1::text[]) AND finished_at < now() - make_interval(secs => $2::int)
+                      AND ($4::text IS NULL OR trigger_name = $4)
                     ORDER BY finished_at LIMIT $3::int
                     FOR UPDATE SKIP LOCKED),
                 invocations AS (
@@ -58,11 +62,11 @@ public struct Retention {
                     DELETE FROM herald.event_log e USING doomed WHERE e.id = doomed.id RETURNING 1)
                 SELECT (SELECT count(*) FROM deleted), (SELECT n FROM invocations)
                 """,
-                [scope.literal, String(olderThanSeconds), String(Self.batchSize)])
+                [scope.literal, String(olderThanSeconds), String(batchSize), trigger])
             let events = Int(result[0, 0] ?? "0") ?? 0
             report.events += events
             report.invocations += Int(result[0, 1] ?? "0") ?? 0
-            if events < Self.batchSize { return report }
+            if events < batchSize { return report }
         }
     }
 }

@@ -14,7 +14,7 @@ struct SystemdService: Service {
     var notifier = SystemdNotifier()
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { [worker] in await worker.statsEndpointRunning.wait() }
+        await cancelWhenGracefulShutdown { [worker] in await worker.statsEndpointRunning.wait() }
         if worker.statsEndpointRunning.isOpen && !Task.isCancelled && !Task.isShuttingDownGracefully {
             notifier.ready()
             let interval = notifier.watchdogInterval ?? .seconds(5)

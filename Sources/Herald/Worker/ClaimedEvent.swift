@@ -14,10 +14,14 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// The claim's `locked_at` in microseconds since the epoch: outcomes carry it so that
     /// only the lease they answer is updated.
     public var leaseToken: Int64
+    /// The payload id fixed before the event reached Herald's id derivation: Hasura's UUID
+    /// for an event moved by `migrate-from-hasura`, or the id an event captured before schema
+    /// version 6 was already sent with.
+    public var importedID: String?
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
-        createdAtEpoch: Double, leaseToken: Int64 = 0
+        createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil
     ) {
         self.id = id
         self.triggerName = triggerName
@@ -27,5 +31,6 @@ public struct ClaimedEvent: Sendable, Equatable {
         self.createdAt = createdAt
         self.createdAtEpoch = createdAtEpoch
         self.leaseToken = leaseToken
+        self.importedID = importedID
     }
 }

@@ -26,7 +26,7 @@ public final class Claimer: Service {
     private let state = Mutex(State())
     private let config: HeraldConfig
     private let workerID: String
-    private let installation: UUID
+    private let installation: EventIDKey
     private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
     private let flow: FlowController
     private let stats: WorkerStats
@@ -38,7 +38,7 @@ public final class Claimer: Service {
     let heartbeat = Heartbeat()
 
     public init(
-        config: HeraldConfig, workerID: String, installation: UUID, flow: FlowController, stats: WorkerStats,
+        config: HeraldConfig, workerID: String, installation: EventIDKey, flow: FlowController, stats: WorkerStats,
         logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in }
     ) {
         self.onTriggerStateChange = onTriggerStateChange

@@ -26,13 +26,20 @@ public struct EventStore {
     /// Longest any worker statement may run.
     static let statementTimeoutSeconds = 20
 
-    /// The id payload UUIDs are built from (see ``EventID``).
-    public func installationID() throws -> UUID {
-        let result = try connection.query("SELECT id::text FROM herald.installation")
-        guard let text = result[0, 0], let id = UUID(uuidString: text) else {
+    /// The secret payload ids are derived from (see ``EventID``).
+    public func eventIDKey() throws -> EventIDKey {
+        let result = try connection.query("SELECT encode(id_key, 'hex') FROM herald.installation")
+        guard result.rowCount == 1, let hex = result[0, 0], hex.count == 64 else {
             throw PGError(code: .unexpectedResult, message: "herald.installation is empty: run herald install-triggers")
         }
-        return id
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        return EventIDKey(bytes: bytes)
     }
 
     /// Leases due events: up to `limits[trigger]` of each trigger, oldest due first.
@@ -68,7 +75,7 @@ public struct EventStore {
                 tries: Int(result[row, 5] ?? "") ?? 0,
                 createdAt: result[row, 6] ?? "",
                 createdAtEpoch: Double(result[row, 7] ?? "") ?? 0,
-                leaseToken: Int64(result[row, 8] ?? "") ?? 0)
+                leaseToken: Int64(result[row, 8] ?? "") ?? 0, importedID: result[row, 9])
         }
     }
 
@@ -88,7 +95,7 @@ public struct EventStore {
                               WHERE s.trigger_name = quota.trigger_name AND NOT s.enabled)))
         RETURNING e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, e.tries,
                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e"))
+                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e")), e.imported_id::text
         """
 
     /// The lease token of a row: its `locked_at` in whole microseconds since the epoch.

@@ -97,7 +97,7 @@ public final class HeraldWorker: Sendable {
     }
 
     /// The services in start order (they stop in reverse).
-    func makeServices(installation: UUID, statsServer: (any Service)?) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+    func makeServices(installation: EventIDKey, statsServer: (any Service)?) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let worker = config.worker
         let shutdownDeadline = ShutdownDeadline()
         let alerts = config.alerts.map { AlertDispatcher(config: $0, logger: logger) }
@@ -143,6 +143,7 @@ public final class HeraldWorker: Sendable {
                 await Self.runRetention(config, logger: logger)
             }, "retention")
         }
+        if let cleanup = TriggerCleanupService(config: config, logger: logger) { add(cleanup, "trigger-cleanup") }
         add(PeriodicService(interval: .seconds(worker.statsLogIntervalSeconds), immediately: false) { [self] in
             Self.logFetchStats(stats.takeInterval(inFlight: inFlight), logger: logger)
         }, "fetch-stats-log")
@@ -208,7 +209,7 @@ public final class HeraldWorker: Sendable {
     /// Checks the schema before starting, so a worker never runs against a database that
     /// `install-triggers` has not prepared, and reads the installation id.
     /// Also returns the pending events of triggers the configuration does not name.
-    static func preflight(_ config: HeraldConfig) throws -> (UUID, [String: Int]) {
+    static func preflight(_ config: HeraldConfig) throws -> (EventIDKey, [String: Int]) {
         let connection = try PGConnection(url: config.database.url)
         let version = try SchemaMigrator.currentVersion(connection)
         guard version == SchemaMigrator.latestVersion else {
@@ -225,7 +226,7 @@ public final class HeraldWorker: Sendable {
         for row in 0..<orphans.rowCount {
             counts[orphans[row, 0] ?? ""] = Int(orphans[row, 1] ?? "0") ?? 0
         }
-        return (try EventStore(connection: connection).installationID(), counts)
+        return (try EventStore(connection: connection).eventIDKey(), counts)
     }
 
     static func logFetchStats(_ snapshot: WorkerStats.Snapshot, logger: Logger) {

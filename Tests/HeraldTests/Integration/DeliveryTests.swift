@@ -266,7 +266,7 @@ struct DeliveryTests {
         let receiver = try Receiver()
         let setup = try setUp(webhook: receiver.url("/ok"), worker: "fetch_interval_ms: 20000")
         let worker = try WorkerProcess(configPath: setup.configPath)
-        #expect(try eventually { worker.log.contains("herald worker started") })
+        #expect(eventually { worker.log.contains("herald worker started") })
         Thread.sleep(forTimeInterval: 1)
         let started = Date()
         try setup.insert(1)
@@ -305,7 +305,7 @@ struct DeliveryTests {
     @Test func claimQueryUsesThePerTriggerIndexBehindAnotherTriggersBacklog() throws {
         let database = try TestDatabase()
         let connection = try database.connect()
-        try connection.transaction { try SchemaMigrator.apply(connection) }
+        _ = try connection.transaction { try SchemaMigrator.apply(connection) }
         // 200k finished rows and a 100k-event backlog of another trigger, all older than
         // the 50 events of trigger t: the claim for t must not read any of them.
         try connection.execute(

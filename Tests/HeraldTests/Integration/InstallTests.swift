@@ -159,7 +159,7 @@ struct InstallTests {
     @Test func newerSchemaVersionUpgradesInPlaceKeepingEvents() throws {
         let database = try TestDatabase()
         let connection = try database.connect()
-        try connection.transaction { try SchemaMigrator.apply(connection, upTo: 1) }
+        _ = try connection.transaction { try SchemaMigrator.apply(connection, upTo: 1) }
         #expect(try SchemaMigrator.currentVersion(connection) == 1)
         try connection.execute(
             script: """
@@ -171,6 +171,39 @@ struct InstallTests {
         #expect(try SchemaMigrator.currentVersion(connection) == SchemaMigrator.latestVersion)
         #expect(try connection.query("SELECT count(*) FROM herald.event_log")[0, 0] == "1")
         #expect(try connection.transaction { try SchemaMigrator.apply(connection) }.isEmpty)
+    }
+
+    @Test func eventsFromBeforeRandomLookingIDsKeepTheIDReceiversSaw() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        _ = try connection.transaction { try SchemaMigrator.apply(connection, upTo: 4) }
+        try connection.execute(
+            script: """
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload, status)
+                VALUES ('t', 'public', 'x', '{}', 'pending'), ('t', 'public', 'x', '{}', 'failed'),
+                       ('t', 'public', 'x', '{}', 'delivered')
+                """)
+        let installation = try #require(UUID(uuidString: connection.query("SELECT id::text FROM herald.installation")[0, 0] ?? ""))
+        _ = try connection.transaction { try SchemaMigrator.apply(connection) }
+        let ids = try connection.query("SELECT imported_id::text FROM herald.event_log ORDER BY id").column(0)
+        #expect(ids == [Self.versionFourID(installation, 1), Self.versionFourID(installation, 2), nil])
+        let admin = try EventAdmin(connection: connection)
+        #expect(try admin.publicID(1) == Self.versionFourID(installation, 1))
+        #expect(try admin.publicID(3) == EventID.uuid(key: admin.key, number: 3))
+        #expect(try admin.redeliver(Self.versionFourID(installation, 2), force: false) == .queued(number: 2))
+    }
+
+    /// The payload id schema version 4 gave event `number`: installation bytes 0-7 and the
+    /// number, as a version 8 UUID.
+    static func versionFourID(_ installation: UUID, _ number: Int64) -> String {
+        var bytes = withUnsafeBytes(of: installation.uuid) { Array($0) }
+        for index in 0..<8 { bytes[8 + index] = UInt8(truncatingIfNeeded: UInt64(number) >> (8 * (7 - index))) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        )).uuidString.lowercased()
     }
 
     @Test func commandLineReportsChangesThenNoChanges() throws {
@@ -200,5 +233,57 @@ struct InstallTests {
         let config = try runHerald(["check-config", "--config", badConfig])
         #expect(config.status == 78)
         #expect(config.stderr.contains("\(badConfig):2: worker.fetch_batch_size: must be at least 1 (got 0)"))
+    }
+
+    @Test func secondConfigOnTheSameDatabaseKeepsTheFirstConfigsTriggersUnlessPruned() throws {
+        let database = try TestDatabase()
+        try database.connect().execute(script: "CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE users (id int PRIMARY KEY)")
+        let first = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n" + Self.trigger("a", definition: #"{insert: {columns: "*"}}"#))
+        let second = try temporaryFile(
+            "database: {url: '\(database.url)'}\ntables:\n"
+                + Self.trigger("b", table: "{schema: public, name: users}", definition: #"{insert: {columns: "*"}}"#))
+        #expect(try runHerald(["install-triggers", "--config", first]).status == 0)
+        let kept = try runHerald(["install-triggers", "--config", second])
+        #expect(kept.status == 0, "\(kept.stderr)")
+        #expect(kept.stderr.contains("kept Herald trigger herald_a_insert on public.orders"))
+        #expect(kept.stderr.contains("--prune"))
+        #expect(try installedTriggers(database.connect()) == ["herald_a_insert", "herald_b_insert"])
+        let pruned = try runHerald(["install-triggers", "--config", second, "--prune"])
+        #expect(pruned.stdout.contains("dropped trigger herald_a_insert on public.orders"))
+        #expect(try installedTriggers(database.connect()) == ["herald_b_insert"])
+    }
+
+    @Test func everyMissingTableAndColumnIsNamedInOneRun() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        try connection.execute(script: "CREATE TABLE orders (id int PRIMARY KEY, status text)")
+        let config = try database.config(
+            tables: Self.trigger("a", definition: "{update: {columns: [state, total]}}") + "\n"
+                + Self.trigger("b", table: "{schema: public, name: nope}", definition: #"{insert: {columns: "*"}}"#))
+        let error = #expect(throws: InstallError.self) {
+            try TriggerInstaller(config: config, logger: logger).install(connection)
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains(#"table public.orders has no column "state""#))
+        #expect(text.contains(#"table public.orders has no column "total""#))
+        #expect(text.contains("table public.nope does not exist (trigger b)"))
+        #expect(try installedTriggers(connection).isEmpty)
+    }
+
+    @Test func checkConfigWithoutAFileSaysToCopyTheExample() throws {
+        let result = try runHerald(["check-config"], environment: ["HERALD_CONFIG": "/nonexistent/herald.yaml"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("copy config/herald.example.yaml"))
+    }
+
+    @Test func statsOnADatabaseWithoutHeraldSaysToInstall() throws {
+        let database = try TestDatabase()
+        let path = try temporaryFile("database: {url: '\(database.url)'}\n")
+        for command in [["stats"], ["cleanup", "--older-than", "7d", "--yes"], ["redeliver-event", "1"]] {
+            let result = try runHerald(command + ["--config", path])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("run herald install-triggers"), "\(command): \(result.stderr)")
+        }
     }
 }

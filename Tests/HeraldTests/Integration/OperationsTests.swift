@@ -67,6 +67,12 @@ struct OperationsTests {
                 INSERT INTO items (name) SELECT 'x' FROM generate_series(1, 5);
                 UPDATE herald.event_log SET status = 'failed', tries = 1, finished_at = now() WHERE id <= 3;
                 """)
+        let unconfirmed = try runHerald([
+            "redeliver-event", "--config", setup.configPath, "--trigger", "items_hook", "--status", "failed",
+        ])
+        #expect(unconfirmed.status == 1)
+        #expect(unconfirmed.stderr.contains("pass --yes"))
+        #expect(try setup.count("status = 'failed'") == 3)
         let result = try runHerald([
             "redeliver-event", "--config", setup.configPath, "--trigger", "items_hook", "--status", "failed",
             "--since", "1h", "--yes",
@@ -101,6 +107,11 @@ struct OperationsTests {
         let badJSON = try runHerald(["invoke", "--config", setup.configPath, "items_hook", "--data", "{nope"])
         #expect(badJSON.status == 1)
         #expect(badJSON.stderr.contains("--data is not valid JSON"))
+        for notARow in ["[1, 2]", "42", #""text""#] {
+            let refused = try runHerald(["invoke", "--config", setup.configPath, "items_hook", "--data", notARow])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("--data must be a JSON object"))
+        }
 
         let other = try setUp(webhook: receiver.url("/ok"), manual: false)
         let refused = try runHerald(["invoke", "--config", other.configPath, "items_hook", "--data", "{}"])
@@ -151,7 +162,18 @@ struct OperationsTests {
         #expect(dryRun.stdout.contains("would remove 6 events and 6 invocation rows"))
         #expect(try setup.count("true") == 12)
 
-        let result = try runHerald(["cleanup", "--config", setup.configPath, "--older-than", "7d"])
+        // No terminal to confirm on (the test's stdin is not one) and no --yes: nothing happens.
+        let unconfirmed = try runHerald(["cleanup", "--config", setup.configPath, "--older-than", "7d"])
+        #expect(unconfirmed.status != 0)
+        #expect(unconfirmed.stderr.contains("remove 6 delivered events"))
+        #expect(unconfirmed.stderr.contains("pass --yes"))
+        #expect(try setup.count("true") == 12)
+        let bare = try runHerald(["cleanup", "--config", setup.configPath, "--older-than", "7", "--yes"])
+        #expect(bare.status != 0)
+        #expect(bare.stderr.contains("a unit is required"))
+        #expect(try setup.count("true") == 12)
+
+        let result = try runHerald(["cleanup", "--config", setup.configPath, "--older-than", "7d", "--yes"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("removed 6 events and 6 invocation rows"))
         #expect(try setup.count("status = 'delivered'") == 2)
@@ -159,7 +181,7 @@ struct OperationsTests {
         #expect(try setup.count("status = 'pending'") == 2)
         #expect(try setup.connection.query("SELECT count(*) FROM herald.invocation_log")[0, 0] == "2")
 
-        let withFailed = try runHerald(["cleanup", "--config", setup.configPath, "--older-than", "7d", "--include-failed"])
+        let withFailed = try runHerald(["cleanup", "--config", setup.configPath, "--older-than", "7d", "--include-failed", "--yes"])
         #expect(withFailed.stdout.contains("removed 2 events"))
         #expect(try setup.count("status = 'pending'") == 2)
     }
@@ -167,7 +189,7 @@ struct OperationsTests {
     @Test func cleanupWorksInBatchesLargerThanOne() throws {
         let database = try TestDatabase()
         let connection = try database.connect()
-        try connection.transaction { try SchemaMigrator.apply(connection) }
+        _ = try connection.transaction { try SchemaMigrator.apply(connection) }
         try connection.execute(
             script: """
                 INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload, status, finished_at)

@@ -28,6 +28,8 @@ private func runProcess(_ executable: URL, _ arguments: [String], environment: [
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    // Never a terminal: commands that would ask for confirmation must say so instead.
+    process.standardInput = FileHandle.nullDevice
     try process.run()
     // Read before waiting so a chatty child cannot fill the pipe and block.
     let stdout = out.fileHandleForReading.readDataToEndOfFile()

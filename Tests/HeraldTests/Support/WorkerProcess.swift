@@ -7,7 +7,7 @@ final class WorkerProcess: @unchecked Sendable {
 
     init(configPath: String, environment: [String: String] = [:]) throws {
         logPath = NSTemporaryDirectory() + "herald-worker-\(UUID().uuidString).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = TestEnvironment.heraldExecutable
         process.arguments = ["run", "--config", configPath, "--log-level", "debug"]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -26,7 +26,7 @@ struct CaptureSQLTests {
                 """#)
     }
 
-    @Test func allColumnsNeedsNoWhenClause() {
+    @Test func allColumnsUpdateFiresOnlyWhenTheRowChangedByteForByte() {
         let config = trigger {
             $0.insert = OperationSpec()
             $0.update = OperationSpec()
@@ -34,8 +34,19 @@ struct CaptureSQLTests {
         }
         let triggers = CaptureTrigger.triggers(for: config)
         #expect(triggers.map(\.operation) == [.insert, .update, .delete])
-        #expect(triggers.allSatisfy { !$0.createSQL.contains("WHEN") })
+        #expect(!triggers[0].createSQL.contains("WHEN"))
+        #expect(triggers[1].createSQL.contains(" WHEN (OLD.* *<> NEW.*) "))
+        #expect(!triggers[2].createSQL.contains("WHEN"))
         #expect(triggers.allSatisfy { $0.createSQL.hasSuffix("herald.capture('order_changes')") })
+    }
+
+    @Test func triggerOnReplicationEnablesTheTriggerAlways() {
+        let config = trigger {
+            $0.insert = OperationSpec()
+            $0.triggerOnReplication = true
+        }
+        let sql = CaptureTrigger.triggers(for: config)[0].createSQL
+        #expect(sql.hasSuffix(#"; ALTER TABLE "My Schema"."Order ""Items""" ENABLE ALWAYS TRIGGER "herald_order_changes_insert""#))
     }
 
     @Test func fingerprintChangesWithDefinitionOnly() {

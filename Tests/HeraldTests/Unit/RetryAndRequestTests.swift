@@ -68,7 +68,7 @@ struct RetryPolicyTests {
 
 @Suite("Delivery request")
 struct DeliveryRequestTests {
-    let installation = UUID(uuidString: "6df4c1b6-ea04-4121-9c3e-0123456789ab")!
+    let installation = EventIDKey(bytes: Array(0..<32))
 
     func event(tries: Int = 0) -> ClaimedEvent {
         ClaimedEvent(
@@ -100,6 +100,30 @@ struct DeliveryRequestTests {
         #expect((json["delivery_info"] as? [String: Int]) == ["max_retries": 5, "current_retry": 2])
     }
 
+    @Test func hasuraCreatedAtCompatDropsTheOffsetOnly() throws {
+        var trigger = trigger()
+        trigger.createdAtFormat = .hasura
+        let request = DeliveryRequest(event: event(), trigger: trigger, installation: installation, timestamp: 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        #expect(json["created_at"] as? String == "2026-11-22T10:15:30.123456")
+    }
+
+    @Test func importedHasuraEventKeepsHasurasIDAsPayloadIDAndWebhookID() throws {
+        var event = event()
+        event.importedID = "0b7f9a7e-3f8e-4f33-9a56-7f0f3c1d2e4b"
+        let request = DeliveryRequest(event: event, trigger: trigger(), installation: installation, timestamp: 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        #expect(json["id"] as? String == event.importedID)
+        #expect(request.headers.first { $0.name == "webhook-id" }?.value == event.importedID)
+    }
+
+    @Test func hasurasHeadersComeFirstAndConfiguredHeadersAfter() {
+        let request = DeliveryRequest(event: event(), trigger: trigger(), installation: installation, timestamp: 1)
+        #expect(Array(request.headers.map(\.name).prefix(2)) == ["Content-Type", "User-Agent"])
+        #expect(request.headers.first?.value == "application/json")
+        #expect(Array(request.headers.map(\.name).suffix(2)) == ["X-Api-Key", "X-Source"])
+    }
+
     @Test func headersCarryStandardWebhooksFieldsAndRedactSecrets() throws {
         var trigger = trigger()
         trigger.signing = SigningConfig(
@@ -122,18 +146,32 @@ struct DeliveryRequestTests {
         #expect(!request.recordedHeaders.contains("secret-key"))
     }
 
-    @Test func eventIDIsAStableUUIDThatMapsBack() throws {
-        let id = EventID.uuid(installation: installation, number: 42)
-        #expect(id == EventID.uuid(installation: installation, number: 42))
-        #expect(id != EventID.uuid(installation: installation, number: 43))
+    @Test func eventIDIsAStableVersion4UUIDThatMapsBackOnlyWithItsKey() throws {
+        let id = EventID.uuid(key: installation, number: 42)
+        #expect(id == EventID.uuid(key: installation, number: 42))
+        #expect(id != EventID.uuid(key: installation, number: 43))
         let uuid = try #require(UUID(uuidString: id))
         #expect(uuid.uuidString.lowercased() == id)
-        #expect(Array(id)[14] == "8")
-        #expect(EventID.number(from: id, installation: installation) == 42)
-        #expect(EventID.number(from: id.uppercased(), installation: installation) == 42)
-        #expect(EventID.number(from: "42", installation: installation) == 42)
-        #expect(EventID.number(from: id, installation: UUID()) == nil)
-        #expect(EventID.number(from: "nonsense", installation: installation) == nil)
+        #expect(Array(id)[14] == "4")
+        #expect("89ab".contains(Array(id)[19]))
+        #expect(EventID.number(from: id, key: installation) == 42)
+        #expect(EventID.number(from: id.uppercased(), key: installation) == 42)
+        #expect(EventID.number(from: "42", key: installation) == 42)
+        #expect(EventID.number(from: id, key: EventIDKey(bytes: Array(repeating: 7, count: 32))) == nil)
+        #expect(EventID.number(from: "nonsense", key: installation) == nil)
+        #expect(EventID.number(from: UUID().uuidString, key: installation) == nil)
+    }
+
+    @Test func consecutiveEventIDsShareNoVisiblePrefixOrCounter() {
+        let ids = (1...1000).map { EventID.uuid(key: installation, number: Int64($0)) }
+        #expect(Set(ids).count == 1000)
+        // With a counter or an installation prefix inside, neighbours would share leading or
+        // trailing characters far more often than random UUIDs do (1 in 16 per character).
+        let samePrefix = zip(ids, ids.dropFirst()).filter { $0.prefix(4) == $1.prefix(4) }.count
+        let sameSuffix = zip(ids, ids.dropFirst()).filter { $0.suffix(4) == $1.suffix(4) }.count
+        #expect(samePrefix < 5)
+        #expect(sameSuffix < 5)
+        for id in ids.prefix(50) { #expect(EventID.number(from: id, key: installation) == Int64(ids.firstIndex(of: id)! + 1)) }
     }
 
     @Test func hostKeyIncludesSchemeAndDefaultPort() {
