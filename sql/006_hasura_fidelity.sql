@@ -63,23 +63,24 @@ BEGIN
         END;
     END IF;
 
-    trace_text := nullif(current_setting('hasura.tracecontext', true), '');
-    IF trace_text IS NULL THEN
-        trace_text := nullif(current_setting('herald.traceparent', true), '');
-    END IF;
-    IF trace_text ~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' THEN
-        trace := jsonb_build_object(
-            'trace_id', split_part(trace_text, '-', 2),
-            'span_id', split_part(trace_text, '-', 3),
-            'sampling_state', CASE WHEN (('x' || split_part(trace_text, '-', 4))::bit(8)::int & 1) = 1
-                                   THEN '1' ELSE '0' END,
-            'traceparent', trace_text);
-    ELSIF trace_text IS NOT NULL THEN
-        BEGIN
-            trace := trace_text::jsonb;
-        EXCEPTION WHEN invalid_text_representation THEN
-            trace := to_jsonb(trace_text);
-        END;
+    -- One expression and one test when no trace is set: this runs for every captured row.
+    trace_text := coalesce(nullif(current_setting('hasura.tracecontext', true), ''),
+                           nullif(current_setting('herald.traceparent', true), ''));
+    IF trace_text IS NOT NULL THEN
+        IF trace_text ~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' THEN
+            trace := jsonb_build_object(
+                'trace_id', split_part(trace_text, '-', 2),
+                'span_id', split_part(trace_text, '-', 3),
+                'sampling_state', CASE WHEN (('x' || split_part(trace_text, '-', 4))::bit(8)::int & 1) = 1
+                                       THEN '1' ELSE '0' END,
+                'traceparent', trace_text);
+        ELSE
+            BEGIN
+                trace := trace_text::jsonb;
+            EXCEPTION WHEN invalid_text_representation THEN
+                trace := to_jsonb(trace_text);
+            END;
+        END IF;
     END IF;
 
     INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)

@@ -19,6 +19,10 @@ public struct HasuraMigrationReport: Sendable {
         for (trigger, count) in leftInHasura.sorted(by: { $0.key < $1.key }) {
             lines.append("left \(count) undelivered events of trigger \(trigger) in hdb_catalog.event_log: it is not in this configuration")
         }
+        if !droppedHasuraTriggers.isEmpty {
+            lines.append(
+                "next: remove these event triggers from Hasura's metadata before Hasura reloads it, or Hasura recreates its triggers and every change is captured twice")
+        }
         return lines
     }
 }

@@ -203,6 +203,7 @@ struct HasuraSwitchTests {
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("dropped Hasura trigger public.items: notify_hasura_items_hook_INSERT"))
         #expect(first.stdout.contains("moved 12 undelivered Hasura events"))
+        #expect(first.stdout.contains("remove these event triggers from Hasura's metadata"))
         let second = try runHerald(["migrate-from-hasura", "--config", path])
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stdout.contains("moved 0 undelivered Hasura events"))
