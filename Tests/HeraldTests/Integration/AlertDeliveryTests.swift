@@ -25,17 +25,6 @@ struct AlertDeliveryTests {
         return AlertDispatcher(config: config, logger: Logger(label: "test"), tuning: tuning)
     }
 
-    /// Runs `dispatcher` in a ServiceGroup, as the worker does, around `body`, then shuts the
-    /// group down gracefully.
-    static func running(_ dispatcher: AlertDispatcher, _ body: () async throws -> Void) async throws {
-        let group = ServiceGroup(services: [dispatcher], logger: Logger(label: "test"))
-        let task = Task { try await group.run() }
-        try await body()
-        await group.triggerGracefulShutdown()
-        try await task.value
-        #expect(dispatcher.isFinished)
-    }
-
     /// Runs `dispatcher`'s sending thread around `body`, then stops it; returns how long the
     /// thread took to end. Without the ServiceGroup, so that the synchronous tests running
     /// beside these on the cooperative pool cannot delay (and so falsify) the measurement.
@@ -47,17 +36,6 @@ struct AlertDeliveryTests {
         dispatcher.stop()
         #expect(eventually(timeout: 30) { dispatcher.isFinished })
         return ContinuousClock.now - started
-    }
-
-    /// Polls `condition` every 50 ms for up to `timeout` seconds without blocking a thread of
-    /// the cooperative pool, which the dispatcher's service needs to start and stop.
-    static func waitUntil(timeout: Double = 15, _ condition: () throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try condition()
     }
 
     static func failedAlert(_ number: Int) -> Alert {
@@ -84,7 +62,10 @@ struct AlertDeliveryTests {
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
     }
 
-    @Test func everyAlertKindArrivesSignedAndVerifiesWithTheReferenceLibrary() async throws {
+    /// Runs the dispatcher's thread directly: a ServiceGroup needs the cooperative pool,
+    /// which the synchronous suites running beside this one can hold for a minute on two
+    /// cores. The worker-level tests (AlertWorkerTests) run it in the real ServiceGroup.
+    @Test func everyAlertKindArrivesSignedAndVerifiesWithTheReferenceLibrary() throws {
         let receiver = try Receiver()
         let dispatcher = try Self.dispatcher(receiver.url("/ok"), digestIntervalSeconds: 1)
         let alerts: [Alert] = [
@@ -94,14 +75,11 @@ struct AlertDeliveryTests {
             .circuitOpened(trigger: "orders", failureRatio: 0.8, requests: 10, openSeconds: 30),
             .circuitClosed(trigger: "orders", failureRatio: 0, requests: 1, openSeconds: 30),
         ]
-        try await Self.running(dispatcher) {
+        try Self.sending(dispatcher) {
             alerts.forEach(dispatcher.emit)
             // Five more failures: the sixth of the interval starts a digest.
             (2...6).map(Self.failedAlert).forEach(dispatcher.emit)
-            // Generous: the synchronous suites running beside this one can hold the cooperative
-            // pool the ServiceGroup needs for a while.
-            let arrived = await Self.waitUntil(timeout: 60) { dispatcher.counts.sent == 10 }
-            #expect(arrived)
+            #expect(eventually(timeout: 30) { dispatcher.counts.sent == 10 })
         }
         let requests = try receiver.requests()
         let payloads = try Self.verifiedPayloads(requests)
