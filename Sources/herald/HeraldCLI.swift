@@ -11,7 +11,7 @@ struct HeraldCLI: AsyncParsableCommand {
         version: Herald.version,
         subcommands: [
             RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self, RedeliverEventCommand.self,
-            InvokeCommand.self, StatsCommand.self, CleanupCommand.self,
+            InvokeCommand.self, StatsCommand.self, CleanupCommand.self, ConsoleCommand.self,
         ])
 }
 

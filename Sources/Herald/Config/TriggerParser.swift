@@ -90,7 +90,9 @@ struct TriggerParser {
                 try integer(backoff, "max_interval_sec", minimum: 1) ?? trigger.backoff.maxIntervalSeconds
         }
         if let headers = try node.child("headers") {
-            trigger.headers = try headers.elements().map(parseHeader)
+            trigger.headers = try headers.elements().map { (element) throws(ConfigError) -> HeaderConfig in
+                try parseHeader(element, trigger: name)
+            }
         }
         if let signing = try node.child("signing") {
             trigger.signing = try parseSigning(signing)
@@ -177,12 +179,12 @@ struct TriggerParser {
         }
     }
 
-    private func parseHeader(_ node: ConfigNode) throws(ConfigError) -> HeaderConfig {
+    private func parseHeader(_ node: ConfigNode, trigger: String) throws(ConfigError) -> HeaderConfig {
         try node.rejectUnknownKeys(["name", "value", "value_from_env"])
         let nameNode = try node.required("name")
         let name = try nameNode.string()
-        guard name.wholeMatch(of: /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/) != nil else {
-            throw nameNode.error(.invalidValue, "'\(name)' is not a valid HTTP header name")
+        if let problem = HeaderValidation.problem(name: name, value: "", trigger: trigger) {
+            throw nameNode.error(.invalidValue, problem)
         }
         let literal = try node.child("value")
         let fromEnv = try node.child("value_from_env")
@@ -198,8 +200,8 @@ struct TriggerParser {
         case (.some, .some):
             throw node.error(.invalidValue, "set either 'value' or 'value_from_env', not both")
         }
-        guard !header.value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
-            throw node.error(.invalidValue, "header '\(name)' value contains a line break")
+        if let problem = HeaderValidation.problem(name: name, value: header.value, trigger: trigger) {
+            throw node.error(.invalidValue, problem)
         }
         return header
     }
