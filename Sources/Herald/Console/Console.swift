@@ -163,7 +163,8 @@ public struct Console: Sendable {
     private func overview(_ page: PageContext) async throws -> Response {
         let names = config.triggers.map(\.name)
         let (queue, throughput) = try await database.admin { admin in
-            (try QueueStats.read(admin.connection, configured: names), try EventBrowser(admin).throughput())
+            let browser = EventBrowser(admin)
+            return (try browser.overview(configured: names), try browser.throughput())
         }
         return ConsoleResponse.html(
             OverviewPage.render(queue: queue, throughput: throughput, triggers: config.triggers, context: page))

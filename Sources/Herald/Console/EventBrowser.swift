@@ -198,3 +198,59 @@ struct EventBrowser {
         return byTrigger
     }
 }
+
+extension EventBrowser {
+    /// Above this many rows (by the planner's estimate) the overview stops counting
+    /// delivered events: a count reads the whole log (0.7 s at a million rows).
+    static let exactCountLimit = 100_000
+
+    /// The overview's numbers. Up to ``exactCountLimit`` rows every count is exact. Beyond
+    /// it pending, in-flight and failed stay exact — they are read from their partial indexes
+    /// and are what an operator acts on — while delivered becomes an estimate from the
+    /// planner's statistics (row count × the trigger's share), marked as such.
+    func overview(configured: [String]) throws -> QueueStats {
+        let size = try connection.query("SELECT reltuples::bigint FROM pg_class WHERE oid = 'herald.event_log'::regclass")
+        let rows = Int(size[0, 0] ?? "") ?? -1
+        guard rows >= Self.exactCountLimit else { return try QueueStats.read(connection, configured: configured) }
+        var byName: [String: QueueStats.Trigger] = [:]
+        for name in configured { byName[name] = QueueStats.Trigger(trigger: name) }
+        let pending = try connection.query(
+            """
+            SELECT trigger_name,
+                   count(*) FILTER (WHERE NOT (locked_by IS NOT NULL AND next_attempt_at > now())),
+                   count(*) FILTER (WHERE locked_by IS NOT NULL AND next_attempt_at > now()),
+                   extract(epoch FROM now() - min(created_at))
+            FROM herald.event_log WHERE status = 'pending' GROUP BY trigger_name
+            """)
+        for row in 0..<pending.rowCount {
+            let name = pending[row, 0] ?? ""
+            var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
+            trigger.pending = Int(pending[row, 1] ?? "") ?? 0
+            trigger.inFlight = Int(pending[row, 2] ?? "") ?? 0
+            trigger.oldestPendingAgeSeconds = pending[row, 3].flatMap(Double.init)
+            byName[name] = trigger
+        }
+        let failed = try connection.query(
+            "SELECT trigger_name, count(*) FROM herald.event_log WHERE status = 'failed' GROUP BY trigger_name")
+        for row in 0..<failed.rowCount {
+            let name = failed[row, 0] ?? ""
+            byName[name, default: QueueStats.Trigger(trigger: name)].failed = Int(failed[row, 1] ?? "") ?? 0
+        }
+        let shares = try connection.query(
+            """
+            SELECT m.value, m.share FROM pg_stats s,
+                   unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(value, share)
+            WHERE s.schemaname = 'herald' AND s.tablename = 'event_log' AND s.attname = 'trigger_name'
+            """)
+        for row in 0..<shares.rowCount {
+            let name = shares[row, 0] ?? ""
+            var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
+            let total = Int((Double(shares[row, 1] ?? "") ?? 0) * Double(rows))
+            trigger.delivered = max(0, total - trigger.pending - trigger.inFlight - trigger.failed)
+            trigger.deliveredIsEstimate = true
+            byName[name] = trigger
+        }
+        try QueueStats.readFailures(connection, into: &byName)
+        return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
+    }
+}

@@ -18,7 +18,7 @@ enum OverviewPage {
                 <td>\(state)</td>\
                 <td class="num" data-count="pending"><a href="\(ConsoleLinks.events(pending))">\(trigger.pending)</a></td>\
                 <td class="num" data-count="in_flight">\(trigger.inFlight)</td>\
-                <td class="num" data-count="delivered">\(trigger.delivered)</td>\
+                <td class="num" data-count="delivered">\(trigger.deliveredIsEstimate ? "≈ " : "")\(trigger.delivered)</td>\
                 <td class="num" data-count="failed"><a href="\(ConsoleLinks.events(failed))">\(trigger.failed)</a></td>\
                 <td class="num">\(ConsoleLayout.age(trigger.oldestPendingAgeSeconds))</td>\
                 <td class="num" data-count="failures_last_hour">\(trigger.failuresLastHour)</td>\
@@ -33,6 +33,10 @@ enum OverviewPage {
             return "<li><strong>\(trigger.trigger)</strong> \(error.at): \(what) \(message)</li>"
         }
         let lastErrors: Markup = errors.isEmpty ? "" : "<h2>Last error per trigger</h2><ul>\(errors)</ul>"
+        let estimated: Markup =
+            queue.triggers.contains(where: \.deliveredIsEstimate)
+            ? "<p class=\"muted\">≈ delivered is estimated from the planner's statistics: the log holds more than \(EventBrowser.exactCountLimit) events, and counting them all would take longer than the page should. Pending, in flight and failed are exact.</p>"
+            : ""
         return ConsoleLayout.page(
             title: "Overview", context: context,
             """
@@ -41,7 +45,7 @@ enum OverviewPage {
             <th class="num">In flight</th><th class="num">Delivered</th><th class="num">Failed</th>\
             <th class="num">Oldest pending</th><th class="num">Failures 1h</th><th>Attempts per minute, last hour</th></tr></thead>
             <tbody>\(rows)</tbody></table>
-            \(lastErrors)
+            \(estimated)\(lastErrors)
             """)
     }
 }
