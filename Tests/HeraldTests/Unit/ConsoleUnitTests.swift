@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
 import Testing
 
 @testable import Herald
@@ -101,5 +103,34 @@ struct ConsoleUnitTests {
         #expect(svg.components(separatedBy: "<rect").count - 1 == 3)
         #expect(svg.contains("10 delivered, 5 failed"))
         #expect(!svg.contains("style="))
+    }
+}
+
+@Suite("Console links and open mode")
+struct ConsoleLinkTests {
+    @Test func publicURLMakesAuditAndPermalinksAbsolute() {
+        #expect(ConsoleLinks(publicURL: "").absolute("/console/events/x") == "/console/events/x")
+        #expect(
+            ConsoleLinks(publicURL: "https://ops.example.com/herald/console/").absolute("/console/events/x")
+                == "https://ops.example.com/herald/console/events/x")
+        #expect(
+            ConsoleLinks(publicURL: "https://herald.example.com").absolute("/console")
+                == "https://herald.example.com/console")
+    }
+
+    @Test func openConsoleOnLoopbackAnswersOnlyLoopbackHostNames() {
+        let auth = ConsoleAuth(token: nil, listenerIsLoopback: true, secureCookie: false)
+        func request(_ authority: String) -> Request {
+            Request(
+                head: HTTPRequest(method: .get, scheme: "http", authority: authority, path: "/console"),
+                body: RequestBody(buffer: ByteBuffer()))
+        }
+        #expect(auth.authenticate(request("127.0.0.1:9464")) == .open)
+        #expect(auth.authenticate(request("localhost:9464")) == .open)
+        #expect(auth.authenticate(request("[::1]:9464")) == .open)
+        // A DNS-rebinding page reaches the loopback listener under its own name.
+        #expect(auth.authenticate(request("attacker.example:9464")) == nil)
+        let tokened = ConsoleAuth(token: Secret("t"), listenerIsLoopback: true, secureCookie: false)
+        #expect(tokened.authenticate(request("127.0.0.1:9464")) == nil)
     }
 }

@@ -8,19 +8,15 @@ import Testing
 /// redaction of credentials wherever Herald shows configuration or attempts.
 @Suite("Safe to expose")
 struct SafeExposureTests {
-    static let base = "database: {url: 'postgres://app:s3cret@127.0.0.1/app'}\n"
+    /// The configuration suite's parse and failure helpers (same base file, same shape).
+    let configuration = ConfigTests()
 
     func parse(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> HeraldConfig {
-        try ConfigLoader.parse(yaml: Self.base + yaml, file: "herald.yaml", environment: environment)
+        try configuration.parse(yaml, environment: environment)
     }
 
     func failure(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try parse(yaml, environment: environment)
-            return nil
-        } catch {
-            return error
-        }
+        configuration.failure(yaml, environment: environment)
     }
 
     static func trigger(headers: String, webhook: String = "http://127.0.0.1:9/x") -> String {
