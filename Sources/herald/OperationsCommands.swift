@@ -139,6 +139,7 @@ struct StatsCommand: AsyncParsableCommand {
             let stats = try QueueStats.read(
                 PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
             print(json ? stats.json : stats.table)
+            if !json { stats.consoleLinks(publicURL: config.console.publicURL).forEach { print($0) } }
         }
     }
 }

@@ -103,3 +103,16 @@ enum ConsoleLayout {
         }
     }
 }
+
+extension QueueStats {
+    /// For `herald stats` when `console.public_url` is set: a link to each trigger's failed
+    /// events, to paste into an incident channel.
+    public func consoleLinks(publicURL: String) -> [String] {
+        guard !publicURL.isEmpty else { return [] }
+        let links = ConsoleLinks(publicURL: publicURL)
+        return triggers.filter { $0.failed > 0 }.map {
+            "failed events of \($0.trigger): "
+                + links.absolute(ConsoleLinks.events(FilterForm(trigger: $0.trigger, status: "failed")))
+        }
+    }
+}

@@ -134,3 +134,15 @@ struct ConsoleLinkTests {
         #expect(tokened.authenticate(request("127.0.0.1:9464")) == nil)
     }
 }
+
+extension ConsoleLinkTests {
+    @Test func statsLinksToEachTriggersFailedEventsWhenPublicURLIsSet() {
+        var failing = QueueStats.Trigger(trigger: "order changes")
+        failing.failed = 3
+        let stats = QueueStats(triggers: [failing, QueueStats.Trigger(trigger: "quiet")])
+        #expect(stats.consoleLinks(publicURL: "") == [])
+        #expect(
+            stats.consoleLinks(publicURL: "https://herald.example.com/console")
+                == ["failed events of order changes: https://herald.example.com/console/events?trigger=order%20changes&status=failed"])
+    }
+}
