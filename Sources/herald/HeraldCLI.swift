@@ -12,7 +12,7 @@ struct HeraldCLI: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self, RedeliverEventCommand.self,
             InvokeCommand.self, StatsCommand.self, CleanupCommand.self, TriggersCommand.self,
-            DisableTriggerCommand.self, EnableTriggerCommand.self, MigrateFromHasuraCommand.self,
+            DisableTriggerCommand.self, EnableTriggerCommand.self, MigrateFromHasuraCommand.self, ConsoleCommand.self,
         ])
 }
 

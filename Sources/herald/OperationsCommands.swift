@@ -140,6 +140,7 @@ struct StatsCommand: AsyncParsableCommand {
             try SchemaCheck.requireInstalled(connection)
             let stats = try QueueStats.read(connection, configured: config.triggers.map(\.name))
             print(json ? stats.json : stats.table)
+            if !json { stats.consoleLinks(publicURL: config.console.publicURL).forEach { print($0) } }
         }
     }
 }

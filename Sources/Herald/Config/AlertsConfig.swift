@@ -44,7 +44,7 @@ public struct AlertsConfig: Sendable, Equatable {
         config.digestIntervalSeconds =
             try parser.integer(node, "digest_interval_sec", minimum: 1) ?? config.digestIntervalSeconds
         if let headers = try node.child("headers") {
-            config.headers = try headers.elements().map(parser.parseHeader)
+            config.headers = try headers.elements().map { (node) throws(ConfigError) in try parser.parseHeader(node, owner: "alerts") }
         }
         if let signing = try node.child("signing") {
             config.signing = try parser.parseSigning(signing)

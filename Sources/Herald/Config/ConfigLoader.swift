@@ -27,7 +27,7 @@ public enum ConfigLoader {
     }
 
     static let topLevelKeys: Set<String> = [
-        "database", "worker", "stats", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
+        "database", "worker", "stats", "console", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
         "payload_compat",
     ]
 
@@ -52,7 +52,15 @@ public enum ConfigLoader {
                 try readIntegers(section, WorkerSettings.integerSettings, into: &config.worker)
             }
             if let section = try document.child("stats") {
-                try readStrings(section, StatsSettings.stringSettings, into: &config.stats)
+                try readStrings(
+                    section, StatsSettings.stringSettings, into: &config.stats, alsoAllowed: ["allow_unauthenticated"])
+                config.stats.allowUnauthenticated = try section.child("allow_unauthenticated")?.bool() ?? false
+            }
+            if let section = try document.child("console") {
+                try section.rejectUnknownKeys(Set(ConsoleSettings.keys))
+                config.console.enabled = try section.child("enabled")?.bool() ?? true
+                config.console.readOnly = try section.child("read_only")?.bool() ?? false
+                config.console.publicURL = try section.child("public_url")?.string() ?? ""
             }
             tables = try document.child("tables")
             metadata = try readMetadata(document, hasTables: tables != nil)
@@ -75,13 +83,30 @@ public enum ConfigLoader {
                     code: .missingEnvironment, file: file, key: "stats.bearer_token_env",
                     message: "environment variable \(config.stats.bearerTokenEnv) is not set")
             }
-            config.stats.bearerToken = token
+            config.stats.bearerToken = Secret(token)
         }
-        if !config.stats.listen.isEmpty, StatsListenAddress(config.stats.listen) == nil {
-            problems.append(
-                ConfigError(
+        check { () throws(ConfigError) in
+            guard !config.stats.listen.isEmpty else { return }
+            guard let address = StatsListenAddress(config.stats.listen) else {
+                throw ConfigError(
                     code: .invalidValue, file: file, key: "stats.listen",
-                    message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)"))
+                    message: "'\(config.stats.listen)' is not host:port (use an empty string to disable)")
+            }
+            if let problem = address.exposureProblem(
+                hasToken: config.stats.bearerToken != nil, allowUnauthenticated: config.stats.allowUnauthenticated)
+            {
+                throw ConfigError(code: .invalidValue, file: file, key: "stats.listen", message: problem)
+            }
+        }
+        check { () throws(ConfigError) in
+            guard !config.console.publicURL.isEmpty else { return }
+            guard let url = URLComponents(string: config.console.publicURL),
+                ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil, url.query == nil
+            else {
+                throw ConfigError(
+                    code: .invalidValue, file: file, key: "console.public_url",
+                    message: "'\(config.console.publicURL)' is not an http:// or https:// URL without a query")
+            }
         }
         check { () throws(ConfigError) in
             if config.database.url.isEmpty, let metadata {
@@ -189,9 +214,9 @@ public enum ConfigLoader {
     }
 
     private static func readStrings<Root>(
-        _ section: ConfigNode, _ settings: [StringSetting<Root>], into target: inout Root
+        _ section: ConfigNode, _ settings: [StringSetting<Root>], into target: inout Root, alsoAllowed: Set<String> = []
     ) throws(ConfigError) {
-        try section.rejectUnknownKeys(Set(settings.map(\.key)))
+        try section.rejectUnknownKeys(Set(settings.map(\.key)).union(alsoAllowed))
         for setting in settings {
             guard let node = try section.child(setting.key) else { continue }
             target[keyPath: setting.keyPath] = try node.string()
@@ -248,10 +273,31 @@ public enum ConfigLoader {
                 config.stats[keyPath: setting.keyPath] = value
             }
         }
+        if let text = environment["HERALD_STATS_ALLOW_UNAUTHENTICATED"], !text.isEmpty {
+            config.stats.allowUnauthenticated = try boolean(text, variable: "HERALD_STATS_ALLOW_UNAUTHENTICATED", file: file)
+        }
+        if let text = environment["HERALD_CONSOLE_ENABLED"], !text.isEmpty {
+            config.console.enabled = try boolean(text, variable: "HERALD_CONSOLE_ENABLED", file: file)
+        }
+        if let text = environment["HERALD_CONSOLE_READ_ONLY"], !text.isEmpty {
+            config.console.readOnly = try boolean(text, variable: "HERALD_CONSOLE_READ_ONLY", file: file)
+        }
+        if let text = environment["HERALD_CONSOLE_PUBLIC_URL"] {
+            config.console.publicURL = text
+        }
         for setting in DatabaseSettings.stringSettings {
             if let value = environment["HERALD_DATABASE_\(setting.key.uppercased())"], !value.isEmpty {
                 config.database[keyPath: setting.keyPath] = value
             }
+        }
+    }
+
+    private static func boolean(_ text: String, variable: String, file: String) throws(ConfigError) -> Bool {
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default:
+            throw ConfigError(code: .invalidValue, file: file, key: "$\(variable)", message: "expected true or false (got '\(text)')")
         }
     }
 }

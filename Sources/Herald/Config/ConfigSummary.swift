@@ -9,6 +9,12 @@ public enum ConfigSummary {
                 + " fetch_batch_size=\(worker.fetchBatchSize) fetch_interval_ms=\(worker.fetchIntervalMilliseconds)"
                 + " lease_seconds=\(worker.leaseSeconds) shutdown_grace_seconds=\(worker.shutdownGraceSeconds)")
         lines.append("stats: \(config.stats.listen.isEmpty ? "disabled" : config.stats.listen)")
+        if !config.stats.listen.isEmpty {
+            lines.append(
+                "  auth: \(config.stats.bearerToken == nil ? "none" : "bearer token from $\(config.stats.bearerTokenEnv)")"
+                    + (config.console.enabled ? ", console at /console" : ", console disabled")
+                    + (config.console.readOnly ? " (read-only)" : ""))
+        }
         lines.append("triggers: \(config.triggers.count)")
         for trigger in config.triggers {
             let operations = CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
@@ -20,7 +26,8 @@ public enum ConfigSummary {
                     + (trigger.backoff.strategy == .exponential ? ", max \(trigger.backoff.maxIntervalSeconds)s" : "")
                     + "), timeout \(trigger.retry.timeoutSeconds)s")
             for header in trigger.headers {
-                lines.append("    header \(header.name): \(header.source.isSecret ? "<\(header.source)>" : header.value)")
+                let shown = header.source.isSecret ? "<\(header.source)>" : header.isSecret ? Redaction.placeholder : header.value
+                lines.append("    header \(header.name): \(shown)")
             }
             if let signing = trigger.signing {
                 lines.append("    \(signing)")

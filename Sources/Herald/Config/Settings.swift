@@ -1,8 +1,12 @@
 /// Where to find the database.
 public struct DatabaseSettings: Sendable, Equatable {
-    /// A libpq connection URI or keyword string. May hold a password: print
-    /// ``redactedURL`` instead.
-    public var url: String = ""
+    /// A libpq connection URI or keyword string. May hold a password (so it is held as a
+    /// ``Secret``): print ``redactedURL`` instead.
+    public var url: String {
+        get { storedURL.value }
+        set { storedURL = Secret(newValue) }
+    }
+    private var storedURL = Secret("")
 
     /// The URL with any password replaced, for logs and summaries.
     public var redactedURL: String { Self.redact(url) }
@@ -61,9 +65,27 @@ public struct StatsSettings: Sendable, Equatable {
     /// except /healthz.
     public var bearerTokenEnv = ""
     /// The token read from that variable at load time; never printed.
-    public var bearerToken: String?
+    public var bearerToken: Secret?
+    /// Lets a non-loopback `listen` run without a token; refused otherwise, because the
+    /// console can redeliver events and /stats describes the deployment.
+    public var allowUnauthenticated = false
 
     public init() {}
+}
+
+/// The web console served under /console on the stats listener (and by `herald console`).
+public struct ConsoleSettings: Sendable, Equatable {
+    /// Serve /console at all.
+    public var enabled = true
+    /// Hides and refuses every action, so the console works with a SELECT-only role.
+    public var readOnly = false
+    /// The console's address as people reach it (through a proxy, say): links in log lines
+    /// and the "link to this page" of every page start with it.
+    public var publicURL = ""
+
+    public init() {}
+
+    static let keys = ["enabled", "read_only", "public_url"]
 }
 
 /// One integer setting: its YAML key, where it lives, and the smallest value that makes sense.

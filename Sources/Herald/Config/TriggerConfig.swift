@@ -83,17 +83,28 @@ public enum ValueSource: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A request header sent with every delivery of a trigger.
+/// A request header sent with every delivery of a trigger. The value is held as a
+/// ``Secret`` so that printing a header (or a whole trigger) never shows it.
 public struct HeaderConfig: Sendable, Equatable {
     public var name: String
-    public var value: String
+    private var storedValue: Secret
     public var source: ValueSource
 
     public init(name: String, value: String, source: ValueSource) {
         self.name = name
-        self.value = value
+        storedValue = Secret(value)
         self.source = source
     }
+
+    public var value: String {
+        get { storedValue.value }
+        set { storedValue = Secret(newValue) }
+    }
+
+    /// Shown as `<redacted>` in invocation rows and the console: values from the
+    /// environment, and credentials by name (`Authorization`, `X-Api-Key`, `*token*`, …)
+    /// even when written literally in the config.
+    public var isSecret: Bool { source.isSecret || Redaction.isSensitiveHeader(name) }
 }
 
 /// Standard Webhooks signing. The key never appears in `description`.
@@ -115,8 +126,12 @@ public struct TriggerConfig: Sendable, Equatable {
     public var enableManual = false
     public var retry = RetryConfig()
     public var backoff = RetryBackoff()
-    /// The resolved webhook URL.
-    public var webhook: String
+    /// The resolved webhook URL; may carry credentials, so it is held as a ``Secret``.
+    public var webhook: String {
+        get { storedWebhook.value }
+        set { storedWebhook = Secret(newValue) }
+    }
+    private var storedWebhook: Secret
     public var webhookSource: ValueSource = .literal
     public var headers: [HeaderConfig] = []
     public var signing: SigningConfig?
@@ -137,15 +152,16 @@ public struct TriggerConfig: Sendable, Equatable {
     public init(name: String, table: TableName, webhook: String) {
         self.name = name
         self.table = table
-        self.webhook = webhook
+        storedWebhook = Secret(webhook)
     }
 
-    /// The webhook as it may be printed: a URL from the environment can carry credentials.
+    /// The webhook as it may be printed (/stats, the console, logs): a URL from the
+    /// environment is named by its variable; user, password and query string are redacted.
     public var displayWebhook: String {
         switch webhookSource {
-        case .literal: webhook
+        case .literal: Redaction.url(webhook)
         case .environment(let name): "<env \(name)>"
-        case .template(let text): text
+        case .template(let text): Redaction.redactQuery(text)
         }
     }
 }
@@ -187,6 +203,7 @@ public struct HeraldConfig: Sendable, Equatable {
     public var database = DatabaseSettings()
     public var worker = WorkerSettings()
     public var stats = StatsSettings()
+    public var console = ConsoleSettings()
     public var retention = RetentionSettings()
     public var triggers: [TriggerConfig] = []
     /// Where operator alerts go; nil when the `alerts:` section is absent.

@@ -113,7 +113,9 @@ struct TriggerParser {
                 try integer(backoff, "max_interval_sec", minimum: 1) ?? trigger.backoff.maxIntervalSeconds
         }
         if let headers = try node.child("headers") {
-            trigger.headers = try headers.elements().map(parseHeader)
+            trigger.headers = try headers.elements().map { (element) throws(ConfigError) -> HeaderConfig in
+                try parseHeader(element, owner: "trigger '\(name)'")
+            }
         }
         if let signing = try node.child("signing") {
             trigger.signing = try parseSigning(signing)
@@ -205,12 +207,13 @@ struct TriggerParser {
         }
     }
 
-    func parseHeader(_ node: ConfigNode) throws(ConfigError) -> HeaderConfig {
+    /// One `headers:` entry; `owner` names where it is for messages (`trigger 'x'`, `alerts`).
+    func parseHeader(_ node: ConfigNode, owner: String) throws(ConfigError) -> HeaderConfig {
         try node.rejectUnknownKeys(["name", "value", "value_from_env"])
         let nameNode = try node.required("name")
         let name = try nameNode.string()
-        guard name.wholeMatch(of: /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/) != nil else {
-            throw nameNode.error(.invalidValue, "'\(name)' is not a valid HTTP header name")
+        if let problem = HeaderValidation.problem(name: name, value: "", owner: owner) {
+            throw nameNode.error(.invalidValue, problem)
         }
         let literal = try node.child("value")
         let fromEnv = try node.child("value_from_env")
@@ -226,8 +229,8 @@ struct TriggerParser {
         case (.some, .some):
             throw node.error(.invalidValue, "set either 'value' or 'value_from_env', not both")
         }
-        guard !header.value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
-            throw node.error(.invalidValue, "header '\(name)' value contains a line break")
+        if let problem = HeaderValidation.problem(name: name, value: header.value, owner: owner) {
+            throw node.error(.invalidValue, problem)
         }
         return header
     }

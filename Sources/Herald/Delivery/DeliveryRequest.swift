@@ -26,7 +26,7 @@ public struct DeliveryRequest: Sendable {
             messageID = event.importedID ?? EventID.uuid(key: installation, number: event.id)
             body = Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8)
             configuredHeaders = trigger.headers.map {
-                Header(name: $0.name, value: $0.value, isSecret: $0.source.isSecret)
+                Header(name: $0.name, value: $0.value, isSecret: $0.isSecret)
             }
             signingKey = trigger.signing?.key
         }

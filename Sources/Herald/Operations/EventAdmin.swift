@@ -19,6 +19,12 @@ public struct EventAdmin {
         key = try EventStore(connection: connection).eventIDKey()
     }
 
+    /// With the id key already known (it never changes), saving a query.
+    public init(connection: PGConnection, key: EventIDKey) {
+        self.connection = connection
+        self.key = key
+    }
+
     /// The public id (what receivers saw as `webhook-id`) of event `number`: Hasura's UUID
     /// for an event moved from Hasura, else the id derived from the number.
     public func publicID(_ number: Int64) throws -> String {
@@ -29,7 +35,7 @@ public struct EventAdmin {
     }
 
     /// The event number for a payload id, an imported Hasura id or a typed number.
-    func number(for text: String) throws -> Int64? {
+    public func number(for text: String) throws -> Int64? {
         if let number = EventID.number(from: text, key: key) { return number }
         guard let uuid = UUID(uuidString: text) else { return nil }
         let result = try connection.query(
@@ -63,31 +69,14 @@ public struct EventAdmin {
 
     /// Counts the events a bulk redelivery would touch.
     public func countMatching(trigger: String, status: String, sinceSeconds: Int?) throws -> Int {
-        let result = try connection.query(
-            """
-            SELECT count(*) FROM herald.event_log
-            WHERE trigger_name = $1 AND status = $2
-              AND ($3::int IS NULL OR created_at >= now() - make_interval(secs => $3::int))
-            """, [trigger, status, sinceSeconds.map(String.init)])
-        return Int(result[0, 0] ?? "0") ?? 0
+        try countMatching(EventFilter(trigger: trigger, status: status, sinceSeconds: sinceSeconds), keyColumns: [])
     }
 
     /// Redelivers every event of a trigger in a status (leased ones excluded unless `force`);
     /// returns how many were queued.
     public func redeliverAll(trigger: String, status: String, sinceSeconds: Int?, force: Bool) throws -> Int {
-        let result = try connection.query(
-            """
-            WITH changed AS (
-                UPDATE herald.event_log
-                SET status = 'pending', tries = 0, next_attempt_at = now(), locked_at = NULL, locked_by = NULL,
-                    finished_at = NULL
-                WHERE trigger_name = $1 AND status = $2
-                  AND ($3::int IS NULL OR created_at >= now() - make_interval(secs => $3::int))
-                  AND ($4::bool OR NOT (status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now()))
-                RETURNING id)
-            SELECT count(*), pg_notify('herald_events', '') FROM changed
-            """, [trigger, status, sinceSeconds.map(String.init), force ? "true" : "false"])
-        return Int(result[0, 0] ?? "0") ?? 0
+        try redeliverAll(
+            EventFilter(trigger: trigger, status: status, sinceSeconds: sinceSeconds), keyColumns: [], force: force)
     }
 
     /// Why `data` cannot be a manual event's `data.new`, or nil: Hasura's manual payload is a
@@ -116,5 +105,53 @@ public struct EventAdmin {
             throw PGError(code: .unexpectedResult, message: "insert returned no id")
         }
         return id
+    }
+}
+
+extension EventAdmin {
+    /// The primary-key column names of the configured tables, for finding an event by a
+    /// key value. Tables that do not exist (yet) are skipped. Reads the catalog only, so a
+    /// SELECT-only role can run it.
+    public func keyColumns(of tables: [TableName]) throws -> [String] {
+        let result = try connection.query(
+            """
+            SELECT DISTINCT a.attname::text FROM pg_index i
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indisprimary
+              AND i.indrelid IN (SELECT to_regclass(t) FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL)
+            ORDER BY 1
+            """, [PGArray.literal(tables.map(\.quoted))])
+        return result.column(0).compactMap { $0 }
+    }
+
+    /// Counts the events `filter` selects.
+    public func countMatching(_ filter: EventFilter, keyColumns: [String]) throws -> Int {
+        let (conditions, parameters) = try filter.conditions(key: key, keyColumns: keyColumns)
+        let result = try connection.query(
+            "SELECT count(*) FROM herald.event_log WHERE \(Self.conjunction(conditions))", parameters)
+        return Int(result[0, 0] ?? "0") ?? 0
+    }
+
+    /// Redelivers every event `filter` selects (leased ones excluded unless `force`), in one
+    /// statement; returns how many were queued.
+    public func redeliverAll(_ filter: EventFilter, keyColumns: [String], force: Bool) throws -> Int {
+        let (conditions, parameters) = try filter.conditions(key: key, keyColumns: keyColumns)
+        let forceParameter = "$\(parameters.count + 1)"
+        let result = try connection.query(
+            """
+            WITH changed AS (
+                UPDATE herald.event_log
+                SET status = 'pending', tries = 0, next_attempt_at = now(), locked_at = NULL, locked_by = NULL,
+                    finished_at = NULL
+                WHERE \(Self.conjunction(conditions))
+                  AND (\(forceParameter)::bool OR NOT (status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now()))
+                RETURNING id)
+            SELECT count(*), pg_notify('herald_events', '') FROM changed
+            """, parameters + [force ? "true" : "false"])
+        return Int(result[0, 0] ?? "0") ?? 0
+    }
+
+    static func conjunction(_ conditions: [String]) -> String {
+        conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")
     }
 }

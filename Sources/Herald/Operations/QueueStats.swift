@@ -11,6 +11,9 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         public var oldestPendingAgeSeconds: Double?
         public var failuresLastHour = 0
         public var lastError: LastError?
+        /// Set when `delivered` is an estimate from the planner's statistics (the console's
+        /// overview of a very large log), not a count.
+        public var deliveredIsEstimate = false
 
         enum CodingKeys: String, CodingKey {
             case trigger, pending, delivered, failed
@@ -55,6 +58,13 @@ public struct QueueStats: Sendable, Equatable, Encodable {
     public static func read(_ connection: PGConnection, configured: [String]) throws -> QueueStats {
         var byName: [String: Trigger] = [:]
         for name in configured { byName[name] = Trigger(trigger: name) }
+        try readCounts(connection, into: &byName)
+        try readFailures(connection, into: &byName)
+        return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
+    }
+
+    /// Pending, in flight, delivered and failed per trigger: one pass over the whole log.
+    static func readCounts(_ connection: PGConnection, into byName: inout [String: Trigger]) throws {
         let counts = try connection.query(
             """
             SELECT trigger_name,
@@ -75,6 +85,10 @@ public struct QueueStats: Sendable, Equatable, Encodable {
             trigger.oldestPendingAgeSeconds = counts[row, 5].flatMap(Double.init)
             byName[name] = trigger
         }
+    }
+
+    /// Failures in the last hour and the last error, per trigger (recent invocations only).
+    static func readFailures(_ connection: PGConnection, into byName: inout [String: Trigger]) throws {
         let failures = try connection.query(
             """
             SELECT trigger_name, count(*) FROM herald.invocation_log
@@ -83,20 +97,22 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         for row in 0..<failures.rowCount {
             byName[failures[row, 0] ?? ""]?.failuresLastHour = Int(failures[row, 1] ?? "0") ?? 0
         }
+        // One index probe per trigger (invocation_log_errors, newest first) instead of a sort
+        // of every error row ever recorded.
         let lastErrors = try connection.query(
             """
-            SELECT DISTINCT ON (trigger_name) trigger_name,
-                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), status_code, error_class,
-                   error_message, left(regexp_replace(response_body, '\\s+', ' ', 'g'), $1::int)
-            FROM herald.invocation_log WHERE error_class IS NOT NULL
-            ORDER BY trigger_name, id DESC
-            """, [String(excerptLength)])
+            SELECT t.name, to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), e.status_code,
+                   e.error_class, e.error_message, left(regexp_replace(e.response_body, '\\s+', ' ', 'g'), $2::int)
+            FROM unnest($1::text[]) AS t(name)
+            CROSS JOIN LATERAL (
+                SELECT created_at, status_code, error_class, error_message, response_body FROM herald.invocation_log
+                WHERE trigger_name = t.name AND error_class IS NOT NULL ORDER BY id DESC LIMIT 1) e
+            """, [PGArray.literal(byName.keys.sorted()), String(excerptLength)])
         for row in 0..<lastErrors.rowCount {
             byName[lastErrors[row, 0] ?? ""]?.lastError = LastError(
                 at: lastErrors[row, 1] ?? "", statusCode: lastErrors[row, 2].flatMap(Int.init),
                 errorClass: lastErrors[row, 3], message: lastErrors[row, 4], responseExcerpt: lastErrors[row, 5])
         }
-        return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
     }
 
     public var json: String {

@@ -17,4 +17,13 @@ public struct StatsListenAddress: Sendable, Equatable {
     public var isLoopback: Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
+
+    /// Why this address may not be used as configured, or nil. Listening beyond loopback
+    /// without a token would let anyone who reaches the port read /stats and use the
+    /// console, so it takes an explicit `allow_unauthenticated: true`.
+    public func exposureProblem(hasToken: Bool, allowUnauthenticated: Bool) -> String? {
+        guard !isLoopback, !hasToken, !allowUnauthenticated else { return nil }
+        return "'\(host):\(port)' is reachable from other machines and no bearer token is set: "
+            + "set stats.bearer_token_env (recommended) or stats.allow_unauthenticated: true"
+    }
 }

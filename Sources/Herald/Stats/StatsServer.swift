@@ -4,7 +4,8 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 
-/// The worker's HTTP surface (Hummingbird): GET /healthz, /readyz, /metrics, /stats.
+/// The worker's HTTP surface (Hummingbird): GET /healthz, /readyz, /metrics, /stats, and
+/// the console under /console.
 /// Runs as a service in the worker's ServiceGroup; the worker reports READY=1 to systemd
 /// only after this server is listening.
 public enum StatsServer {
@@ -13,11 +14,12 @@ public enum StatsServer {
     ) -> some Service {
         let token = worker.config.stats.bearerToken
         if token == nil && !address.isLoopback {
+            // Only reachable with stats.allow_unauthenticated: true; the config refuses it otherwise.
             logger.warning(
-                "stats endpoint listens on a non-loopback address without a bearer token; set stats.bearer_token_env",
+                "stats endpoint and console listen on a non-loopback address without a bearer token (allow_unauthenticated)",
                 metadata: ["listen": "\(worker.config.stats.listen)"])
         }
-        let router = Router()
+        let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: BearerTokenMiddleware(token: token))
         router.get("/healthz") { _, _ in
             "ok\n"
@@ -38,11 +40,18 @@ public enum StatsServer {
             return Response(
                 status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: worker.statsJSON())))
         }
+        if worker.config.console.enabled {
+            Console(config: worker.config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)
+        }
         let application = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "herald"),
             onServerRunning: { channel in
-                logger.info("stats endpoint listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "")"])
+                var metadata: Logger.Metadata = ["address": "\(channel.localAddress.map { "\($0)" } ?? "")"]
+                if worker.config.console.enabled {
+                    metadata["console"] = "\(ConsoleLinks(publicURL: worker.config.console.publicURL).absolute("/console"))"
+                }
+                logger.info("stats endpoint listening", metadata: metadata)
                 worker.statsEndpointRunning.open()
             },
             logger: logger)
@@ -80,14 +89,19 @@ struct NamedFailureService<Base: Service>: Service {
 }
 
 /// Requires `Authorization: Bearer <token>` on everything but /healthz when a token is set.
+/// The console does its own authentication (a cookie or the same header), so /console is
+/// left to it.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String?
+    let token: Secret?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let token, request.uri.path != "/healthz" else { return try await next(request, context) }
-        guard request.headers[.authorization] == "Bearer \(token)" else {
+        let path = request.uri.path
+        guard let token, path != "/healthz", path != "/console", !path.hasPrefix("/console/") else {
+            return try await next(request, context)
+        }
+        guard ConstantTime.bearerMatches(request.headers[.authorization], token: token) else {
             var headers = HTTPFields()
             headers[.wwwAuthenticate] = "Bearer"
             return Response(

@@ -62,3 +62,33 @@ func parsePrometheus(_ text: String) throws -> [String: [String: Any]] {
     else { throw ReceiverError(message: "Prometheus text did not parse: \(errors)") }
     return parsed
 }
+
+/// An HTTP request with curl (real HTTP), returning the status, the redirect target, the
+/// response headers (lower-cased names) and the body. Redirects are not followed.
+func httpCall(
+    _ url: String, method: String = "GET", headers: [String] = [], form: [(String, String)]? = nil
+) throws -> (status: Int, location: String, headers: [String: String], body: String) {
+    let headerFile = NSTemporaryDirectory() + "herald-headers-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: headerFile) }
+    var arguments = ["curl", "-s", "-m", "10", "-X", method, "-D", headerFile, "-o", "-", "-w", "\n%{http_code}"]
+    arguments += headers.flatMap { ["-H", $0] }
+    for (name, value) in form ?? [] { arguments += ["--data-urlencode", "\(name)=\(value)"] }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments + [url]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    var responseHeaders: [String: String] = [:]
+    for line in ((try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? "").split(separator: "\r\n") {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        responseHeaders[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    guard let newline = text.lastIndex(of: "\n") else { return (0, "", responseHeaders, "") }
+    return (
+        Int(text[text.index(after: newline)...]) ?? 0, responseHeaders["location"] ?? "", responseHeaders,
+        String(text[..<newline])
+    )
+}

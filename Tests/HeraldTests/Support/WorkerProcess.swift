@@ -1,15 +1,16 @@
 import Foundation
 
-/// `herald run` as a child process, so tests can SIGTERM and SIGKILL it like systemd would.
+/// `herald run` (or another long-running command, such as `herald console`) as a child
+/// process, so tests can SIGTERM and SIGKILL it like systemd would.
 final class WorkerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(configPath: String, environment: [String: String] = [:]) throws {
+    init(configPath: String, environment: [String: String] = [:], command: [String] = ["run"]) throws {
         logPath = NSTemporaryDirectory() + "herald-worker-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = TestEnvironment.heraldExecutable
-        process.arguments = ["run", "--config", configPath, "--log-level", "debug"]
+        process.arguments = command + ["--config", configPath, "--log-level", "debug"]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)
         process.standardError = log

@@ -1,0 +1,125 @@
+import Crypto
+import Foundation
+import Hummingbird
+
+/// Who may use the console and how they prove it.
+///
+/// With a token (`stats.bearer_token_env`) a request is let in by `Authorization: Bearer
+/// <token>` (scripts) or by the session cookie the login page sets after the same token was
+/// typed. The cookie holds an expiry and an HMAC of it keyed by the token, not the token
+/// itself: it cannot be turned back into the token, stops working when it expires, and every
+/// cookie dies when the token changes. POSTs from a cookie session need a CSRF token bound to
+/// that cookie; a Bearer request needs none, since a browser never adds that header on its
+/// own. Without a token (a loopback listener, or `allow_unauthenticated`) the console is
+/// open, still with CSRF tokens, and on loopback only for requests whose Host is loopback,
+/// which keeps DNS-rebinding pages out.
+struct ConsoleAuth: Sendable {
+    enum Identity: Sendable, Equatable {
+        case session(String)
+        case bearer
+        case open
+
+        /// How audit lines name the actor: one token is shared, so the best available is the
+        /// method and, for a cookie, a short fingerprint that ties a session's actions together.
+        var auditName: String {
+            switch self {
+            case .session(let cookie):
+                "session:" + SHA256.hash(data: Array(cookie.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+            case .bearer: "bearer-token"
+            case .open: "unauthenticated"
+            }
+        }
+    }
+
+    static let cookieName = "herald_console"
+    static let sessionSeconds = 12 * 3600
+
+    let token: Secret?
+    /// The HMAC key: the token's bytes, or random bytes of this process.
+    private let keyBytes: Secret
+    /// Whether to insist on a loopback Host header (open console on a loopback listener).
+    let requireLoopbackHost: Bool
+    /// Adds `Secure` to the cookie when the console is reached over https.
+    let secureCookie: Bool
+
+    init(token: Secret?, listenerIsLoopback: Bool, secureCookie: Bool) {
+        self.token = token
+        // Without a token, CSRF tokens are keyed by a secret of this process alone.
+        keyBytes = token ?? Secret((0..<32).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined())
+        requireLoopbackHost = token == nil && listenerIsLoopback
+        self.secureCookie = secureCookie
+    }
+
+    var needsLogin: Bool { token != nil }
+
+    /// The identity a request proves, or nil.
+    func authenticate(_ request: Request, now: Date = Date()) -> Identity? {
+        guard let token else {
+            if requireLoopbackHost, !Self.isLoopbackHost(request.head.authority ?? "") {
+                return nil
+            }
+            return .open
+        }
+        if let header = request.headers[.authorization] {
+            return ConstantTime.bearerMatches(header, token: token) ? .bearer : nil
+        }
+        guard let cookie = request.cookies[Self.cookieName]?.value, isValidSession(cookie, now: now) else { return nil }
+        return .session(cookie)
+    }
+
+    /// Whether a typed token is the configured one.
+    func acceptsLogin(_ typed: String) -> Bool {
+        guard let token else { return false }
+        return ConstantTime.equal(typed, token.value)
+    }
+
+    /// A new session cookie value: `<expiry>.<mac>`.
+    func newSession(now: Date = Date()) -> String {
+        let expiry = Int(now.timeIntervalSince1970) + Self.sessionSeconds
+        return "\(expiry).\(mac("session.\(expiry)"))"
+    }
+
+    func isValidSession(_ cookie: String, now: Date) -> Bool {
+        let parts = cookie.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let expiry = Int(parts[0]), expiry > Int(now.timeIntervalSince1970) else { return false }
+        return ConstantTime.equal(String(parts[1]), mac("session.\(expiry)"))
+    }
+
+    /// The CSRF token forms of this identity carry.
+    func csrfToken(for identity: Identity) -> String {
+        switch identity {
+        case .session(let cookie): mac("csrf.\(cookie)")
+        case .bearer, .open: mac("csrf.open")
+        }
+    }
+
+    /// Whether a POST from `identity` may act: Bearer requests always, others with the
+    /// right CSRF token.
+    func allowsPost(from identity: Identity, csrf: String?) -> Bool {
+        if identity == .bearer { return true }
+        guard let csrf else { return false }
+        return ConstantTime.equal(csrf, csrfToken(for: identity))
+    }
+
+    func setCookie(_ value: String, maxAge: Int) -> String {
+        "\(Self.cookieName)=\(value); Path=/console; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
+            + (secureCookie ? "; Secure" : "")
+    }
+
+    private func mac(_ message: String) -> String {
+        let code = HMAC<SHA256>.authenticationCode(
+            for: Array(message.utf8), using: SymmetricKey(data: Array(keyBytes.value.utf8)))
+        return Data(code).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func isLoopbackHost(_ authority: String) -> Bool {
+        var host = authority
+        if host.hasPrefix("[") {
+            host = String(host.dropFirst().prefix { $0 != "]" })
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+
+/// The console's reads of the event log. SELECT only (a read-only role can run every one),
+/// each a single statement, each bounded by a LIMIT or an index range.
+struct EventBrowser {
+    static let pageSize = 50
+
+    struct Row: Sendable {
+        var number: Int64
+        /// What receivers saw as `webhook-id`.
+        var publicID: String
+        var trigger: String
+        var table: String
+        var operation: String
+        var status: String
+        var leased: Bool
+        var tries: Int
+        var createdAt: String
+        var lastStatusCode: Int?
+        var lastError: String?
+        /// The start of the row's data (new, else old), as JSON.
+        var preview: String
+    }
+
+    struct Page: Sendable {
+        var rows: [Row]
+        /// Keyset cursors: the links to older and newer pages, when there are any.
+        var olderThan: Int64?
+        var newerThan: Int64?
+    }
+
+    /// Which page: the newest, the one before `olderThan`, or the one after `newerThan`.
+    enum Cursor: Sendable, Equatable {
+        case newest
+        case before(Int64)
+        case after(Int64)
+    }
+
+    struct Attempt: Sendable {
+        var attempt: Int
+        var statusCode: Int?
+        var errorClass: String?
+        var errorMessage: String?
+        var headers: [(name: String, value: String)]
+        var responseBody: String?
+        var durationMs: Double
+        var at: String
+    }
+
+    struct Detail: Sendable {
+        var event: ClaimedEvent
+        var status: String
+        var leasedBy: String?
+        var nextAttemptAt: String
+        var finishedAt: String?
+        var lastStatusCode: Int?
+        var lastError: String?
+        var attempts: [Attempt]
+    }
+
+    struct Throughput: Sendable {
+        /// Per minute of the last hour, oldest first: 2xx responses and failed attempts.
+        var delivered: [Int]
+        var failed: [Int]
+    }
+
+    static let minutes = 60
+
+    let connection: PGConnection
+    let key: EventIDKey
+
+    init(_ admin: EventAdmin) {
+        connection = admin.connection
+        key = admin.key
+    }
+
+    /// One page of the events `filter` selects, newest first.
+    ///
+    /// Keyset pagination on the primary key: `id < cursor ORDER BY id DESC LIMIT n+1` costs
+    /// the same on page 1 and page 10,000 (OFFSET would read and drop every row before the
+    /// page), and a link stays valid while new events arrive.
+    func page(_ filter: EventFilter, keyColumns: [String], cursor: Cursor) throws -> Page {
+        var (conditions, parameters) = try filter.conditions(key: key, keyColumns: keyColumns)
+        let ascending: Bool
+        switch cursor {
+        case .newest:
+            ascending = false
+        case .before(let id):
+            parameters.append(String(id))
+            conditions.append("id < $\(parameters.count)::bigint")
+            ascending = false
+        case .after(let id):
+            parameters.append(String(id))
+            conditions.append("id > $\(parameters.count)::bigint")
+            ascending = true
+        }
+        let result = try connection.query(
+            """
+            SELECT id, trigger_name, schema_name || '.' || table_name, payload->>'op', status,
+                   status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now(), tries,
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), last_status_code, left(last_error, 200),
+                   left(coalesce(payload->'data'->'new', payload->'data'->'old')::text, 160), imported_id::text
+            FROM herald.event_log
+            WHERE \(EventAdmin.conjunction(conditions))
+            ORDER BY id \(ascending ? "ASC" : "DESC") LIMIT \(Self.pageSize + 1)
+            """, parameters)
+        var rows = (0..<result.rowCount).map { index in
+            Row(
+                number: Int64(result[index, 0] ?? "") ?? 0,
+                publicID: result[index, 11] ?? EventID.uuid(key: key, number: Int64(result[index, 0] ?? "") ?? 0),
+                trigger: result[index, 1] ?? "", table: result[index, 2] ?? "",
+                operation: result[index, 3] ?? "", status: result[index, 4] ?? "", leased: result[index, 5] == "t",
+                tries: Int(result[index, 6] ?? "") ?? 0, createdAt: result[index, 7] ?? "",
+                lastStatusCode: result[index, 8].flatMap(Int.init), lastError: result[index, 9],
+                preview: result[index, 10] ?? "")
+        }
+        let more = rows.count > Self.pageSize
+        if more { rows.removeLast() }
+        if ascending { rows.reverse() }
+        guard let first = rows.first, let last = rows.last else {
+            // An empty page past either end still links back.
+            switch cursor {
+            case .newest: return Page(rows: [], olderThan: nil, newerThan: nil)
+            case .before(let id): return Page(rows: [], olderThan: nil, newerThan: id - 1)
+            case .after(let id): return Page(rows: [], olderThan: id + 1, newerThan: nil)
+            }
+        }
+        switch cursor {
+        case .newest: return Page(rows: rows, olderThan: more ? last.number : nil, newerThan: nil)
+        case .before: return Page(rows: rows, olderThan: more ? last.number : nil, newerThan: first.number)
+        case .after: return Page(rows: rows, olderThan: last.number, newerThan: more ? first.number : nil)
+        }
+    }
+
+    /// One event with every attempt, or nil when there is no such event.
+    func detail(_ number: Int64) throws -> Detail? {
+        let result = try connection.query(
+            """
+            SELECT id, trigger_name, schema_name, table_name, payload::text, tries,
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), extract(epoch FROM created_at),
+                   status, CASE WHEN status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now() THEN locked_by END,
+                   to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                   to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), last_status_code, last_error
+            FROM herald.event_log WHERE id = $1::bigint
+            """, [String(number)])
+        guard result.rowCount == 1 else { return nil }
+        let event = ClaimedEvent(
+            id: number, triggerName: result[0, 1] ?? "", table: TableName(schema: result[0, 2] ?? "", name: result[0, 3] ?? ""),
+            payload: result[0, 4] ?? "null", tries: Int(result[0, 5] ?? "") ?? 0, createdAt: result[0, 6] ?? "",
+            createdAtEpoch: Double(result[0, 7] ?? "") ?? 0)
+        let attempts = try connection.query(
+            """
+            SELECT attempt, status_code, error_class, error_message, request_headers::text, response_body, duration_ms,
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')
+            FROM herald.invocation_log WHERE event_id = $1::bigint ORDER BY id LIMIT 500
+            """, [String(number)])
+        return Detail(
+            event: event, status: result[0, 8] ?? "", leasedBy: result[0, 9], nextAttemptAt: result[0, 10] ?? "",
+            finishedAt: result[0, 11], lastStatusCode: result[0, 12].flatMap(Int.init), lastError: result[0, 13],
+            attempts: (0..<attempts.rowCount).map { row in
+                Attempt(
+                    attempt: Int(attempts[row, 0] ?? "") ?? 0, statusCode: attempts[row, 1].flatMap(Int.init),
+                    errorClass: attempts[row, 2], errorMessage: attempts[row, 3],
+                    headers: Self.recordedHeaders(attempts[row, 4] ?? "{}"), responseBody: attempts[row, 5],
+                    durationMs: Double(attempts[row, 6] ?? "") ?? 0, at: attempts[row, 7] ?? "")
+            })
+    }
+
+    /// Recorded headers, sorted by name, with sensitive ones redacted again: rows written
+    /// before a header counted as sensitive must not show it now.
+    static func recordedHeaders(_ json: String) -> [(name: String, value: String)] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [] }
+        return object.keys.sorted().map { name in
+            let value = object[name].map { "\($0)" } ?? ""
+            return (name, Redaction.isSensitiveHeader(name) ? Redaction.placeholder : value)
+        }
+    }
+
+    /// Attempts per trigger per minute over the last hour (from the invocation log's
+    /// created_at index, so it reads an hour of rows, not the log).
+    func throughput() throws -> [String: Throughput] {
+        let result = try connection.query(
+            """
+            SELECT trigger_name, floor(extract(epoch FROM now() - created_at) / 60)::int,
+                   count(*) FILTER (WHERE status_code BETWEEN 200 AND 299),
+                   count(*) FILTER (WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299)
+            FROM herald.invocation_log WHERE created_at > now() - interval '\(Self.minutes) minutes'
+            GROUP BY 1, 2
+            """)
+        var byTrigger: [String: Throughput] = [:]
+        for row in 0..<result.rowCount {
+            let name = result[row, 0] ?? ""
+            let minutesAgo = Int(result[row, 1] ?? "") ?? 0
+            guard (0..<Self.minutes).contains(minutesAgo) else { continue }
+            var series = byTrigger[name] ?? Throughput(
+                delivered: Array(repeating: 0, count: Self.minutes), failed: Array(repeating: 0, count: Self.minutes))
+            let index = Self.minutes - 1 - minutesAgo
+            series.delivered[index] += Int(result[row, 2] ?? "") ?? 0
+            series.failed[index] += Int(result[row, 3] ?? "") ?? 0
+            byTrigger[name] = series
+        }
+        return byTrigger
+    }
+}
+
+extension EventBrowser {
+    /// Above this many rows (by the planner's estimate) the overview stops counting
+    /// delivered events: a count reads the whole log (0.7 s at a million rows).
+    static let exactCountLimit = 100_000
+
+    /// The overview's numbers. Up to ``exactCountLimit`` rows every count is exact. Beyond
+    /// it pending, in-flight and failed stay exact — they are read from their partial indexes
+    /// and are what an operator acts on — while delivered becomes an estimate from the
+    /// planner's statistics (row count × the trigger's share), marked as such.
+    func overview(configured: [String]) throws -> QueueStats {
+        let size = try connection.query("SELECT reltuples::bigint FROM pg_class WHERE oid = 'herald.event_log'::regclass")
+        let rows = Int(size[0, 0] ?? "") ?? -1
+        guard rows >= Self.exactCountLimit else { return try QueueStats.read(connection, configured: configured) }
+        var byName: [String: QueueStats.Trigger] = [:]
+        for name in configured { byName[name] = QueueStats.Trigger(trigger: name) }
+        let pending = try connection.query(
+            """
+            SELECT trigger_name,
+                   count(*) FILTER (WHERE NOT (locked_by IS NOT NULL AND next_attempt_at > now())),
+                   count(*) FILTER (WHERE locked_by IS NOT NULL AND next_attempt_at > now()),
+                   extract(epoch FROM now() - min(created_at))
+            FROM herald.event_log WHERE status = 'pending' GROUP BY trigger_name
+            """)
+        for row in 0..<pending.rowCount {
+            let name = pending[row, 0] ?? ""
+            var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
+            trigger.pending = Int(pending[row, 1] ?? "") ?? 0
+            trigger.inFlight = Int(pending[row, 2] ?? "") ?? 0
+            trigger.oldestPendingAgeSeconds = pending[row, 3].flatMap(Double.init)
+            byName[name] = trigger
+        }
+        let failed = try connection.query(
+            "SELECT trigger_name, count(*) FROM herald.event_log WHERE status = 'failed' GROUP BY trigger_name")
+        for row in 0..<failed.rowCount {
+            let name = failed[row, 0] ?? ""
+            byName[name, default: QueueStats.Trigger(trigger: name)].failed = Int(failed[row, 1] ?? "") ?? 0
+        }
+        let shares = try connection.query(
+            """
+            SELECT m.value, m.share FROM pg_stats s,
+                   unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(value, share)
+            WHERE s.schemaname = 'herald' AND s.tablename = 'event_log' AND s.attname = 'trigger_name'
+            """)
+        for row in 0..<shares.rowCount {
+            let name = shares[row, 0] ?? ""
+            var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
+            let total = Int((Double(shares[row, 1] ?? "") ?? 0) * Double(rows))
+            trigger.delivered = max(0, total - trigger.pending - trigger.inFlight - trigger.failed)
+            trigger.deliveredIsEstimate = true
+            byName[name] = trigger
+        }
+        try QueueStats.readFailures(connection, into: &byName)
+        return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
+    }
+}

@@ -1,0 +1,51 @@
+/// `/console`: per trigger, the queue as the database sees it and the last hour's attempts.
+enum OverviewPage {
+    static func render(
+        queue: QueueStats, throughput: [String: EventBrowser.Throughput], triggers: [TriggerConfig], context: PageContext
+    ) -> Markup {
+        let rows: [Markup] = queue.triggers.map { trigger in
+            let configured = triggers.first { $0.name == trigger.trigger }
+            let events = FilterForm(trigger: trigger.trigger)
+            let failed = FilterForm(trigger: trigger.trigger, status: "failed")
+            let pending = FilterForm(trigger: trigger.trigger, status: "pending")
+            // Later issues add states (disabled, breaker open); today a trigger is active or,
+            // when no longer in the config, orphaned (its events wait, never dropped).
+            let target: String = configured.map { "\($0.table) → \($0.displayWebhook)" } ?? ""
+            let state: Markup = configured == nil ? "<span class=\"badge failed\">not configured</span>" : "active"
+            return """
+                <tr data-trigger="\(trigger.trigger)"><td><a href="\(ConsoleLinks.events(events))">\(trigger.trigger)</a>\
+                <div class="muted">\(target)</div></td>\
+                <td>\(state)</td>\
+                <td class="num" data-count="pending"><a href="\(ConsoleLinks.events(pending))">\(trigger.pending)</a></td>\
+                <td class="num" data-count="in_flight">\(trigger.inFlight)</td>\
+                <td class="num" data-count="delivered">\(trigger.deliveredIsEstimate ? "≈ " : "")\(trigger.delivered)</td>\
+                <td class="num" data-count="failed"><a href="\(ConsoleLinks.events(failed))">\(trigger.failed)</a></td>\
+                <td class="num">\(ConsoleLayout.age(trigger.oldestPendingAgeSeconds))</td>\
+                <td class="num" data-count="failures_last_hour">\(trigger.failuresLastHour)</td>\
+                <td>\(ThroughputChart.svg(throughput[trigger.trigger]))</td></tr>
+                """
+        }
+        let errors: [Markup] = queue.triggers.compactMap { trigger in
+            guard let error = trigger.lastError else { return nil }
+            let what = error.statusCode.map { "HTTP \($0)" } ?? error.errorClass ?? "error"
+            // The recorder's message for an HTTP failure is often just "HTTP 500" again.
+            let message = error.message == what ? "" : error.message ?? ""
+            return "<li><strong>\(trigger.trigger)</strong> \(error.at): \(what) \(message)</li>"
+        }
+        let lastErrors: Markup = errors.isEmpty ? "" : "<h2>Last error per trigger</h2><ul>\(errors)</ul>"
+        let estimated: Markup =
+            queue.triggers.contains(where: \.deliveredIsEstimate)
+            ? "<p class=\"muted\">≈ delivered is estimated from the planner's statistics: the log holds more than \(EventBrowser.exactCountLimit) events, and counting them all would take longer than the page should. Pending, in flight and failed are exact.</p>"
+            : ""
+        return ConsoleLayout.page(
+            title: "Overview", context: context,
+            """
+            <h1>Overview</h1>
+            <table id="overview"><thead><tr><th>Trigger</th><th>State</th><th class="num">Pending</th>\
+            <th class="num">In flight</th><th class="num">Delivered</th><th class="num">Failed</th>\
+            <th class="num">Oldest pending</th><th class="num">Failures 1h</th><th>Attempts per minute, last hour</th></tr></thead>
+            <tbody>\(rows)</tbody></table>
+            \(estimated)\(lastErrors)
+            """)
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Herald
+import ServiceLifecycle
+
+struct ConsoleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console",
+        abstract: "Serve the web console alone against the database (no delivery).",
+        discussion: """
+            The same console `herald run` serves under /console on stats.listen, with the same
+            token (stats.bearer_token_env). A non-loopback --listen needs that token or
+            stats.allow_unauthenticated: true. With console.read_only: true it works with a
+            role that may only SELECT from herald's tables.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "host:port to listen on (default: stats.listen, else 127.0.0.1:9465).")
+    var listen: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let logger = options.makeLogger()
+            let config = try options.loadConfig()
+            let text = listen ?? (config.stats.listen.isEmpty ? "127.0.0.1:9465" : config.stats.listen)
+            guard let address = StatsListenAddress(text) else {
+                throw CLIFailure(message: "--listen '\(text)' is not host:port", exitCode: .configError)
+            }
+            do {
+                try ConsoleServer.preflight(config: config, address: address)
+            } catch let refused as ConsoleServer.Refused {
+                throw CLIFailure(message: refused.description, exitCode: .configError)
+            }
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [ConsoleServer.application(config: config, address: address, logger: logger)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+            try await group.run()
+        }
+    }
+}
