@@ -2,25 +2,26 @@
 
     python3 latency.py RECEIPTS CREATED RATE INSERTED [WARMUP_SECONDS]
 
-RECEIPTS: nginx's log lines "<epoch seconds with ms> <webhook-id>"; CREATED: "<event id>
-<created_at epoch>" for every event of the run. Percentiles (nearest rank) and the counts
+RECEIPTS: nginx's log lines "<epoch seconds with ms> <webhook-id>"; CREATED: "<webhook-id>
+<created_at epoch>" for every event of the run (the webhook-id from its invocation rows, since
+payload ids are keyed and cannot be derived here; "-" for an event never attempted). Percentiles (nearest rank) and the counts
 over 100 ms and 900 ms cover only events created WARMUP_SECONDS (default 1) or more after
 the run's first event; received counts every event of the run. Prints one JSON object.
 """
 import json
 import math
 import sys
-import uuid
 
 receipts, created, rate, inserted = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 warmup = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
 
 made = {}
 with open(created) as f:
-    for line in f:
+    for index, line in enumerate(f):
         parts = line.split()
         if len(parts) == 2:
-            made[int(parts[0])] = float(parts[1])
+            key = parts[0] if parts[0] != "-" else f"never-attempted-{index}"
+            made[key.lower()] = float(parts[1])
 start = min(made.values()) if made else 0.0
 
 received = {}
@@ -29,10 +30,7 @@ with open(receipts) as f:
         parts = line.split()
         if len(parts) != 2 or parts[1] == "-":
             continue
-        try:
-            number = uuid.UUID(parts[1]).int & ((1 << 62) - 1)
-        except ValueError:
-            continue
+        number = parts[1].lower()
         if number in made and number not in received:
             received[number] = (float(parts[0]) - made[number]) * 1000
 

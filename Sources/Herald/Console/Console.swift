@@ -162,12 +162,13 @@ public struct Console: Sendable {
 
     private func overview(_ page: PageContext) async throws -> Response {
         let names = config.triggers.map(\.name)
-        let (queue, throughput) = try await database.admin { admin in
+        let (queue, throughput, states) = try await database.admin { admin in
             let browser = EventBrowser(admin)
-            return (try browser.overview(configured: names), try browser.throughput())
+            return (try browser.overview(configured: names), try browser.throughput(), try browser.triggerStates())
         }
         return ConsoleResponse.html(
-            OverviewPage.render(queue: queue, throughput: throughput, triggers: config.triggers, context: page))
+            OverviewPage.render(
+                queue: queue, throughput: throughput, states: states, triggers: config.triggers, context: page))
     }
 
     private func events(_ request: Request, _ page: PageContext) async throws -> Response {

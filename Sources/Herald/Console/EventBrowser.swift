@@ -212,6 +212,24 @@ extension EventBrowser {
     /// it pending, in-flight and failed stay exact — they are read from their partial indexes
     /// and are what an operator acts on — while delivered becomes an estimate from the
     /// planner's statistics (row count × the trigger's share), marked as such.
+    /// A trigger's state as `herald.trigger_state` holds it (issue 9): disabled, and the
+    /// circuit breaker state a worker last recorded. Triggers without a row are enabled.
+    struct TriggerState: Sendable, Equatable {
+        var enabled = true
+        var reason: String?
+        var circuit = "closed"
+    }
+
+    func triggerStates() throws -> [String: TriggerState] {
+        let result = try connection.query("SELECT trigger_name, enabled, reason, circuit_state FROM herald.trigger_state")
+        var states: [String: TriggerState] = [:]
+        for row in 0..<result.rowCount {
+            states[result[row, 0] ?? ""] = TriggerState(
+                enabled: result[row, 1] == "t", reason: result[row, 2], circuit: result[row, 3] ?? "closed")
+        }
+        return states
+    }
+
     func overview(configured: [String]) throws -> QueueStats {
         let size = try connection.query("SELECT reltuples::bigint FROM pg_class WHERE oid = 'herald.event_log'::regclass")
         let rows = Int(size[0, 0] ?? "") ?? -1

@@ -1,17 +1,28 @@
 /// `/console`: per trigger, the queue as the database sees it and the last hour's attempts.
 enum OverviewPage {
     static func render(
-        queue: QueueStats, throughput: [String: EventBrowser.Throughput], triggers: [TriggerConfig], context: PageContext
+        queue: QueueStats, throughput: [String: EventBrowser.Throughput],
+        states: [String: EventBrowser.TriggerState] = [:], triggers: [TriggerConfig], context: PageContext
     ) -> Markup {
         let rows: [Markup] = queue.triggers.map { trigger in
             let configured = triggers.first { $0.name == trigger.trigger }
             let events = FilterForm(trigger: trigger.trigger)
             let failed = FilterForm(trigger: trigger.trigger, status: "failed")
             let pending = FilterForm(trigger: trigger.trigger, status: "pending")
-            // Later issues add states (disabled, breaker open); today a trigger is active or,
-            // when no longer in the config, orphaned (its events wait, never dropped).
+            // Not configured (its events wait, never dropped), disabled (by whom and why, from
+            // herald.trigger_state), a circuit breaker a worker reported open, or active.
             let target: String = configured.map { "\($0.table) → \($0.displayWebhook)" } ?? ""
-            let state: Markup = configured == nil ? "<span class=\"badge failed\">not configured</span>" : "active"
+            let stored = states[trigger.trigger] ?? EventBrowser.TriggerState()
+            let state: Markup
+            if configured == nil {
+                state = "<span class=\"badge failed\">not configured</span>"
+            } else if !stored.enabled {
+                state = "<span class=\"badge failed\" title=\"\(stored.reason ?? "")\">disabled</span>"
+            } else if stored.circuit != "closed" {
+                state = "<span class=\"badge failed\">breaker \(stored.circuit == "open" ? "open" : "half-open")</span>"
+            } else {
+                state = "active"
+            }
             return """
                 <tr data-trigger="\(trigger.trigger)"><td><a href="\(ConsoleLinks.events(events))">\(trigger.trigger)</a>\
                 <div class="muted">\(target)</div></td>\

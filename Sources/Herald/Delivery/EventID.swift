@@ -4,12 +4,18 @@ import Foundation
 /// The per-installation secret payload ids are derived from (`herald.installation.id_key`).
 public struct EventIDKey: Sendable, Equatable {
     let bytes: [UInt8]
+    /// HMAC-SHA256 with the key already absorbed. Every id takes four MACs; keying HMAC
+    /// (hashing the key into its inner and outer state) was most of their cost, so it is done
+    /// once here and each round starts from a copy (HMAC is a value type).
+    /// Only ever copied, never mutated in place: the copies are independent values.
+    nonisolated(unsafe) let keyedMAC: HMAC<SHA256>
 
     public init(bytes: [UInt8]) {
         self.bytes = bytes
+        keyedMAC = HMAC<SHA256>(key: SymmetricKey(data: bytes))
     }
 
-    var key: SymmetricKey { SymmetricKey(data: bytes) }
+    public static func == (lhs: EventIDKey, rhs: EventIDKey) -> Bool { lhs.bytes == rhs.bytes }
 }
 
 /// The public id of an event: a version 4 UUID that is a keyed permutation of the event's
@@ -59,9 +65,11 @@ public enum EventID {
     }
 
     private static func roundFunction(_ key: EventIDKey, _ round: UInt8, _ half: UInt64) -> UInt64 {
-        var message = [round]
-        for index in 0..<8 { message.append(UInt8(truncatingIfNeeded: half >> (8 * (7 - index)))) }
-        let mac = HMAC<SHA256>.authenticationCode(for: message, using: key.key)
+        var message: (UInt8, UInt64) = (round, half.bigEndian)
+        var hmac = key.keyedMAC
+        withUnsafeBytes(of: &message.0) { hmac.update(data: $0) }
+        withUnsafeBytes(of: &message.1) { hmac.update(data: $0) }
+        let mac = hmac.finalize()
         return mac.withUnsafeBytes { bytes in
             bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         } & halfMask

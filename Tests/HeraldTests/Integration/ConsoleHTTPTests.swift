@@ -55,6 +55,19 @@ struct ConsoleHTTPTests {
         #expect(fixture.worker.log.contains("redeliver"))
     }
 
+    @Test func overviewShowsADisabledTriggerWithItsReason() throws {
+        let fixture = try ConsoleFixture()
+        let disabled = try runHerald(
+            ["disable-trigger", "--config", fixture.configPath, "order_changes", "--reason", "maintenance window"],
+            environment: ["CONSOLE_TOKEN": ConsoleFixture.token])
+        #expect(disabled.status == 0, "\(disabled.stderr)")
+        let overview = try httpCall(fixture.baseURL + "/console", headers: [Self.bearer])
+        let row = overview.body.components(separatedBy: "data-trigger=\"order_changes\"").dropFirst().first ?? ""
+        let cells = row.components(separatedBy: "</tr>").first ?? ""
+        #expect(cells.contains(">disabled</span>"), "\(cells)")
+        #expect(cells.contains("maintenance window"))
+    }
+
     @Test func cookieSessionNeedsTheCSRFTokenToAct() throws {
         let fixture = try ConsoleFixture()
         let wrongLogin = try httpCall(
