@@ -168,10 +168,11 @@ public struct CircuitBreaker: Sendable {
             if let first = buckets.first, first.second < oldest {
                 buckets.removeAll { $0.second < oldest }
             }
+            // A success cannot open the breaker: a healthy receiver costs one counter increment
+            // per outcome, not a pass over the window.
+            guard failure else { return nil }
             let window = reading(now: now)
-            guard failure, window.requests >= config.minimumRequests, window.ratio >= config.failureRatio else {
-                return nil
-            }
+            guard window.requests >= config.minimumRequests, window.ratio >= config.failureRatio else { return nil }
             state = .open(until: now + .seconds(config.openSeconds))
             return .opened(window)
         }
