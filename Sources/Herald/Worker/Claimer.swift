@@ -116,9 +116,6 @@ public final class Claimer: Service {
                     reconnectBackoff.reset()
                     throttle.reset()
                 case .wait(let until):
-                    if logger.logLevel <= .trace {
-                        logger.trace("claimer waits", metadata: ["until_poll": "\(until != nil)"])
-                    }
                     // Every wait has a floor and a ceiling: no spin, and the loop turns at
                     // least once a second for the watchdog and the poll.
                     let timeout = until.map { $0 - ContinuousClock.now } ?? .seconds(1)

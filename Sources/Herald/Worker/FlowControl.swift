@@ -486,7 +486,7 @@ public struct FlowControl<Job: FlowJob> {
     public func isDisabled(_ trigger: String) -> Bool { gates[trigger]?.disabled ?? false }
 
     /// Every routed trigger, in a stable order.
-    public var limitsTriggers: [String] { triggerOrder }
+    public var triggers: [String] { triggerOrder }
 
     public func circuitState(_ trigger: String) -> CircuitBreaker.State? { gates[trigger]?.breaker?.state }
 

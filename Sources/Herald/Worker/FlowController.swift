@@ -82,8 +82,6 @@ public final class FlowController: Sendable {
         }
     }
 
-    public var limits: FlowControl<DeliveryJob>.Limits { state.withLock { $0.limits } }
-
     /// The claimer polls this descriptor for readability.
     var claimerWakeDescriptor: Int32 { claimerWake.descriptor }
 
@@ -123,18 +121,13 @@ public final class FlowController: Sendable {
     /// changed, so the caller can say so.
     func setDisabled(_ disabled: Set<String>) -> (enabled: [String], disabled: [String]) {
         let (before, after, notices) = state.withLock { flow in
-            let before = Set(flow.limitsTriggers.filter { flow.isDisabled($0) })
+            let before = Set(flow.triggers.filter { flow.isDisabled($0) })
             flow.setDisabled(disabled)
-            let after = Set(flow.limitsTriggers.filter { flow.isDisabled($0) })
+            let after = Set(flow.triggers.filter { flow.isDisabled($0) })
             return (before, after, flow.takeNotices())
         }
         handle(notices)
         return (before.subtracting(after).sorted(), after.subtracting(before).sorted())
-    }
-
-    /// Whether a trigger is disabled in this worker, and its breaker state (for stats).
-    public func gateState(_ trigger: String) -> (disabled: Bool, circuit: CircuitBreaker.State?) {
-        state.withLock { ($0.isDisabled(trigger), $0.circuitState(trigger)) }
     }
 
     func notified() {
@@ -195,9 +188,4 @@ public final class FlowController: Sendable {
 
     /// Transfers running now.
     public var inFlight: Int { state.withLock { $0.inFlightTotal } }
-
-    /// Jobs claimed and waiting for a slot.
-    public var queued: Int { state.withLock { $0.queuedTotal } }
-
-    public var recorderBacklog: Int { state.withLock { $0.recorderBacklog } }
 }

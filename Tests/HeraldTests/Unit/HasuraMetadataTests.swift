@@ -142,19 +142,10 @@ struct HasuraMetadataTests {
         #expect(config.triggers.map(\.name) == ["a", "b"])
     }
 
-    static let oneTrigger = """
-        database: {url: 'postgres://app@127.0.0.1/app'}
-        tables:
-          - table: {schema: public, name: orders}
-            event_triggers:
-              - name: t
-                definition: {insert: {columns: "*"}}
-                webhook: http://127.0.0.1:9/x
-
-        """
+    static let oneTrigger = oneTriggerYAML
 
     func withTriggerKey(_ line: String) -> String {
-        Self.oneTrigger + "        \(line)\n"
+        oneTriggerYAML(withKeys: line)
     }
 
     @Test(arguments: ["request_transform", "response_transform"])
@@ -281,4 +272,21 @@ struct CronScheduleTests {
         let second = try #require(TriggerCleanupService.nextRun([hourly, halfHour], after: first.0))
         #expect(second.1.map(\.trigger) == ["a", "b"])
     }
+}
+
+/// A config with one trigger `t` on `public.orders`, for tests of trigger keys.
+let oneTriggerYAML = """
+    database: {url: 'postgres://app@127.0.0.1/app'}
+    tables:
+      - table: {schema: public, name: orders}
+        event_triggers:
+          - name: t
+            definition: {insert: {columns: "*"}}
+            webhook: http://127.0.0.1:9/x
+
+    """
+
+/// ``oneTriggerYAML`` with more keys (one per line) on the trigger.
+func oneTriggerYAML(withKeys keys: String) -> String {
+    oneTriggerYAML + keys.split(separator: "\n").map { "        " + $0 + "\n" }.joined()
 }

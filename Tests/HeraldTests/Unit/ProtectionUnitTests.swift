@@ -256,16 +256,7 @@ struct FlowGateTests {
 @Suite("Protection config")
 struct ProtectionConfigTests {
     func trigger(_ keys: String) throws -> TriggerConfig {
-        let yaml = """
-            database: {url: 'postgres://x@127.0.0.1/x'}
-            tables:
-              - table: {schema: public, name: orders}
-                event_triggers:
-                  - name: t
-                    definition: {insert: {columns: "*"}}
-                    webhook: http://127.0.0.1:9/x
-            \(keys.split(separator: "\n").map { "        " + $0 }.joined(separator: "\n"))
-            """
+        let yaml = oneTriggerYAML(withKeys: keys)
         return try #require(try ConfigLoader.parse(yaml: yaml, file: "h.yaml", environment: [:]).triggers.first)
     }
 
