@@ -11,7 +11,7 @@ struct HeraldCLI: AsyncParsableCommand {
         version: Herald.version,
         subcommands: [
             RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self, RedeliverEventCommand.self,
-            InvokeCommand.self, StatsCommand.self, CleanupCommand.self, TriggersCommand.self,
+            SkipEventCommand.self, InvokeCommand.self, StatsCommand.self, CleanupCommand.self, TriggersCommand.self,
             DisableTriggerCommand.self, EnableTriggerCommand.self, MigrateFromHasuraCommand.self, ConsoleCommand.self,
         ])
 }

@@ -119,6 +119,28 @@ if breaker["on"] and breaker["off"]:
                                             mean(breaker["off"], "herald_cpu_us_per_event")),
     }
 
+ordering = {mode: [drain_summary(load(os.path.splitext(os.path.basename(p))[0]))
+                   for p in sorted(glob.glob(os.path.join(results_dir, f"ordering-{mode}-*.json")))]
+            for mode in ("off", "keys-1000")}
+hot = load("ordering-hot-10")
+if ordering["off"] and ordering["keys-1000"]:
+    rates = {mode: [c["events_per_s"] for c in cells] for mode, cells in ordering.items()}
+    result["ordering"] = {
+        "events": ordering["off"][0]["events"],
+        "off_events_per_s": rates["off"],
+        "keys_1000_events_per_s": rates["keys-1000"],
+        "keys_1000_to_off_ratio": ratio(statistics.mean(rates["keys-1000"]), statistics.mean(rates["off"])),
+        "off_herald_cpu_us_per_event": [c["herald_cpu_us_per_event"] for c in ordering["off"]],
+        "keys_1000_herald_cpu_us_per_event": [c["herald_cpu_us_per_event"] for c in ordering["keys-1000"]],
+        "off_postgres_cpu_us_per_event": [c["postgres_cpu_us_per_event"] for c in ordering["off"]],
+        "keys_1000_postgres_cpu_us_per_event": [c["postgres_cpu_us_per_event"] for c in ordering["keys-1000"]],
+    }
+    if hot is not None:
+        h = drain_summary(hot)
+        result["ordering"]["hot_10_keys"] = {key: h[key] for key in (
+            "events_per_s", "delivered", "left_pending", "timed_out", "herald_cpu_us_per_event",
+            "postgres_cpu_us_per_event")}
+
 steady = [load(os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(results_dir, "steady-*.json"))]
 if steady:
     result["steady"] = sorted(steady, key=lambda row: row["rate"])
@@ -192,6 +214,17 @@ if "steady_worker_peak_rss_mib" in result:
     row("worker peak RSS, steady runs (MiB)", result["steady_worker_peak_rss_mib"])
 if "capture" in result:
     row("capture: insert tps with / without trigger", result["capture"]["ratio"])
+if "ordering" in result:
+    o = result["ordering"]
+    print(f"ordering, {o['events']} events over 1,000 keys, on / off (drain events/s, two rounds each): "
+          f"{o['keys_1000_events_per_s']} / {o['off_events_per_s']} = {o['keys_1000_to_off_ratio']} (target >= 0.7)")
+    print(f"ordering on / off, Herald CPU µs per event: {o['keys_1000_herald_cpu_us_per_event']} / "
+          f"{o['off_herald_cpu_us_per_event']}; PostgreSQL: {o['keys_1000_postgres_cpu_us_per_event']} / "
+          f"{o['off_postgres_cpu_us_per_event']}")
+    if "hot_10_keys" in o:
+        h = o["hot_10_keys"]
+        print(f"ordering over 10 hot keys: {h['events_per_s']} events/s ({h['delivered']} delivered, "
+              f"{h['left_pending']} left pending{', timed out' if h['timed_out'] else ''})")
 if "circuit_breaker_cost" in result:
     cost = result["circuit_breaker_cost"]
     print(f"circuit breaker on / off, healthy receiver (drain events/s, two rounds each): "

@@ -18,6 +18,9 @@ answers POSTs according to the path:
   /huge/<bytes>            200 with a body of that size
   /slowbody/<ms>           200, the body dribbled over that long
   /close                   close the connection without answering
+  /chaos/<percent>         500 for that percent of requests at random; one in ten answers
+                           after a random 20-150 ms, the others at once
+  /failwhen/<text>         500 when the body contains <text> (percent-decoded), else 200
 
 GET /_requests returns every request received (path, headers, body, time) as JSON;
 GET /_stats returns {"count", "max_concurrency", "max_concurrency_by_path"}.
@@ -25,7 +28,9 @@ With --print each request is printed as one line.
 """
 import argparse
 import json
+import random
 import sys
+import urllib.parse
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        self._body = body
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         kind = parts[0] if parts else "ok"
         arg = parts[1] if len(parts) > 1 else ""
@@ -154,6 +160,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(503, b"down")
             else:
                 self._send(200, b"ok")
+        elif kind == "chaos":
+            if random.random() < 0.1:
+                time.sleep(random.uniform(0.02, 0.15))
+            failed = random.random() < int(arg) / 100
+            self._send(500 if failed else 200, b"chaos" if failed else b"ok")
+        elif kind == "failwhen":
+            failed = urllib.parse.unquote(arg).encode() in self._body
+            self._send(500 if failed else 200, b"matched" if failed else b"ok")
         elif kind == "close":
             self.close_connection = True
             self.connection.shutdown(2)

@@ -84,18 +84,25 @@ extension Alert {
     ///   - errorClass: the last error class (`http`, `timeout`, `connection`, …).
     ///   - error: the last error message or response body; cut to ``errorExcerptLimit``.
     ///   - createdAt: when the row change was captured (RFC 3339, as in the payload).
+    ///   - orderingKey: the event's key when its trigger delivers in order per key.
+    ///   - keyBlocked: the event stays pending and holds its key (`on_failure: block`)
+    ///     until `herald redeliver-event` or `herald skip-event`.
     public static func eventFailed(
         trigger: String, eventID: String, eventNumber: Int64, table: TableName, op: String, tries: Int,
-        lastStatus: Int?, errorClass: String?, error: String?, createdAt: String
+        lastStatus: Int?, errorClass: String?, error: String?, createdAt: String, orderingKey: String? = nil,
+        keyBlocked: Bool = false
     ) -> Alert {
-        Alert(
-            type: eventFailedType,
-            data: [
-                "trigger": .string(trigger), "event_id": .string(eventID), "event_number": .int(Int(eventNumber)),
-                "table": .string(table.description), "op": .string(op), "tries": .int(tries),
-                "last_status": AlertValue(lastStatus), "error_class": AlertValue(errorClass),
-                "error": AlertValue(error.map { String($0.prefix(errorExcerptLimit)) }), "created_at": .string(createdAt),
-            ])
+        var data: [String: AlertValue] = [
+            "trigger": .string(trigger), "event_id": .string(eventID), "event_number": .int(Int(eventNumber)),
+            "table": .string(table.description), "op": .string(op), "tries": .int(tries),
+            "last_status": AlertValue(lastStatus), "error_class": AlertValue(errorClass),
+            "error": AlertValue(error.map { String($0.prefix(errorExcerptLimit)) }), "created_at": .string(createdAt),
+        ]
+        if let orderingKey {
+            data["ordering_key"] = .string(orderingKey)
+            data["key_blocked"] = .bool(keyBlocked)
+        }
+        return Alert(type: eventFailedType, data: data)
     }
 
     /// A trigger stopped being delivered: by `herald disable-trigger`, a receiver's 410 or

@@ -28,7 +28,9 @@ public struct CaptureTrigger: Sendable, Equatable {
     }
 
     /// The capture triggers a configured trigger needs, in insert, update, delete order.
-    public static func triggers(for config: TriggerConfig) -> [CaptureTrigger] {
+    /// `keyColumns`: an ordered trigger's key, resolved (a `primary_key` key is looked up in
+    /// the catalog by the installer); nil captures without a key.
+    public static func triggers(for config: TriggerConfig, keyColumns: [String]? = nil) -> [CaptureTrigger] {
         var result: [CaptureTrigger] = []
         for operation in CaptureOperation.allCases {
             guard let spec = config.spec(for: operation) else { continue }
@@ -36,13 +38,19 @@ public struct CaptureTrigger: Sendable, Equatable {
             result.append(
                 CaptureTrigger(
                     table: config.table, name: name, triggerName: config.name, operation: operation,
-                    createSQL: createStatement(name: name, config: config, operation: operation, spec: spec)))
+                    createSQL: createStatement(
+                        name: name, config: config, operation: operation, spec: spec, keyColumns: keyColumns)))
         }
         return result
     }
 
+    /// The function an ordered trigger's capture calls: it also writes the event's key.
+    static let orderedFunction = "herald.capture_ordered"
+
+    public var isOrdered: Bool { createSQL.contains("EXECUTE FUNCTION \(Self.orderedFunction)(") }
+
     static func createStatement(
-        name: String, config: TriggerConfig, operation: CaptureOperation, spec: OperationSpec
+        name: String, config: TriggerConfig, operation: CaptureOperation, spec: OperationSpec, keyColumns: [String]? = nil
     ) -> String {
         var sql = "CREATE TRIGGER \(SQLQuoting.identifier(name)) AFTER \(operation.sqlKeyword) ON \(config.table.quoted)"
         sql += " FOR EACH ROW"
@@ -64,8 +72,10 @@ public struct CaptureTrigger: Sendable, Equatable {
             }
         }
         var arguments = [config.name]
+        if let keyColumns { arguments.append(PGArray.literal(keyColumns)) }
         if case .only(let payload) = spec.payload { arguments += payload }
-        sql += " EXECUTE FUNCTION herald.capture(\(arguments.map(SQLQuoting.literal).joined(separator: ", ")))"
+        let function = keyColumns == nil ? "herald.capture" : Self.orderedFunction
+        sql += " EXECUTE FUNCTION \(function)(\(arguments.map(SQLQuoting.literal).joined(separator: ", ")))"
         if config.triggerOnReplication {
             // Hasura's trigger_on_replication: also fire for rows a logical-replication
             // subscription applies (session_replication_role = replica).
@@ -95,6 +105,9 @@ extension TriggerConfig {
             if case .only(let columns) = spec.payload {
                 result += columns.map { ($0, "definition.\(operation.rawValue).payload") }
             }
+        }
+        if case .columns(let columns) = ordering?.key {
+            result += columns.map { ($0, "ordering.key") }
         }
         return result
     }

@@ -5,6 +5,8 @@ public struct InstalledTrigger: Sendable, Equatable {
     public var table: TableName
     public var name: String
     public var fingerprint: String
+    /// Whether it calls the ordered capture function (writes ordering keys).
+    public var isOrdered = false
 }
 
 /// What `install-triggers` does (or, with `--dry-run`, would do).
@@ -17,6 +19,9 @@ public struct InstallPlan: Sendable {
     /// Herald triggers on tables this configuration does not name, left in place because
     /// pruning was off: most likely another configuration's on the same database.
     public var keptOtherTables: [InstalledTrigger] = []
+    /// Triggers whose capture starts (or stops) writing ordering keys with this plan.
+    public var orderingStarts: [String] = []
+    public var orderingStops: [String] = []
 
     public var isEmpty: Bool { migrations.isEmpty && create.isEmpty && replace.isEmpty && drop.isEmpty }
 
@@ -59,6 +64,12 @@ public struct InstallPlan: Sendable {
         lines += create.map { "created trigger \($0.name) on \($0.table)" }
         lines += replace.map { "replaced trigger \($0.name) on \($0.table)" }
         lines += drop.map { "dropped trigger \($0.name) on \($0.table)" }
+        lines += orderingStarts.map {
+            "trigger \($0) now delivers in order per key; events it captured before this change have no key and are delivered without ordering"
+        }
+        lines += orderingStops.map {
+            "trigger \($0) no longer captures ordering keys; events it captured with a key are still delivered in order per key"
+        }
         return lines
     }
 }
@@ -117,7 +128,10 @@ public struct TriggerInstaller {
 
     private func triggerPlan(_ connection: PGConnection) throws -> InstallPlan {
         try validateTables(connection)
-        let desired = config.triggers.flatMap(CaptureTrigger.triggers(for:))
+        var desired: [CaptureTrigger] = []
+        for trigger in config.triggers {
+            desired += CaptureTrigger.triggers(for: trigger, keyColumns: try keyColumns(of: trigger, connection))
+        }
         let installed = try installedTriggers(connection)
         var plan = InstallPlan()
         for trigger in desired {
@@ -126,6 +140,13 @@ public struct TriggerInstaller {
                     plan.unchanged.append(trigger)
                 } else {
                     plan.replace.append(trigger)
+                }
+                if trigger.isOrdered != existing.isOrdered {
+                    if trigger.isOrdered, !plan.orderingStarts.contains(trigger.triggerName) {
+                        plan.orderingStarts.append(trigger.triggerName)
+                    } else if !trigger.isOrdered, !plan.orderingStops.contains(trigger.triggerName) {
+                        plan.orderingStops.append(trigger.triggerName)
+                    }
                 }
             } else {
                 plan.create.append(trigger)
@@ -170,6 +191,29 @@ public struct TriggerInstaller {
         }
     }
 
+    /// An ordered trigger's key columns: the listed ones, or the table's primary key in
+    /// index order (a table without one is refused, naming it). Nil for unordered triggers.
+    private func keyColumns(of trigger: TriggerConfig, _ connection: PGConnection) throws -> [String]? {
+        guard let ordering = trigger.ordering else { return nil }
+        if case .columns(let columns) = ordering.key { return columns }
+        let result = try connection.query(
+            """
+            SELECT a.attname FROM pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+            ORDER BY k.position
+            """, [trigger.table.quoted])
+        let columns = result.column(0).compactMap { $0 }
+        guard !columns.isEmpty else {
+            throw InstallError(
+                code: .noPrimaryKey, trigger: trigger.name, table: trigger.table,
+                message:
+                    "table \(trigger.table) has no primary key, which trigger \(trigger.name)'s ordering.key: primary_key needs; list the key columns instead")
+        }
+        return columns
+    }
+
     private func tableColumns(_ connection: PGConnection, trigger: TriggerConfig) throws -> Set<String> {
         let relation = try connection.query(
             """
@@ -191,23 +235,25 @@ public struct TriggerInstaller {
         return Set(columns.column(0).compactMap { $0 })
     }
 
-    /// Herald's triggers are the ones that call herald.capture(); partition clones (which
+    /// Herald's triggers are the ones that call herald.capture() or herald.capture_ordered(); partition clones (which
     /// PostgreSQL manages through the parent) are left out.
     private func installedTriggers(_ connection: PGConnection) throws -> [InstalledTrigger] {
         let result = try connection.query(
             """
-            SELECT n.nspname, c.relname, t.tgname, coalesce(d.description, '')
+            SELECT n.nspname, c.relname, t.tgname, coalesce(d.description, ''),
+                   t.tgfoid = to_regprocedure('herald.capture_ordered()')
             FROM pg_trigger t
             JOIN pg_class c ON c.oid = t.tgrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass
-            WHERE t.tgfoid = to_regprocedure('herald.capture()') AND t.tgparentid = 0
+            WHERE t.tgfoid IN (to_regprocedure('herald.capture()'), to_regprocedure('herald.capture_ordered()'))
+              AND t.tgparentid = 0
             ORDER BY 1, 2, 3
             """)
         return (0..<result.rowCount).map { row in
             InstalledTrigger(
                 table: TableName(schema: result[row, 0] ?? "", name: result[row, 1] ?? ""),
-                name: result[row, 2] ?? "", fingerprint: result[row, 3] ?? "")
+                name: result[row, 2] ?? "", fingerprint: result[row, 3] ?? "", isOrdered: result[row, 4] == "t")
         }
     }
 }

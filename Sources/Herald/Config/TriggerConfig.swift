@@ -137,6 +137,8 @@ public struct TriggerConfig: Sendable, Equatable {
     public var signing: SigningConfig?
     /// Rate limit, circuit breaker and what the receiver may stop (Herald extensions).
     public var protection = TriggerProtection()
+    /// Per-key ordered delivery (Herald extension); nil delivers without ordering.
+    public var ordering: OrderingConfig?
     /// Hasura's `comment`: shown by `check-config`, not sent.
     public var comment: String?
     /// Hasura's `trigger_on_replication`: the capture triggers also fire for rows applied by

@@ -11,7 +11,7 @@ struct TriggerParser {
     static let triggerKeys = Set([
         "name", "definition", "retry_conf", "webhook", "webhook_from_env", "headers", "retry_backoff", "signing",
         // Hasura keys of real exports (see parseHasuraExtras).
-        "source", "replace", "comment", "trigger_on_replication", "cleanup_config",
+        "source", "replace", "comment", "trigger_on_replication", "cleanup_config", "ordering",
     ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
     /// something other than what the user configured. Not listed as expected keys.
@@ -121,6 +121,7 @@ struct TriggerParser {
             trigger.signing = try parseSigning(signing)
         }
         trigger.protection = try parseProtection(node)
+        trigger.ordering = try parseOrdering(node)
         try parseHasuraExtras(node, into: &trigger)
         return trigger
     }

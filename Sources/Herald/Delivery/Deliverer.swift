@@ -224,7 +224,8 @@ public final class Deliverer: Service {
         directive: ReceiverDirective? = nil
     ) -> DeliveryOutcome {
         let attempt = job.event.tries + 1
-        let verdict = job.policy.verdict(attempt: attempt, result: result, directive: directive, now: Date())
+        let verdict = job.policy.verdict(
+            attempt: attempt, result: result, directive: directive, now: Date(), keyed: job.event.orderingKey != nil)
         let decision = verdict.decision
         let milliseconds = Double(duration.components.seconds) * 1000
             + Double(duration.components.attoseconds) / 1e15

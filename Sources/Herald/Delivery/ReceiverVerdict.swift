@@ -26,9 +26,20 @@ public struct Verdict: Sendable, Equatable {
 extension RetryPolicy {
     /// The full verdict on an attempt: the receiver's stop signals (`410 Gone`,
     /// `webhook-delivery`, non-retryable statuses) first, then the retry schedule.
+    ///
+    /// `keyed`: the event has an ordering key; a final failure then blocks the key when the
+    /// trigger says `on_failure: block` (the same rules decide what "final" is).
     public func verdict(
-        attempt: Int, result: AttemptResult, directive: ReceiverDirective?, now: Date,
+        attempt: Int, result: AttemptResult, directive: ReceiverDirective?, now: Date, keyed: Bool = false,
         random: () -> Double = { Double.random(in: 0..<1) }
+    ) -> Verdict {
+        var verdict = unorderedVerdict(attempt: attempt, result: result, directive: directive, now: now, random: random)
+        if keyed, blockKeyOnFailure, verdict.decision == .failed { verdict.decision = .blocked }
+        return verdict
+    }
+
+    private func unorderedVerdict(
+        attempt: Int, result: AttemptResult, directive: ReceiverDirective?, now: Date, random: () -> Double
     ) -> Verdict {
         let breakerFailure = Self.isBreakerFailure(result)
         if directive == .disable {

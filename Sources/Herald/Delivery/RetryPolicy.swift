@@ -27,14 +27,21 @@ public enum RetryDecision: Sendable, Equatable {
     /// The receiver disabled the trigger: the event stays pending, due at once, and the
     /// attempt does not count against its retries (it waits for `enable-trigger`).
     case deferred
+    /// An ordered trigger's head failed for good under `on_failure: block`: it stays pending
+    /// and never due, holding its key, until an operator redelivers or skips it.
+    case blocked
 
     public var status: String {
         switch self {
         case .delivered: "delivered"
-        case .retry, .deferred: "pending"
+        case .retry, .deferred, .blocked: "pending"
         case .failed: "failed"
         }
     }
+
+    /// Whether the event is given up on (failed, or holding its key as blocked): the
+    /// failure alert goes out.
+    public var isTerminalFailure: Bool { self == .failed || self == .blocked }
 }
 
 /// Hasura's retry rules plus Herald's backoff and Retry-After handling. Pure, so the whole
@@ -47,6 +54,9 @@ public struct RetryPolicy: Sendable {
     /// What a 410 does, and which statuses fail at once.
     public var onGone = OnGone.disable
     public var nonRetryableStatuses: Set<Int> = []
+    /// An ordered trigger with `on_failure: block`: a keyed event that fails for good
+    /// blocks its key instead of failing.
+    public var blockKeyOnFailure = false
 
     public init(retry: RetryConfig, backoff: RetryBackoff, maxRetryAfterSeconds: Int) {
         self.retry = retry
@@ -58,6 +68,7 @@ public struct RetryPolicy: Sendable {
         self.init(retry: trigger.retry, backoff: trigger.backoff, maxRetryAfterSeconds: worker.maxRetryAfterSeconds)
         onGone = trigger.protection.onGone
         nonRetryableStatuses = trigger.protection.nonRetryableStatuses
+        blockKeyOnFailure = trigger.ordering?.onFailure == .block
     }
 
     /// Decides after attempt number `attempt` (1 for the first). `random` returns a value in

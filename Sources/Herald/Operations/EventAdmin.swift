@@ -7,6 +7,14 @@ public enum RedeliveryResult: Sendable, Equatable {
     case busy(number: Int64, worker: String)
 }
 
+/// What happened to the id given to `skip-event`.
+public enum SkipResult: Sendable, Equatable {
+    case skipped(number: Int64, orderingKey: String?)
+    case unknown(String)
+    case notPending(number: Int64, status: String)
+    case busy(number: Int64, worker: String)
+}
+
 /// Operator actions on the event log: redeliver and invoke. Each statement is one
 /// transaction; ids travel as parameters.
 public struct EventAdmin {
@@ -56,7 +64,7 @@ public struct EventAdmin {
             changed AS (
                 UPDATE herald.event_log e
                 SET status = 'pending', tries = 0, next_attempt_at = now(), locked_at = NULL, locked_by = NULL,
-                    finished_at = NULL
+                    finished_at = NULL, \(Self.requeueInKeyOrder)
                 FROM target WHERE e.id = target.id AND (NOT target.leased OR $2::bool)
                 RETURNING e.id)
             SELECT target.leased, target.locked_by, (SELECT count(*) FROM changed), pg_notify('herald_events', '')
@@ -65,6 +73,47 @@ public struct EventAdmin {
         guard result.rowCount == 1 else { return .unknown(text) }
         if result[0, 2] == "1" { return .queued(number: number) }
         return .busy(number: number, worker: result[0, 1] ?? "")
+    }
+
+    /// The SET items that place a redelivered keyed event in its key's order. A finished
+    /// event goes to the back of its key: it is sent after every event of the key pending
+    /// now, so an old value never overtakes a newer one still waiting (its position is a
+    /// fresh number of the id sequence, after every event captured so far). A pending one
+    /// keeps its place: a blocked head is retried as the head.
+    static let requeueInKeyOrder = """
+        ordering_position = CASE WHEN ordering_key IS NOT NULL AND status <> 'pending'
+                                 THEN nextval(pg_get_serial_sequence('herald.event_log', 'id'))
+                                 ELSE ordering_position END,
+        blocked_at = NULL
+        """
+
+    /// Marks a pending event failed without sending it (`herald skip-event`): a blocked head
+    /// releases its key, and the next event of the key is claimed at once. An event leased
+    /// by a live worker is refused unless `force` (its request may be on the wire; with
+    /// `force` its outcome is then ignored).
+    public func skip(_ text: String, by: String, force: Bool) throws -> SkipResult {
+        guard let number = try number(for: text) else { return .unknown(text) }
+        let result = try connection.query(
+            """
+            WITH target AS (
+                SELECT id, status, status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now() AS leased,
+                       locked_by, ordering_key
+                FROM herald.event_log WHERE id = $1 FOR UPDATE),
+            changed AS (
+                UPDATE herald.event_log e
+                SET status = 'failed', finished_at = now(), locked_at = NULL, locked_by = NULL, blocked_at = NULL,
+                    last_error = 'skipped by ' || $3 || coalesce(' (was: ' || e.last_error || ')', '')
+                FROM target
+                WHERE e.id = target.id AND target.status = 'pending' AND (NOT target.leased OR $2::bool)
+                RETURNING e.id)
+            SELECT target.status, target.leased, target.locked_by, (SELECT count(*) FROM changed), target.ordering_key,
+                   pg_notify('herald_events', '')
+            FROM target
+            """, [String(number), force ? "true" : "false", by])
+        guard result.rowCount == 1 else { return .unknown(text) }
+        if result[0, 3] == "1" { return .skipped(number: number, orderingKey: result[0, 4]) }
+        if result[0, 0] != "pending" { return .notPending(number: number, status: result[0, 0] ?? "") }
+        return .busy(number: number, worker: result[0, 2] ?? "")
     }
 
     /// Counts the events a bulk redelivery would touch.
@@ -142,7 +191,7 @@ extension EventAdmin {
             WITH changed AS (
                 UPDATE herald.event_log
                 SET status = 'pending', tries = 0, next_attempt_at = now(), locked_at = NULL, locked_by = NULL,
-                    finished_at = NULL
+                    finished_at = NULL, \(Self.requeueInKeyOrder)
                 WHERE \(Self.conjunction(conditions))
                   AND (\(forceParameter)::bool OR NOT (status = 'pending' AND locked_by IS NOT NULL AND next_attempt_at > now()))
                 RETURNING id)

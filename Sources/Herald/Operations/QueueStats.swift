@@ -14,9 +14,14 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         /// Set when `delivered` is an estimate from the planner's statistics (the console's
         /// overview of a very large log), not a count.
         public var deliveredIsEstimate = false
+        /// Keys of an ordered trigger held by a head that failed for good (`on_failure: block`).
+        public var blockedKeys = 0
+        public var oldestBlockedAgeSeconds: Double?
 
         enum CodingKeys: String, CodingKey {
             case trigger, pending, delivered, failed
+            case blockedKeys = "blocked_keys"
+            case oldestBlockedAgeSeconds = "oldest_blocked_age_seconds"
             case inFlight = "in_flight"
             case oldestPendingAgeSeconds = "oldest_pending_age_seconds"
             case failuresLastHour = "failures_last_hour"
@@ -60,6 +65,7 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         for name in configured { byName[name] = Trigger(trigger: name) }
         try readCounts(connection, into: &byName)
         try readFailures(connection, into: &byName)
+        try readBlockedKeys(connection, into: &byName)
         return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
     }
 
@@ -83,6 +89,23 @@ public struct QueueStats: Sendable, Equatable, Encodable {
             trigger.delivered = Int(counts[row, 3] ?? "0") ?? 0
             trigger.failed = Int(counts[row, 4] ?? "0") ?? 0
             trigger.oldestPendingAgeSeconds = counts[row, 5].flatMap(Double.init)
+            byName[name] = trigger
+        }
+    }
+
+    /// Blocked keys per trigger, from their small partial index. Each blocked key has exactly
+    /// one blocked event (its head).
+    static func readBlockedKeys(_ connection: PGConnection, into byName: inout [String: Trigger]) throws {
+        let blocked = try connection.query(
+            """
+            SELECT trigger_name, count(*), extract(epoch FROM now() - min(blocked_at)) FROM herald.event_log
+            WHERE blocked_at IS NOT NULL AND status = 'pending' GROUP BY trigger_name
+            """)
+        for row in 0..<blocked.rowCount {
+            let name = blocked[row, 0] ?? ""
+            var trigger = byName[name] ?? Trigger(trigger: name)
+            trigger.blockedKeys = Int(blocked[row, 1] ?? "0") ?? 0
+            trigger.oldestBlockedAgeSeconds = blocked[row, 2].flatMap(Double.init)
             byName[name] = trigger
         }
     }
@@ -138,6 +161,12 @@ public struct QueueStats: Sendable, Equatable, Encodable {
                         String(trigger.pending), String(trigger.inFlight), String(trigger.delivered),
                         String(trigger.failed), age, String(trigger.failuresLastHour),
                     ].map { $0.leftPadded(15) }.joined())
+        }
+        for trigger in triggers where trigger.blockedKeys > 0 {
+            let age = trigger.oldestBlockedAgeSeconds.map { String(format: "%.0fs", $0) } ?? "-"
+            lines.append(
+                "blocked keys \(trigger.trigger): \(trigger.blockedKeys), oldest blocked \(age) ago"
+                    + " (herald redeliver-event ID retries the head, herald skip-event ID releases the key)")
         }
         for trigger in triggers {
             guard let error = trigger.lastError else { continue }

@@ -7,6 +7,8 @@ public final class HeraldMetrics: Sendable {
         let delivered: Counter
         let retried: Counter
         let failed: Counter
+        /// Attempts after which an ordered head blocked its key.
+        let blocked: Counter
         let deliveryDuration: Metrics.Timer
         let endToEnd: Metrics.Timer
         /// Attempts after which the receiver disabled the trigger (the event stays pending).
@@ -40,7 +42,7 @@ public final class HeraldMetrics: Sendable {
                 Counter(label: "herald_deliveries_total", dimensions: [("trigger", name), ("outcome", value)])
             }
             triggers[name] = TriggerMetrics(
-                delivered: outcome("delivered"), retried: outcome("retry"), failed: outcome("failed"),
+                delivered: outcome("delivered"), retried: outcome("retry"), failed: outcome("failed"), blocked: outcome("blocked"),
                 deliveryDuration: Metrics.Timer(label: "herald_delivery_duration_seconds", dimensions: [("trigger", name)]),
                 endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: [("trigger", name)]),
                 deferredByReceiver: outcome("deferred"),
@@ -66,6 +68,9 @@ public final class HeraldMetrics: Sendable {
                 Gauge(label: "herald_queue_depth", dimensions: [("trigger", trigger.trigger), ("status", status)])
                     .record(value)
             }
+            Gauge(label: "herald_blocked_keys", dimensions: [("trigger", trigger.trigger)]).record(trigger.blockedKeys)
+            Gauge(label: "herald_oldest_blocked_age_seconds", dimensions: [("trigger", trigger.trigger)])
+                .record(trigger.oldestBlockedAgeSeconds ?? 0)
         }
     }
 }

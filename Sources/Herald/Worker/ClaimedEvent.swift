@@ -18,11 +18,15 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// for an event moved by `migrate-from-hasura`, or the id an event captured before schema
     /// version 6 was already sent with.
     public var importedID: String?
+    /// The event's key when its trigger delivers in order per key (a JSON array of the key
+    /// columns' values); nil otherwise.
+    public var orderingKey: String?
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
-        createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil
+        createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil, orderingKey: String? = nil
     ) {
+        self.orderingKey = orderingKey
         self.id = id
         self.triggerName = triggerName
         self.table = table

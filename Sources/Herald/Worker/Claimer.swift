@@ -94,6 +94,7 @@ public final class Claimer: Service {
         // and at once when `herald enable-trigger` / `disable-trigger` notify.
         let stateInterval = max(Duration.milliseconds(config.worker.fetchIntervalMilliseconds), .seconds(1))
         var nextStateRefresh = ContinuousClock.now
+        var keyCursors = KeyCursors()
 
         while !isStopping {
             heartbeat.beat()
@@ -111,7 +112,7 @@ public final class Claimer: Service {
                 case .stop:
                     return
                 case .claim(let limits):
-                    try claim(limits, on: open)
+                    try claim(limits, on: open, keyCursors: &keyCursors)
                     queryBackoff.reset()
                     reconnectBackoff.reset()
                     throttle.reset()
@@ -186,11 +187,14 @@ public final class Claimer: Service {
         }
     }
 
-    private func claim(_ limits: [String: Int], on connection: PGConnection) throws(PGError) {
+    private func claim(
+        _ limits: [String: Int], on connection: PGConnection, keyCursors: inout KeyCursors
+    ) throws(PGError) {
         let started = ContinuousClock.now
         let leaseEnds = started + .seconds(config.worker.leaseSeconds)
         let events = try EventStore(connection: connection).claimBatch(
-            limits: limits, workerID: workerID, leaseSeconds: config.worker.leaseSeconds)
+            limits: limits, after: keyCursors.starts, workerID: workerID, leaseSeconds: config.worker.leaseSeconds)
+        let reported = keyCursors.advance(asked: limits, claimed: events)
         stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
         let jobs = events.compactMap { event -> DeliveryJob? in
             guard let (trigger, policy, hostKey) = jobsByTrigger[event.triggerName] else { return nil }
@@ -198,7 +202,7 @@ public final class Claimer: Service {
                 event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
                 leaseEnds: leaseEnds)
         }
-        flow.claimed(jobs, limits: limits)
+        flow.claimed(jobs, limits: reported)
         if logger.logLevel <= .trace {
             logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
         }

@@ -42,13 +42,22 @@ public struct EventStore {
         return EventIDKey(bytes: bytes)
     }
 
-    /// Leases due events: up to `limits[trigger]` of each trigger, oldest due first.
+    /// Leases due events: up to `limits[trigger]` of each trigger.
     ///
-    /// - One LATERAL subquery per trigger walks `event_log_pending_trigger_due` (pending
-    ///   only, by trigger then due time): each trigger's quota costs an index range scan, and a
-    ///   backlog of one trigger is never read to find another's events. Delivered and failed
-    ///   rows are not in the index however many there are.
-    /// - SKIP LOCKED lets several workers claim at once without waiting on each other.
+    /// - Events without a key: one LATERAL subquery per trigger walks
+    ///   `event_log_pending_trigger_due` (pending, unkeyed, by trigger then due time), oldest
+    ///   due first: each trigger's quota costs an index range scan, and a backlog of one
+    ///   trigger is never read to find another's events. Delivered and failed rows are not in
+    ///   the index however many there are.
+    /// - Events with a key (ordered triggers): only heads are claimed, the lowest position
+    ///   among the key's pending events, and only when due (a head in flight carries its
+    ///   lease as due time; a blocked one, infinity). A recursive walk over
+    ///   `event_log_pending_key_heads` visits one key per index probe, starting after the
+    ///   key in `after[trigger]` so successive claims go round the keys; events waiting
+    ///   behind a head are never read. It stops as soon as the quota is met.
+    /// - SKIP LOCKED lets several workers claim at once without waiting on each other. A
+    ///   head another worker has just taken is re-checked after the lock (due no more) and
+    ///   skipped; the event behind it is not a head in any snapshot that saw the head pending.
     /// - `= ANY (ARRAY(…))`, not `IN (…)`: with IN the planner joins the candidates against a
     ///   sequential scan of the whole log (28 ms per claim at 100k rows instead of 2 ms).
     /// - The lease is the new next_attempt_at: if this worker dies, the event becomes due
@@ -58,13 +67,13 @@ public struct EventStore {
     ///   answers, so a late outcome never overwrites a newer lease's bookkeeping.
     /// - Events of triggers this worker does not know stay pending (never dropped), and so do
     ///   those of disabled triggers (`herald.trigger_state`), whichever worker disabled them.
-    public func claimBatch(limits: [String: Int], workerID: String, leaseSeconds: Int) throws(PGError)
-        -> [ClaimedEvent]
-    {
+    public func claimBatch(
+        limits: [String: Int], after: [String: String] = [:], workerID: String, leaseSeconds: Int
+    ) throws(PGError) -> [ClaimedEvent] {
         let triggers = limits.keys.sorted()
         let result = try connection.query(Self.claimSQL, [
             PGArray.literal(triggers.map { String(limits[$0] ?? 0) }), workerID, String(leaseSeconds),
-            PGArray.literal(triggers),
+            PGArray.literal(triggers), PGArray.literal(triggers.map { after[$0] ?? "" }),
         ])
         return (0..<result.rowCount).map { row in
             ClaimedEvent(
@@ -75,7 +84,7 @@ public struct EventStore {
                 tries: Int(result[row, 5] ?? "") ?? 0,
                 createdAt: result[row, 6] ?? "",
                 createdAtEpoch: Double(result[row, 7] ?? "") ?? 0,
-                leaseToken: Int64(result[row, 8] ?? "") ?? 0, importedID: result[row, 9])
+                leaseToken: Int64(result[row, 8] ?? "") ?? 0, importedID: result[row, 9], orderingKey: result[row, 10])
         }
     }
 
@@ -83,19 +92,45 @@ public struct EventStore {
         UPDATE herald.event_log e
         SET locked_at = now(), locked_by = $2, next_attempt_at = now() + make_interval(secs => $3::int)
         WHERE e.id = ANY (ARRAY(
-            SELECT due.id
-            FROM unnest($4::text[], $1::int[]) AS quota(trigger_name, n)
+            SELECT picked.id
+            FROM unnest($4::text[], $1::int[], $5::text[]) AS quota(trigger_name, n, after_key)
             CROSS JOIN LATERAL (
-                SELECT id FROM herald.event_log
-                WHERE status = 'pending' AND trigger_name = quota.trigger_name AND next_attempt_at <= now()
-                ORDER BY next_attempt_at
-                LIMIT quota.n
-                FOR UPDATE SKIP LOCKED) due
+                SELECT unkeyed.id FROM (
+                    SELECT id FROM herald.event_log
+                    WHERE status = 'pending' AND ordering_key IS NULL AND trigger_name = quota.trigger_name
+                      AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at
+                    LIMIT quota.n
+                    FOR UPDATE SKIP LOCKED) unkeyed
+                UNION ALL
+                (\(keyedHeadsSQL))
+                LIMIT quota.n) picked
             WHERE NOT EXISTS (SELECT FROM herald.trigger_state s
                               WHERE s.trigger_name = quota.trigger_name AND NOT s.enabled)))
         RETURNING e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, e.tries,
                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e")), e.imported_id::text
+                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e")), e.imported_id::text, e.ordering_key
+        """
+
+    /// The due heads of a trigger's keys after `quota.after_key`, locked (see ``claimBatch``).
+    static let keyedHeadsSQL = """
+        WITH RECURSIVE heads(ordering_key, id) AS (
+                    (SELECT h.ordering_key, h.id FROM herald.event_log h
+                     WHERE h.status = 'pending' AND h.ordering_key IS NOT NULL
+                       AND h.trigger_name = quota.trigger_name AND h.ordering_key > quota.after_key
+                     ORDER BY h.ordering_key, coalesce(h.ordering_position, h.id) LIMIT 1)
+                    UNION ALL
+                    SELECT next.ordering_key, next.id FROM heads
+                    CROSS JOIN LATERAL (
+                        SELECT h.ordering_key, h.id FROM herald.event_log h
+                        WHERE h.status = 'pending' AND h.ordering_key IS NOT NULL
+                          AND h.trigger_name = quota.trigger_name AND h.ordering_key > heads.ordering_key
+                        ORDER BY h.ordering_key, coalesce(h.ordering_position, h.id) LIMIT 1) next)
+                SELECT locked.id FROM heads
+                CROSS JOIN LATERAL (
+                    SELECT x.id FROM herald.event_log x
+                    WHERE x.id = heads.id AND x.status = 'pending' AND x.next_attempt_at <= now()
+                    FOR UPDATE SKIP LOCKED) locked
         """
 
     /// The lease token of a row: its `locked_at` in whole microseconds since the epoch.
@@ -103,10 +138,10 @@ public struct EventStore {
         "(extract(epoch FROM \(alias).locked_at) * 1000000)::bigint"
     }
 
-    /// One trigger's subquery of ``claimSQL``, for checking its plan.
+    /// One trigger's unkeyed subquery of ``claimSQL``, for checking its plan.
     static let claimCandidatesSQL = """
         SELECT id FROM herald.event_log
-        WHERE status = 'pending' AND trigger_name = $1 AND next_attempt_at <= now()
+        WHERE status = 'pending' AND ordering_key IS NULL AND trigger_name = $1 AND next_attempt_at <= now()
         ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED
         """
 
@@ -135,19 +170,23 @@ public struct EventStore {
         let classes: [String?] = outcomes.map { $0.errorClass }
         let durations: [String?] = outcomes.map { String($0.durationMilliseconds) }
         let leases: [String?] = outcomes.map { String($0.event.leaseToken) }
+        let blocked: [String?] = outcomes.map { $0.decision == .blocked ? "true" : "false" }
         let idArray = PGArray.literal(ids)
         return try connection.transaction {
             let updated = try connection.query(
                 """
                 UPDATE herald.event_log e
                 SET status = u.status, tries = u.tries,
-                    next_attempt_at = CASE WHEN u.status = 'pending'
-                                           THEN now() + make_interval(secs => u.delay) ELSE e.next_attempt_at END,
+                    next_attempt_at = CASE WHEN u.blocked THEN 'infinity'
+                                           WHEN u.status = 'pending' THEN now() + make_interval(secs => u.delay)
+                                           ELSE e.next_attempt_at END,
+                    blocked_at = CASE WHEN u.blocked THEN now() END,
                     finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
                     locked_at = NULL, locked_by = NULL,
                     last_status_code = u.code, last_error = u.error
-                FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], $5::int[], $6::text[], $8::bigint[])
-                     AS u(id, status, tries, delay, code, error, lease)
+                FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], $5::int[], $6::text[], $8::bigint[],
+                            $9::bool[])
+                     AS u(id, status, tries, delay, code, error, lease, blocked)
                 WHERE e.id = ANY ($1::bigint[]) AND e.id = u.id AND e.locked_by = $7
                   AND \(Self.leaseTokenSQL("e")) = u.lease
                 RETURNING e.id
@@ -155,6 +194,7 @@ public struct EventStore {
                 [
                     idArray, PGArray.literal(statuses), PGArray.literal(tries), PGArray.literal(delays),
                     PGArray.literal(codes), PGArray.literal(errors), workerID, PGArray.literal(leases),
+                    PGArray.literal(blocked),
                 ])
             try connection.query(
                 """
@@ -177,7 +217,7 @@ public struct EventStore {
         switch decision {
         case .retry(let seconds): String(seconds)
         case .deferred: "0"
-        case .delivered, .failed: nil
+        case .delivered, .failed, .blocked: nil
         }
     }
 

@@ -424,6 +424,21 @@ public struct FlowControl<Job: FlowJob> {
         return claimerShouldWake(now: now)
     }
 
+    /// Heads of keyed events finished (delivered or failed): the events waiting behind them
+    /// are due now. Their triggers may have due events again; returns whether the claimer
+    /// should be woken to claim them, with no poll delay.
+    public mutating func keysReleased(triggers: Set<String>, now: ContinuousClock.Instant = .now) -> Bool {
+        guard !isStopping else { return false }
+        let known = triggers.filter { routes[$0] != nil }
+        guard !known.isEmpty else { return false }
+        mayHaveDue.formUnion(known)
+        let noticesBefore = notices.count
+        let wouldClaim = !claimLimits(now: now).isEmpty
+        notices.removeSubrange(noticesBefore...)  // a dry run reports nothing
+        if wouldClaim { claimerWaitsForRoom = false }
+        return wouldClaim
+    }
+
     // MARK: Trigger gates
 
     /// Counts one finished attempt for the trigger's breaker and `disable_after`.

@@ -170,6 +170,11 @@ public final class FlowController: Sendable {
         state.withLock { $0.aborted(hostKeys: hostKeys) }
     }
 
+    /// Keyed heads of these triggers finished: what waited behind them is due.
+    func keysReleased(triggers: Set<String>) {
+        if state.withLock({ $0.keysReleased(triggers: triggers) }) { wakeClaimer() }
+    }
+
     func recorded(_ count: Int) {
         if state.withLock({ $0.recorded(count) }) { wakeClaimer() }
     }

@@ -78,6 +78,6 @@ extension DeliveryOutcome {
             eventID: requestHeaders.first { $0.name == "webhook-id" }?.value ?? String(event.id),
             eventNumber: event.id, table: event.table, op: op ?? "", tries: attempt, lastStatus: statusCode,
             errorClass: errorClass, error: responseBody.map { "\(errorMessage ?? ""): \($0)" } ?? errorMessage,
-            createdAt: event.createdAt)
+            createdAt: event.createdAt, orderingKey: event.orderingKey, keyBlocked: decision == .blocked)
     }
 }

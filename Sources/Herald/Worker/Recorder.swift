@@ -170,7 +170,12 @@ public final class Recorder: Service {
             }
         }
         flow.recorded(batch.count)
-        let failed = batch.filter { $0.decision == .failed }
+        // A keyed head that left pending lets the next event of its key be claimed now.
+        let released = Set(
+            batch.lazy.filter { $0.event.orderingKey != nil && ($0.decision == .delivered || $0.decision == .failed) }
+                .map(\.event.triggerName))
+        if !released.isEmpty { flow.keysReleased(triggers: released) }
+        let failed = batch.filter { $0.decision.isTerminalFailure }
         if !failed.isEmpty { onFailedEvents(failed) }
     }
 

@@ -90,6 +90,7 @@ public final class WorkerStats: Sendable {
                 metrics.endToEnd.recordNanoseconds(Int64(max(0, latency) * 1e9))
             case .retry: metrics.retried.increment()
             case .failed: metrics.failed.increment()
+            case .blocked: metrics.blocked.increment()
             case .deferred: metrics.deferredByReceiver.increment()
             }
         }
@@ -108,7 +109,7 @@ public final class WorkerStats: Sendable {
             case .retry, .deferred:
                 counters.update { $0.retried += 1 }
                 perTrigger.retried += 1
-            case .failed:
+            case .failed, .blocked:
                 counters.update { $0.failed += 1 }
                 perTrigger.failed += 1
             }

@@ -325,7 +325,7 @@ struct DeliveryTests {
         #expect(!plan.contains("Seq Scan"), "\(plan)")
         // The whole statement too: the outer UPDATE must find the rows by primary key.
         let statementPlan = try connection.query(
-            "EXPLAIN (FORMAT TEXT) " + EventStore.claimSQL, ["{100,10}", "w", "60", "{t,busy}"]
+            "EXPLAIN (FORMAT TEXT) " + EventStore.claimSQL, ["{100,10}", "w", "60", "{t,busy}", "{\"\",\"\"}"]
         ).column(0).compactMap { $0 }.joined(separator: "\n")
         #expect(!statementPlan.contains("Seq Scan"), "\(statementPlan)")
         #expect(statementPlan.contains("event_log_pkey"), "\(statementPlan)")
