@@ -95,6 +95,11 @@ public final class Claimer: Service {
         let stateInterval = max(Duration.milliseconds(config.worker.fetchIntervalMilliseconds), .seconds(1))
         var nextStateRefresh = ContinuousClock.now
         var keyCursors = KeyCursors()
+        // Triggers whose claims walk keys: the ordered ones, and any other found with keyed
+        // pending events at the last state refresh.
+        let orderedTriggers = Set(config.triggers.filter { $0.ordering != nil }.map(\.name))
+        let unorderedTriggers = config.triggers.filter { $0.ordering == nil }.map(\.name)
+        var keyedTriggers = orderedTriggers
 
         while !isStopping {
             heartbeat.beat()
@@ -105,6 +110,7 @@ public final class Claimer: Service {
                 try performDatabaseWork(store)
                 if ContinuousClock.now >= nextStateRefresh {
                     refreshTriggerState(try store.disabledTriggers())
+                    keyedTriggers = orderedTriggers.union(try store.triggersWithKeyedEvents(unorderedTriggers))
                     nextStateRefresh = .now + stateInterval
                 }
                 try reserveSharedTokens(store)
@@ -112,7 +118,7 @@ public final class Claimer: Service {
                 case .stop:
                     return
                 case .claim(let limits):
-                    try claim(limits, on: open, keyCursors: &keyCursors)
+                    try claim(limits, on: open, keyed: keyedTriggers, keyCursors: &keyCursors)
                     queryBackoff.reset()
                     reconnectBackoff.reset()
                     throttle.reset()
@@ -188,12 +194,13 @@ public final class Claimer: Service {
     }
 
     private func claim(
-        _ limits: [String: Int], on connection: PGConnection, keyCursors: inout KeyCursors
+        _ limits: [String: Int], on connection: PGConnection, keyed: Set<String>, keyCursors: inout KeyCursors
     ) throws(PGError) {
         let started = ContinuousClock.now
         let leaseEnds = started + .seconds(config.worker.leaseSeconds)
         let events = try EventStore(connection: connection).claimBatch(
-            limits: limits, after: keyCursors.starts, workerID: workerID, leaseSeconds: config.worker.leaseSeconds)
+            limits: limits, after: keyCursors.starts, keyed: keyed, workerID: workerID,
+            leaseSeconds: config.worker.leaseSeconds)
         let reported = keyCursors.advance(asked: limits, claimed: events)
         stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
         let jobs = events.compactMap { event -> DeliveryJob? in

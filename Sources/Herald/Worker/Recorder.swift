@@ -19,6 +19,8 @@ public final class Recorder: Service {
         var pending: [DeliveryOutcome] = []
         var oldest: ContinuousClock.Instant?
         var stopping = false
+        /// An outcome that releases a key waits: flush without waiting for the interval.
+        var releasesKey = false
     }
 
     private let state = Mutex(State())
@@ -68,12 +70,23 @@ public final class Recorder: Service {
 
     public func enqueue(_ outcomes: [DeliveryOutcome]) {
         guard !outcomes.isEmpty else { return }
+        // The next event of an ordered key is claimed only once its head's outcome is
+        // written, so such outcomes are flushed as soon as the recorder is free: the group
+        // commit then forms from whatever arrives while the previous flush runs, instead of
+        // every key waiting out the flush interval on each event.
+        let releasesKey = outcomes.contains { Self.releasesKey($0) }
         let count = state.withLock { state in
             if state.pending.isEmpty { state.oldest = .now }
             state.pending += outcomes
+            if releasesKey { state.releasesKey = true }
             return state.pending.count
         }
-        if count == outcomes.count || count >= settings.recorderFlushSize { wake() }
+        if count == outcomes.count || count >= settings.recorderFlushSize || releasesKey { wake() }
+    }
+
+    /// A keyed event leaving pending: the next event of its key becomes its head.
+    static func releasesKey(_ outcome: DeliveryOutcome) -> Bool {
+        outcome.event.orderingKey != nil && (outcome.decision == .delivered || outcome.decision == .failed)
     }
 
     private func wake() {
@@ -171,9 +184,7 @@ public final class Recorder: Service {
         }
         flow.recorded(batch.count)
         // A keyed head that left pending lets the next event of its key be claimed now.
-        let released = Set(
-            batch.lazy.filter { $0.event.orderingKey != nil && ($0.decision == .delivered || $0.decision == .failed) }
-                .map(\.event.triggerName))
+        let released = Set(batch.lazy.filter(Self.releasesKey).map(\.event.triggerName))
         if !released.isEmpty { flow.keysReleased(triggers: released) }
         let failed = batch.filter { $0.decision.isTerminalFailure }
         if !failed.isEmpty { onFailedEvents(failed) }
@@ -213,7 +224,7 @@ public final class Recorder: Service {
                 state -> (Bool, Bool, ContinuousClock.Instant?) in
                 let due = state.oldest.map { $0 + interval }
                 let ready =
-                    state.pending.count >= settings.recorderFlushSize || state.stopping
+                    state.pending.count >= settings.recorderFlushSize || state.stopping || state.releasesKey
                     || (due.map { ContinuousClock.now >= $0 } ?? false)
                 return (ready, state.stopping, due)
             }
@@ -224,6 +235,7 @@ public final class Recorder: Service {
                     let batch = Array(state.pending.prefix(Self.maxBatch(settings)))
                     state.pending.removeFirst(batch.count)
                     state.oldest = state.pending.isEmpty ? nil : .now
+                    state.releasesKey = state.pending.contains { Self.releasesKey($0) }
                     return batch
                 }
                 return (batch, stopping)

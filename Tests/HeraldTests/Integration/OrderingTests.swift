@@ -11,7 +11,9 @@ struct OrderingFixture {
     let connection: PGConnection
     let configPath: String
 
-    init(webhook: String, ordering: String, retry: String, worker: String = "", extra: String = "") throws {
+    init(
+        webhook: String, ordering: String, retry: String, worker: String = "", extra: String = "", statsListen: String = ""
+    ) throws {
         database = try TestDatabase()
         connection = try database.connect()
         try connection.execute(
@@ -20,7 +22,7 @@ struct OrderingFixture {
             database: {url: '\(database.url)'}
             worker: {fetch_interval_ms: 100, recorder_flush_interval_ms: 5, stats_log_interval_seconds: 1, \
             lease_seconds: 5\(worker.isEmpty ? "" : ", " + worker)}
-            stats: {listen: ""}
+            stats: {listen: "\(statsListen)"}
             \(extra)
             tables:
               - table: {schema: public, name: accounts}
@@ -100,7 +102,11 @@ struct OrderingTests {
         }
         let total = 50 + 50 * 40
         if killOne {
-            #expect(try eventually(timeout: 60) { try setup.count("status = 'delivered'") >= total / 3 })
+            // Killed once it has delivered a share of the run (its stats line says so) and a
+            // third of the events are done, so it dies holding leases mid-run.
+            #expect(try eventually(timeout: 60) {
+                try setup.count("status = 'delivered'") >= total / 3 && first.log.contains(/delivered=[1-9]/)
+            })
             first.killHard()
         }
         let allDelivered = try eventually(timeout: 120) { try setup.count("status = 'delivered'") == total }
@@ -133,10 +139,12 @@ struct OrderingTests {
         let alerts = try Receiver()
         // Only the INSERT event of row (t, 7) fails: the only one whose new row has n 0 and id 7.
         let failing = "\"new\": {\"n\": 0, \"id\": 7,".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let statsPort = try freePort()
         let setup = try OrderingFixture(
             webhook: receiver.url("/failwhen/\(failing)"), ordering: "{key: primary_key, on_failure: block}",
             retry: "{num_retries: 1, interval_sec: 0, timeout_sec: 2}",
-            extra: "alerts: {webhook: '\(alerts.url("/alerts"))', digest_interval_sec: 1}")
+            extra: "alerts: {webhook: '\(alerts.url("/alerts"))', digest_interval_sec: 1}",
+            statsListen: "127.0.0.1:\(statsPort)")
         let worker = try WorkerProcess(configPath: setup.configPath)
         try setup.connection.execute(script: "INSERT INTO accounts SELECT 't', g, 0 FROM generate_series(1, 10) g")
         for _ in 1...3 { try setup.connection.execute(script: "UPDATE accounts SET n = n + 1") }
@@ -155,6 +163,14 @@ struct OrderingTests {
         #expect(stats.stdout.contains("\"blocked_keys\" : 1"), "\(stats.stdout)")
         let table = try runHerald(["stats", "--config", setup.configPath])
         #expect(table.stdout.contains("blocked keys account_changes: 1"), "\(table.stdout)")
+        // /metrics: the queue-depth job reads blocked keys every 10 s.
+        let metricsShowIt = try eventually(timeout: 15) {
+            let metrics = try httpGet("http://127.0.0.1:\(statsPort)/metrics").body
+            return metrics.contains("herald_blocked_keys{trigger=\"account_changes\"} 1")
+                && metrics.contains("herald_oldest_blocked_age_seconds{trigger=\"account_changes\"}")
+        }
+        let metricsText = try httpGet("http://127.0.0.1:\(statsPort)/metrics").body
+        #expect(metricsShowIt, "\(metricsText)")
         let alerted = try eventually {
             try alerts.requests().contains { $0.body.contains("\"key_blocked\":true") && $0.body.contains("[\\\"t\\\", 7]") }
         }
@@ -282,7 +298,7 @@ struct OrderingTests {
         for _ in 0..<5 {
             let started = Date()
             let claimed = try store.claimBatch(
-                limits: ["k": 100], after: cursors.starts, workerID: "w", leaseSeconds: 60)
+                limits: ["k": 100], after: cursors.starts, keyed: ["k"], workerID: "w", leaseSeconds: 60)
             #expect(Date().timeIntervalSince(started) < 0.2)
             #expect(claimed.count == 100)
             for event in claimed { #expect(seen.insert(event.orderingKey ?? "").inserted) }
@@ -296,7 +312,7 @@ struct OrderingTests {
             """)
         #expect(notHeads[0, 0] == "0")
         // Leased heads hold their keys: a second worker finds only the 500 keys left.
-        let other = try store.claimBatch(limits: ["k": 1000], workerID: "w2", leaseSeconds: 60)
+        let other = try store.claimBatch(limits: ["k": 1000], keyed: ["k"], workerID: "w2", leaseSeconds: 60)
         #expect(other.count == 500)
         #expect(Set(other.compactMap(\.orderingKey)).isDisjoint(with: seen))
     }
