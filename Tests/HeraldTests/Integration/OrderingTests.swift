@@ -18,10 +18,12 @@ struct OrderingFixture {
         connection = try database.connect()
         try connection.execute(
             script: "CREATE TABLE accounts (tenant text NOT NULL, id int NOT NULL, n int NOT NULL, PRIMARY KEY (tenant, id))")
+        // Test defaults, each replaced by a setting of the same name in `worker`.
+        let defaults = ["fetch_interval_ms: 100", "recorder_flush_interval_ms: 5", "stats_log_interval_seconds: 1", "lease_seconds: 5"]
+        let settings = defaults.filter { !worker.contains($0.prefix { $0 != ":" }) } + (worker.isEmpty ? [] : [worker])
         let yaml = """
             database: {url: '\(database.url)'}
-            worker: {fetch_interval_ms: 100, recorder_flush_interval_ms: 5, stats_log_interval_seconds: 1, \
-            lease_seconds: 5\(worker.isEmpty ? "" : ", " + worker)}
+            worker: {\(settings.joined(separator: ", "))}
             stats: {listen: "\(statsListen)"}
             \(extra)
             tables:
@@ -269,6 +271,24 @@ struct OrderingTests {
         worker = try WorkerProcess(configPath: setup.configPath)
         #expect(try eventually { try setup.count("status = 'delivered'") == 3 }, "\(worker.log)")
         #expect(KeyedDelivery.parse(try receiver.requests()).map(\.n) == [0, 1, 2, 0])
+        #expect(worker.terminate() == 0)
+    }
+
+    /// The next event of a key is claimed when its head's outcome is written, not at the
+    /// next poll: with a 10 s poll interval, 20 successive events of one key take well under
+    /// a poll interval.
+    @Test func theNextEventOfAKeyGoesOutWithoutWaitingForAPoll() throws {
+        let receiver = try Receiver()
+        let setup = try OrderingFixture(
+            webhook: receiver.url("/ok"), ordering: "{key: primary_key}",
+            retry: "{num_retries: 0, interval_sec: 0, timeout_sec: 2}", worker: "fetch_interval_ms: 10000")
+        try setup.connection.execute(script: "INSERT INTO accounts VALUES ('t', 1, 0)")
+        for _ in 1...19 { try setup.connection.execute(script: "UPDATE accounts SET n = n + 1") }
+        let worker = try WorkerProcess(configPath: setup.configPath)
+        let started = Date()
+        #expect(try eventually(timeout: 30) { try setup.count("status = 'delivered'") == 20 }, "\(worker.log)")
+        #expect(secondsSince(started) < 5, "took \(secondsSince(started)) s")
+        #expect(KeyedDelivery.parse(try receiver.requests()).map(\.n) == Array(0...19))
         #expect(worker.terminate() == 0)
     }
 
