@@ -285,7 +285,7 @@ struct FlowControlTests {
         #expect(turn23.start.isEmpty)
         let wakes24 = flow.finished(hostKeys: ["a"])
         #expect(!wakes24)
-        flow.aborted(hostKeys: ["a"])
+        flow.aborted([.init(hostKey: "a")])
         #expect(flow.inFlightTotal == 0)
     }
 }
