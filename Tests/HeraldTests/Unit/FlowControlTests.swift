@@ -10,6 +10,7 @@ struct FlowControlTests {
         var hostKey: String
         var triggerName: String
         var startDeadline: ContinuousClock.Instant
+        var sourceName = SourceConfig.defaultName
     }
 
     let t0 = ContinuousClock.now

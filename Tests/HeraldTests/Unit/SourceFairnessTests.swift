@@ -6,13 +6,7 @@ import Testing
 /// recorder backlogs and trigger state, and whose claimer is woken.
 @Suite("Source fairness")
 struct SourceFairnessTests {
-    struct Job: FlowJob, Equatable {
-        var id: Int
-        var hostKey: String
-        var triggerName: String
-        var sourceName: String
-        var startDeadline: ContinuousClock.Instant
-    }
+    typealias Job = FlowControlTests.Job
 
     let t0 = ContinuousClock.now
 
@@ -33,8 +27,8 @@ struct SourceFairnessTests {
     func jobs(_ count: Int, source: String, trigger: String? = nil, from first: Int = 0) -> [Job] {
         (first..<first + count).map {
             Job(
-                id: $0, hostKey: "h\(source)", triggerName: trigger ?? source, sourceName: source,
-                startDeadline: t0 + .seconds(200))
+                id: $0, hostKey: "h\(source)", triggerName: trigger ?? source, startDeadline: t0 + .seconds(200),
+                sourceName: source)
         }
     }
 

@@ -29,13 +29,9 @@ struct SourcesConfigTests {
         try ConfigLoader.parse(yaml: yaml, file: "herald.yaml", environment: environment)
     }
 
-    func failure(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try parse(yaml, environment: environment)
-            return nil
-        } catch {
-            return error
-        }
+    func failure(_ yaml: String) -> ConfigError? {
+        guard case .failure(let error) = Result(catching: { () throws(ConfigError) in try parse(yaml) }) else { return nil }
+        return error
     }
 
     @Test func singleDatabaseFormIsOneSourceNamedDefault() throws {
