@@ -11,7 +11,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadConfig()
+            let config = try options.source == nil ? options.loadConfig() : options.loadSourceConfig()
             print(ConfigSummary.text(for: config))
             print("configuration OK")
         }
@@ -34,21 +34,27 @@ struct InstallTriggersCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = options.makeLogger()
-            let config = try options.loadConfig()
-            let connection = try PGConnection(url: config.database.url)
-            let installer = TriggerInstaller(config: config, logger: logger, pruneOtherTables: prune)
-            let plan = dryRun ? try installer.plan(connection) : try installer.install(connection)
-            let prefix = dryRun ? "-- " : ""
-            if plan.isEmpty {
-                print("\(prefix)no changes: \(plan.unchanged.count) triggers up to date")
-            } else if dryRun {
-                print(plan.script)
-            } else {
-                plan.summary.forEach { print($0) }
-            }
-            for trigger in plan.keptOtherTables {
-                printError(
-                    "warning: kept Herald trigger \(trigger.name) on \(trigger.table), a table this configuration does not name (another configuration's on the same database?); pass --prune to drop it")
+            let configs = try options.loadSourceConfigs()
+            // One transaction per source (per database): a source that fails stops the
+            // command, sources before it stay installed.
+            for config in configs {
+                if dryRun, configs.count > 1, let source = config.sources.first { print("-- source \(source.name):") }
+                if !dryRun { printSourceHeading(config, of: configs.count) }
+                let connection = try PGConnection(url: config.database.url)
+                let installer = TriggerInstaller(config: config, logger: logger, pruneOtherTables: prune)
+                let plan = dryRun ? try installer.plan(connection) : try installer.install(connection)
+                let prefix = dryRun ? "-- " : ""
+                if plan.isEmpty {
+                    print("\(prefix)no changes: \(plan.unchanged.count) triggers up to date")
+                } else if dryRun {
+                    print(plan.script)
+                } else {
+                    plan.summary.forEach { print($0) }
+                }
+                for trigger in plan.keptOtherTables {
+                    printError(
+                        "warning: kept Herald trigger \(trigger.name) on \(trigger.table), a table this configuration does not name (another configuration's on the same database?); pass --prune to drop it")
+                }
             }
         }
     }
@@ -73,7 +79,7 @@ struct MigrateFromHasuraCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = options.makeLogger()
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             let connection = try PGConnection(url: config.database.url)
             let report = try HasuraMigration(config: config, logger: logger).run(connection, dryRun: dryRun)
             if dryRun { print("dry run: nothing was changed; the migration would do this:") }

@@ -21,7 +21,7 @@ struct ConsoleCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = options.makeLogger()
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             let text = listen ?? (config.stats.listen.isEmpty ? "127.0.0.1:9465" : config.stats.listen)
             guard let address = StatsListenAddress(text) else {
                 throw CLIFailure(message: "--listen '\(text)' is not host:port", exitCode: .configError)

@@ -28,6 +28,14 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (default: $HERALD_LOG_LEVEL or info).")
     var logLevel: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The source (database) to work on, by its name under sources:.",
+            discussion: "Required with several sources, except by commands that cover every source when it is left out (run, check-config, install-triggers, stats).",
+            valueName: "name"))
+    var source: String?
+
     var configPath: String { config ?? ConfigLoader.defaultPath() }
 
     /// Sets up logging once for the process and returns the root logger.
@@ -52,6 +60,32 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+extension GlobalOptions {
+    /// The configuration scoped to `--source`, or to the only source; fails naming the
+    /// sources when there are several and none was chosen.
+    func loadSourceConfig() throws -> HeraldConfig {
+        let config = try loadConfig()
+        do {
+            return config.scoped(to: try config.source(named: source))
+        } catch {
+            throw CLIFailure(message: error.message, exitCode: .usage)
+        }
+    }
+
+    /// One configuration per source to work on: the one `--source` names, or every source.
+    func loadSourceConfigs() throws -> [HeraldConfig] {
+        let config = try loadConfig()
+        guard source != nil else { return config.sources.map { config.scoped(to: $0) } }
+        return [try loadSourceConfig()]
+    }
+}
+
+/// Prints `source NAME:` before each source's part of a command that covers several.
+func printSourceHeading(_ config: HeraldConfig, of count: Int) {
+    guard count > 1, let source = config.sources.first else { return }
+    print("source \(source.name):")
+}
+
 /// A failure already described for the user; the root command prints it and exits.
 struct CLIFailure: Error, CustomStringConvertible {
     var message: String
@@ -62,6 +96,8 @@ struct CLIFailure: Error, CustomStringConvertible {
 extension ExitCode {
     /// sysexits' EX_CONFIG: the unit file stops restarting on it.
     static let configError = ExitCode(78)
+    /// sysexits' EX_USAGE: the command line is wrong (an unknown or missing --source).
+    static let usage = ExitCode(64)
 }
 
 /// Runs a command body, turning Herald's errors into a one-line message and an exit code.

@@ -48,7 +48,7 @@ struct RedeliverEventCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
             if let trigger {
                 try bulk(admin, trigger: trigger, config: config)
@@ -104,7 +104,7 @@ struct InvokeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             guard let trigger = config.trigger(named: trigger) else {
                 throw CLIFailure(message: "trigger '\(self.trigger)' is not in \(config.file)")
             }
@@ -135,12 +135,27 @@ struct StatsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadConfig()
-            let connection = try PGConnection(url: config.database.url)
-            try SchemaCheck.requireInstalled(connection)
-            let stats = try QueueStats.read(connection, configured: config.triggers.map(\.name))
-            print(json ? stats.json : stats.table)
-            if !json { stats.consoleLinks(publicURL: config.console.publicURL).forEach { print($0) } }
+            let configs = try options.loadSourceConfigs()
+            var documents: [String] = []
+            for config in configs {
+                let connection = try PGConnection(url: config.database.url)
+                try SchemaCheck.requireInstalled(connection)
+                let stats = try QueueStats.read(connection, configured: config.triggers.map(\.name))
+                if json {
+                    documents.append(stats.json)
+                    continue
+                }
+                printSourceHeading(config, of: configs.count)
+                print(stats.table)
+                stats.consoleLinks(publicURL: config.console.publicURL).forEach { print($0) }
+            }
+            if json {
+                // One source: its document as before; several: an object by source name.
+                print(
+                    configs.count == 1
+                        ? documents[0]
+                        : "{" + zip(configs, documents).map { "\"\($0.sources[0].name)\":\($1)" }.joined(separator: ",") + "}")
+            }
         }
     }
 }
@@ -169,7 +184,7 @@ struct CleanupCommand: AsyncParsableCommand {
             guard let seconds = DurationText.seconds(olderThan) else {
                 throw CLIFailure(message: DurationText.problem(olderThan, in: "--older-than"))
             }
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             let connection = try PGConnection(url: config.database.url)
             try SchemaCheck.requireInstalled(connection)
             let retention = Retention(connection: connection)

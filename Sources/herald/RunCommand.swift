@@ -14,7 +14,8 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = options.makeLogger()
-            let config = try options.loadConfig()
+            // `--source NAME` runs the worker for that source alone (one worker per database).
+            let config = try options.source == nil ? options.loadConfig() : options.loadSourceConfig()
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let worker = HeraldWorker(config: config, logger: logger)

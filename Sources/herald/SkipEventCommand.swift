@@ -23,7 +23,7 @@ struct SkipEventCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
             let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
             var problems = 0

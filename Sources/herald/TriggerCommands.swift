@@ -39,7 +39,7 @@ struct EnableTriggerCommand: AsyncParsableCommand {
 
 private func setTriggerState(options: GlobalOptions, name: String, enabled: Bool, reason: String) async throws {
     try await reportingErrors {
-        let config = try options.loadConfig()
+        let config = try options.loadSourceConfig()
         guard config.trigger(named: name) != nil else {
             throw CLIFailure(message: "trigger '\(name)' is not in \(config.file)")
         }
@@ -70,7 +70,7 @@ struct TriggersCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadConfig()
+            let config = try options.loadSourceConfig()
             let rows = try TriggerAdmin(connection: PGConnection(url: config.database.url)).list(config)
             if json {
                 let encoder = JSONEncoder()

@@ -28,13 +28,14 @@ public enum ConfigLoader {
 
     static let topLevelKeys: Set<String> = [
         "database", "worker", "stats", "console", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
-        "payload_compat",
+        "payload_compat", "sources",
     ]
 
     static func parse(document: ConfigNode, environment: [String: String]) throws(ConfigError) -> HeraldConfig {
         let file = document.file
         var config = HeraldConfig(file: file)
         var tables: ConfigNode?
+        var sourcesNode: ConfigNode?
         var metadata: HasuraMetadata?
         var createdAtFormat = CreatedAtFormat.utc
         let bareTableList: Bool
@@ -61,6 +62,15 @@ public enum ConfigLoader {
                 config.console.enabled = try section.child("enabled")?.bool() ?? true
                 config.console.readOnly = try section.child("read_only")?.bool() ?? false
                 config.console.publicURL = try section.child("public_url")?.string() ?? ""
+            }
+            sourcesNode = try document.child("sources")
+            if let sourcesNode {
+                for key in ["database", "tables", "hasura_metadata", "hasura_source"] {
+                    guard let node = try document.child(key) else { continue }
+                    throw ConfigError(
+                        code: .invalidValue, file: file, line: node.line, key: key,
+                        message: "set either sources (one entry per database) or \(key) (the single-database form), not both; move it into a source at line \(sourcesNode.line.map(String.init) ?? "?")")
+                }
             }
             tables = try document.child("tables")
             metadata = try readMetadata(document, hasTables: tables != nil)
@@ -109,6 +119,14 @@ public enum ConfigLoader {
             }
         }
         check { () throws(ConfigError) in
+            guard let sourcesNode else { return }
+            let (sources, sourceProblems) = try readSources(sourcesNode, environment: environment)
+            config.sources = sources
+            config.usesSourcesList = true
+            problems += sourceProblems
+        }
+        check { () throws(ConfigError) in
+            guard sourcesNode == nil else { return }
             if config.database.url.isEmpty, let metadata {
                 config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
             }
@@ -121,7 +139,7 @@ public enum ConfigLoader {
             }
         }
         check { () throws(ConfigError) in
-            guard let tables else { return }
+            guard sourcesNode == nil, let tables else { return }
             let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: metadata?.sourceName)
                 .parseAll(tables: tables)
             config.triggers = triggers
@@ -131,7 +149,18 @@ public enum ConfigLoader {
             guard !bareTableList, let alerts = try document.child("alerts") else { return }
             config.alerts = try AlertsConfig.parse(alerts, environment: environment)
         }
-        for index in config.triggers.indices { config.triggers[index].createdAtFormat = createdAtFormat }
+        if sourcesNode == nil {
+            config.sources = [SourceConfig(name: SourceConfig.defaultName, url: config.database.url, triggers: config.triggers)]
+        }
+        for source in config.sources.indices {
+            for index in config.sources[source].triggers.indices {
+                config.sources[source].triggers[index].createdAtFormat = createdAtFormat
+            }
+        }
+        if let first = config.sources.first {
+            config.database = first.database
+            config.triggers = first.triggers
+        }
         problems += leaseProblems(config)
         if let combined = ConfigError.combining(problems) { throw combined }
         return config
@@ -173,6 +202,74 @@ public enum ConfigLoader {
         }
     }
 
+    static let sourceKeys: Set<String> = ["name", "database", "tables"]
+
+    /// `sources:`: a list of `{name, database: {url | url_from_env}, tables}`. Returns the
+    /// sources that loaded with the problems of the others, so all are reported at once.
+    private static func readSources(_ node: ConfigNode, environment: [String: String]) throws(ConfigError)
+        -> ([SourceConfig], [ConfigError])
+    {
+        var sources: [SourceConfig] = []
+        var problems: [ConfigError] = []
+        var seen: [String: ConfigNode] = [:]
+        let elements = try node.elements()
+        if elements.isEmpty { throw node.error(.invalidValue, "sources lists no source") }
+        for element in elements {
+            do throws(ConfigError) {
+                try element.rejectUnknownKeys(sourceKeys)
+                let nameNode = try element.required("name")
+                let name = try nameNode.string()
+                guard SourceConfig.isValidName(name) else {
+                    throw nameNode.error(
+                        .invalidValue,
+                        "invalid source name '\(name)': use letters, digits, '_' or '-', start with a letter, at most 63 characters")
+                }
+                if let first = seen[name] {
+                    let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
+                    throw nameNode.error(.invalidValue, "duplicate source name '\(name)'\(where_)")
+                }
+                seen[name] = nameNode
+                var source = SourceConfig(name: name)
+                source.database.url = try sourceURL(try element.required("database"), source: name, environment: environment)
+                if let tables = try element.child("tables") {
+                    let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: name)
+                        .parseAll(tables: tables)
+                    source.triggers = triggers
+                    problems += triggerProblems
+                }
+                sources.append(source)
+            } catch {
+                problems.append(error)
+            }
+        }
+        return (sources, problems)
+    }
+
+    /// A source's `database`: `url: TEXT` or `url_from_env: NAME`, exactly one.
+    /// `HERALD_DATABASE_URL` does not apply to sources (it could name only one of them).
+    private static func sourceURL(_ node: ConfigNode, source: String, environment: [String: String]) throws(ConfigError)
+        -> String
+    {
+        try node.rejectUnknownKeys(["url", "url_from_env"])
+        switch (try node.child("url"), try node.child("url_from_env")) {
+        case (let url?, nil):
+            let text = try url.string()
+            guard !text.isEmpty else { throw url.error(.invalidValue, "source '\(source)' has an empty database URL") }
+            return text
+        case (nil, let variable?):
+            let name = try variable.string()
+            guard let value = environment[name], !value.isEmpty else {
+                throw variable.error(
+                    .missingEnvironment, "environment variable \(name) (the database URL of source '\(source)') is not set")
+            }
+            return value
+        case (.some, .some):
+            throw node.error(.invalidValue, "source '\(source)': set either url or url_from_env, not both")
+        case (nil, nil):
+            throw node.error(.missingKey, "source '\(source)' has no database URL: set database.url or database.url_from_env")
+        }
+    }
+
     /// `payload_compat: {created_at: hasura}` for receivers that parse Hasura's naive timestamps.
     private static func readPayloadCompat(_ section: ConfigNode?) throws(ConfigError) -> CreatedAtFormat {
         guard let section else { return .utc }
@@ -188,7 +285,7 @@ public enum ConfigLoader {
     /// A lease must outlive the longest request, or a second worker would take the event
     /// while the first is still sending it.
     private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
-        config.triggers.filter { $0.retry.timeoutSeconds >= config.worker.leaseSeconds }.map { trigger in
+        config.sources.flatMap(\.triggers).filter { $0.retry.timeoutSeconds >= config.worker.leaseSeconds }.map { trigger in
             let timeout = trigger.retry.timeoutSeconds
             return ConfigError(
                 code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,

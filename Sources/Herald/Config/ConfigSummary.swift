@@ -2,7 +2,8 @@
 /// `check-config` prints and what the worker logs at start.
 public enum ConfigSummary {
     public static func text(for config: HeraldConfig) -> String {
-        var lines = ["config: \(config.file)", "database: \(config.database.redactedURL)"]
+        var lines = ["config: \(config.file)"]
+        if !config.usesSourcesList { lines.append("database: \(config.database.redactedURL)") }
         let worker = config.worker
         lines.append(
             "worker: http_pool_size=\(worker.httpPoolSize) http_per_host_limit=\(worker.httpPerHostLimit)"
@@ -15,40 +16,15 @@ public enum ConfigSummary {
                     + (config.console.enabled ? ", console at /console" : ", console disabled")
                     + (config.console.readOnly ? " (read-only)" : ""))
         }
-        lines.append("triggers: \(config.triggers.count)")
-        for trigger in config.triggers {
-            let operations = CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
-                + (trigger.enableManual ? ["manual"] : [])
-            lines.append("  \(trigger.name) on \(trigger.table): \(operations.joined(separator: ", "))")
-            lines.append("    webhook: \(trigger.displayWebhook)")
-            lines.append(
-                "    retries: \(trigger.retry.numRetries) every \(trigger.retry.intervalSeconds)s (\(trigger.backoff.strategy)"
-                    + (trigger.backoff.strategy == .exponential ? ", max \(trigger.backoff.maxIntervalSeconds)s" : "")
-                    + "), timeout \(trigger.retry.timeoutSeconds)s")
-            for header in trigger.headers {
-                let shown = header.source.isSecret ? "<\(header.source)>" : header.isSecret ? Redaction.placeholder : header.value
-                lines.append("    header \(header.name): \(shown)")
+        if config.usesSourcesList {
+            lines.append("sources: \(config.sources.count)")
+            for source in config.sources {
+                lines.append("source \(source.name): \(source.database.redactedURL), \(source.triggers.count) triggers")
+                lines += source.triggers.flatMap { triggerLines($0).map { "  " + $0 } }
             }
-            if let signing = trigger.signing {
-                lines.append("    \(signing)")
-            }
-            if let comment = trigger.comment { lines.append("    comment: \(comment)") }
-            if trigger.triggerOnReplication { lines.append("    fires on replicated rows too (trigger_on_replication)") }
-            if trigger.createdAtFormat == .hasura { lines.append("    created_at in Hasura's form (payload_compat)") }
-            if let cleanup = trigger.cleanup {
-                lines.append(
-                    "    cleanup: '\(cleanup.schedule)' UTC, finished events older than \(cleanup.clearOlderThanHours)h,"
-                        + " \(cleanup.batchSize) per batch\(cleanup.paused ? " (paused)" : "")")
-            }
-            let protection = trigger.protection
-            if let rate = protection.rateLimit {
-                lines.append("    rate limit: \(rate.perSecond)/s, burst \(rate.burst)\(rate.shared ? ", shared" : "")")
-            }
-            lines.append(
-                "    circuit breaker: "
-                    + (protection.circuitBreaker.map {
-                        "ratio \($0.failureRatio), min \($0.minimumRequests), window \($0.windowSeconds)s, open \($0.openSeconds)s"
-                    } ?? "off") + "; on 410: \(protection.onGone.rawValue)")
+        } else {
+            lines.append("triggers: \(config.triggers.count)")
+            lines += config.triggers.flatMap(triggerLines)
         }
         if let alerts = config.alerts {
             lines.append(
@@ -56,5 +32,42 @@ public enum ConfigSummary {
                     + (alerts.signing.map { ", \($0)" } ?? ""))
         }
         return lines.joined(separator: "\n")
+    }
+
+    private static func triggerLines(_ trigger: TriggerConfig) -> [String] {
+        var lines: [String] = []
+        let operations = CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
+            + (trigger.enableManual ? ["manual"] : [])
+        lines.append("  \(trigger.name) on \(trigger.table): \(operations.joined(separator: ", "))")
+        lines.append("    webhook: \(trigger.displayWebhook)")
+        lines.append(
+            "    retries: \(trigger.retry.numRetries) every \(trigger.retry.intervalSeconds)s (\(trigger.backoff.strategy)"
+                + (trigger.backoff.strategy == .exponential ? ", max \(trigger.backoff.maxIntervalSeconds)s" : "")
+                + "), timeout \(trigger.retry.timeoutSeconds)s")
+        for header in trigger.headers {
+            let shown = header.source.isSecret ? "<\(header.source)>" : header.isSecret ? Redaction.placeholder : header.value
+            lines.append("    header \(header.name): \(shown)")
+        }
+        if let signing = trigger.signing {
+            lines.append("    \(signing)")
+        }
+        if let comment = trigger.comment { lines.append("    comment: \(comment)") }
+        if trigger.triggerOnReplication { lines.append("    fires on replicated rows too (trigger_on_replication)") }
+        if trigger.createdAtFormat == .hasura { lines.append("    created_at in Hasura's form (payload_compat)") }
+        if let cleanup = trigger.cleanup {
+            lines.append(
+                "    cleanup: '\(cleanup.schedule)' UTC, finished events older than \(cleanup.clearOlderThanHours)h,"
+                    + " \(cleanup.batchSize) per batch\(cleanup.paused ? " (paused)" : "")")
+        }
+        let protection = trigger.protection
+        if let rate = protection.rateLimit {
+            lines.append("    rate limit: \(rate.perSecond)/s, burst \(rate.burst)\(rate.shared ? ", shared" : "")")
+        }
+        lines.append(
+            "    circuit breaker: "
+                + (protection.circuitBreaker.map {
+                    "ratio \($0.failureRatio), min \($0.minimumRequests), window \($0.windowSeconds)s, open \($0.openSeconds)s"
+                } ?? "off") + "; on 410: \(protection.onGone.rawValue)")
+        return lines
     }
 }

@@ -207,7 +207,12 @@ public struct HeraldConfig: Sendable, Equatable {
     public var stats = StatsSettings()
     public var console = ConsoleSettings()
     public var retention = RetentionSettings()
+    /// The first source's triggers (the only source's, in the single-database form).
     public var triggers: [TriggerConfig] = []
+    /// Every database served, in file order; one named `default` in the single-database form.
+    public var sources: [SourceConfig] = []
+    /// True when the file lists `sources:` (metrics then carry a `source` label).
+    public var usesSourcesList = false
     /// Where operator alerts go; nil when the `alerts:` section is absent.
     public var alerts: AlertsConfig?
 

@@ -20,6 +20,7 @@ public final class DeliveryJob: Sendable, FlowJob {
     public let startDeadline: ContinuousClock.Instant
 
     public var triggerName: String { trigger.name }
+    public var sourceName: String { event.source }
 
     /// `hostKey` defaults to one parsed from the webhook; the claimer passes one it parsed
     /// once per trigger, because URL parsing per event showed in profiles. `leaseEnds` is
@@ -155,7 +156,7 @@ public final class Deliverer: Service {
                         curl_multi_remove_handle(multi, handle)
                         handles.giveBack(handle)
                     }
-                    flow.aborted(hostKeys: transfers.values.map(\.job.hostKey))
+                    flow.aborted(transfers.values.map(\.job))
                     transfers.removeAll()
                     break
                 }
@@ -245,7 +246,7 @@ public final class Deliverer: Service {
                     "decision": "\(decision.status)", "ms": "\(Int(milliseconds))",
                 ])
         }
-        stats.recordDelivery(trigger: job.trigger.name, outcome: outcome)
+        stats.recordDelivery(trigger: TriggerRef(source: job.sourceName, name: job.trigger.name), outcome: outcome)
         return outcome
     }
 }

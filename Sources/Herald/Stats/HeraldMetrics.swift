@@ -33,43 +33,69 @@ public final class HeraldMetrics: Sendable {
     /// 1 while the worker can work (database reachable, not stopping).
     let ready = Gauge(label: "herald_ready")
     let oldestPendingAge = Gauge(label: "herald_oldest_pending_age_seconds")
-    private let triggers: [String: TriggerMetrics]
+    private let triggers: [TriggerRef: TriggerMetrics]
+    /// Whether per-trigger series carry a `source` label: only for a `sources:` config, so a
+    /// single-database deployment keeps its series exactly as before.
+    let labelsSources: Bool
+    /// `herald_source_ready{source}`: 1 while the source's claimer holds a live connection.
+    private let sourceReady: [String: Gauge]
 
-    public init(triggerNames: [String]) {
-        var triggers: [String: TriggerMetrics] = [:]
-        for name in triggerNames {
+    /// - Parameters:
+    ///   - triggers: every trigger of every source.
+    ///   - labelsSources: add `source` to per-trigger series (the `sources:` form).
+    public init(triggers: [TriggerRef], labelsSources: Bool = false) {
+        self.labelsSources = labelsSources
+        var metrics: [TriggerRef: TriggerMetrics] = [:]
+        for ref in triggers {
+            let base: [(String, String)] =
+                labelsSources ? [("trigger", ref.name), ("source", ref.source)] : [("trigger", ref.name)]
             func outcome(_ value: String) -> Counter {
-                Counter(label: "herald_deliveries_total", dimensions: [("trigger", name), ("outcome", value)])
+                Counter(label: "herald_deliveries_total", dimensions: base + [("outcome", value)])
             }
-            triggers[name] = TriggerMetrics(
+            metrics[ref] = TriggerMetrics(
                 delivered: outcome("delivered"), retried: outcome("retry"), failed: outcome("failed"), blocked: outcome("blocked"),
-                deliveryDuration: Metrics.Timer(label: "herald_delivery_duration_seconds", dimensions: [("trigger", name)]),
-                endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: [("trigger", name)]),
+                deliveryDuration: Metrics.Timer(label: "herald_delivery_duration_seconds", dimensions: base),
+                endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: base),
                 deferredByReceiver: outcome("deferred"),
                 deferred: Dictionary(
                     uniqueKeysWithValues: [FlowControl<DeliveryJob>.DeferReason.rateLimit, .circuitOpen, .disabled].map {
-                        ($0, Counter(label: "herald_deliveries_deferred_total", dimensions: [("trigger", name), ("reason", $0.rawValue)]))
+                        ($0, Counter(label: "herald_deliveries_deferred_total", dimensions: base + [("reason", $0.rawValue)]))
                     }),
-                enabled: Gauge(label: "herald_trigger_enabled", dimensions: [("trigger", name)]),
-                circuitState: Gauge(label: "herald_circuit_state", dimensions: [("trigger", name)]))
+                enabled: Gauge(label: "herald_trigger_enabled", dimensions: base),
+                circuitState: Gauge(label: "herald_circuit_state", dimensions: base))
         }
-        self.triggers = triggers
+        self.triggers = metrics
+        sourceReady = Dictionary(
+            uniqueKeysWithValues: Set(triggers.map(\.source)).map {
+                ($0, Gauge(label: "herald_source_ready", dimensions: [("source", $0)]))
+            })
     }
 
-    func trigger(_ name: String) -> TriggerMetrics? { triggers[name] }
+    /// A worker with the default source only.
+    public convenience init(triggerNames: [String]) {
+        self.init(triggers: triggerNames.map { TriggerRef(name: $0) })
+    }
 
-    /// Sets `herald_queue_depth{trigger, status}` from a database read.
-    func setQueueDepth(_ stats: QueueStats) {
+    func trigger(_ ref: TriggerRef) -> TriggerMetrics? { triggers[ref] }
+
+    func setSourceReady(_ source: String, _ ready: Bool) {
+        sourceReady[source]?.record(ready ? 1 : 0)
+    }
+
+    /// Sets `herald_queue_depth{trigger, status}` (and `source` with ``labelsSources``) from
+    /// a read of one source's database.
+    func setQueueDepth(_ stats: QueueStats, source: String = SourceConfig.defaultName) {
         for trigger in stats.triggers {
+            let base: [(String, String)] =
+                labelsSources ? [("trigger", trigger.trigger), ("source", source)] : [("trigger", trigger.trigger)]
             for (status, value) in [
                 ("pending", trigger.pending), ("in_flight", trigger.inFlight), ("delivered", trigger.delivered),
                 ("failed", trigger.failed),
             ] {
-                Gauge(label: "herald_queue_depth", dimensions: [("trigger", trigger.trigger), ("status", status)])
-                    .record(value)
+                Gauge(label: "herald_queue_depth", dimensions: base + [("status", status)]).record(value)
             }
-            Gauge(label: "herald_blocked_keys", dimensions: [("trigger", trigger.trigger)]).record(trigger.blockedKeys)
-            Gauge(label: "herald_oldest_blocked_age_seconds", dimensions: [("trigger", trigger.trigger)])
+            Gauge(label: "herald_blocked_keys", dimensions: base).record(trigger.blockedKeys)
+            Gauge(label: "herald_oldest_blocked_age_seconds", dimensions: base)
                 .record(trigger.oldestBlockedAgeSeconds ?? 0)
         }
     }

@@ -47,20 +47,33 @@ public struct StatsDocument: Encodable, Sendable {
         var queue: QueueStats.Trigger?
     }
 
+    public struct SourceStatus: Encodable, Sendable {
+        var ready: Bool
+        var problem: String?
+    }
+
     var workerId: String
     var version: String
     var uptimeSeconds: Double
     var ready: Bool
+    /// Each source's readiness, by name.
+    var sources: [String: SourceStatus]
     var config: Config
     var fetch: Fetch
     var triggers: [String: TriggerStats]
 
-    init(worker: HeraldWorker, snapshot: WorkerStats.Snapshot, queue: QueueStats?) {
+    /// `triggers` is keyed by trigger name, `source/name` for triggers of a source other than
+    /// `default`.
+    init(worker: HeraldWorker, snapshot: WorkerStats.Snapshot, queues: [String: QueueStats]) {
         let config = worker.config
         workerId = worker.workerID
         version = Herald.version
         uptimeSeconds = (Date().timeIntervalSince(worker.stats.startedAt) * 10).rounded() / 10
         ready = worker.readiness.ready
+        sources = Dictionary(
+            uniqueKeysWithValues: worker.sourceReadiness.map {
+                ($0.source, SourceStatus(ready: $0.ready, problem: $0.ready ? nil : $0.problem))
+            })
         self.config = Config(
             httpPoolSize: config.worker.httpPoolSize, httpPerHostLimit: config.worker.httpPerHostLimit,
             fetchBatchSize: config.worker.fetchBatchSize, fetchIntervalMs: config.worker.fetchIntervalMilliseconds,
@@ -81,15 +94,18 @@ public struct StatsDocument: Encodable, Sendable {
             recorderErrors: snapshot.recorderErrors)
         let perTrigger = worker.stats.perTrigger()
         var triggers: [String: TriggerStats] = [:]
-        for trigger in config.triggers {
-            let counts = perTrigger[trigger.name] ?? WorkerStats.TriggerSnapshot()
-            func milliseconds(_ fraction: Double) -> Double? {
-                counts.latencyPercentile(fraction).map { ($0 * 1e5).rounded() / 100 }
+        for source in config.sources {
+            for trigger in source.triggers {
+                let key = TriggerRef(source: source.name, name: trigger.name).description
+                let counts = perTrigger[key] ?? WorkerStats.TriggerSnapshot()
+                func milliseconds(_ fraction: Double) -> Double? {
+                    counts.latencyPercentile(fraction).map { ($0 * 1e5).rounded() / 100 }
+                }
+                triggers[key] = TriggerStats(
+                    delivered: counts.delivered, retried: counts.retried, failed: counts.failed,
+                    latencyMsP50: milliseconds(0.5), latencyMsP90: milliseconds(0.9), latencyMsP99: milliseconds(0.99),
+                    queue: queues[source.name]?.triggers.first { $0.trigger == trigger.name })
             }
-            triggers[trigger.name] = TriggerStats(
-                delivered: counts.delivered, retried: counts.retried, failed: counts.failed,
-                latencyMsP50: milliseconds(0.5), latencyMsP90: milliseconds(0.9), latencyMsP99: milliseconds(0.99),
-                queue: queue?.triggers.first { $0.trigger == trigger.name })
         }
         self.triggers = triggers
     }

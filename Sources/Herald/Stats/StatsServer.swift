@@ -24,11 +24,12 @@ public enum StatsServer {
         router.get("/healthz") { _, _ in
             "ok\n"
         }
-        router.get("/readyz") { _, _ -> Response in
-            let (ready, reason) = worker.readiness
-            return plainText(ready ? "ready\n" : "not ready: \(reason)\n", status: ready ? .ok : .serviceUnavailable)
+        router.get("/readyz") { request, _ -> Response in
+            let (text, ready) = readyText(worker, source: request.uri.queryParameters.get("source"))
+            return plainText(text, status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ -> Response in
+            worker.recordReadiness()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(
@@ -56,6 +57,26 @@ public enum StatsServer {
             },
             logger: logger)
         return NamedFailureService(base: application, listen: worker.config.stats.listen)
+    }
+
+    /// /readyz: 200 while at least one source can be worked on; with `sources:` the body
+    /// lists every source's state. `?source=NAME` asks about one source alone.
+    static func readyText(_ worker: HeraldWorker, source: String?) -> (String, Bool) {
+        let sources = worker.sourceReadiness
+        func line(_ state: HeraldWorker.SourceReadiness) -> String {
+            "source \(state.source): " + (state.ready ? "ready" : "not ready: \(state.problem)") + "\n"
+        }
+        if let source {
+            guard let state = sources.first(where: { $0.source == source }) else {
+                return ("unknown source \(source)\n", false)
+            }
+            let stopping = worker.readiness.reason == "shutting down"
+            return (stopping ? "not ready: shutting down\n" : line(state), state.ready && !stopping)
+        }
+        let (ready, reason) = worker.readiness
+        var text = ready ? "ready\n" : "not ready: \(reason)\n"
+        if worker.config.usesSourcesList { text += sources.map(line).joined() }
+        return (text, ready)
     }
 
     static func plainText(_ text: String, status: HTTPResponse.Status) -> Response {

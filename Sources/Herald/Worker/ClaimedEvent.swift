@@ -21,6 +21,8 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// The event's key when its trigger delivers in order per key (a JSON array of the key
     /// columns' values); nil otherwise.
     public var orderingKey: String?
+    /// The source (database) the event was claimed from: its outcome is written there.
+    public var source = SourceConfig.defaultName
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,

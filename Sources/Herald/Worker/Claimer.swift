@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Claims due events and hands them to flow control, on a thread and connection of its own.
+/// Claims due events of one source (database) and hands them to flow control, on a thread and
+/// connection of its own; each source has its own claimer.
 ///
 /// What to claim and when is ``FlowControl``'s decision; this loop executes it. Between
 /// claims it sleeps in `poll` on its connection's socket (LISTEN herald_events) and flow
@@ -21,12 +22,16 @@ public final class Claimer: Service {
         var stopping = false
         var connected = false
         var lastConnectionFailed = false
+        var installation: EventIDKey?
+        /// Why the source cannot be worked on, while it cannot.
+        var problem = "connecting"
     }
 
     private let state = Mutex(State())
     private let config: HeraldConfig
     private let workerID: String
-    private let installation: EventIDKey
+    /// The source this claimer serves (its config is scoped to it).
+    let source: String
     private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
     private let flow: FlowController
     private let stats: WorkerStats
@@ -38,15 +43,18 @@ public final class Claimer: Service {
     let heartbeat = Heartbeat()
 
     public init(
-        config: HeraldConfig, workerID: String, installation: EventIDKey, flow: FlowController, stats: WorkerStats,
+        config: HeraldConfig, workerID: String, installation: EventIDKey?, flow: FlowController, stats: WorkerStats,
         logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in }
     ) {
         self.onTriggerStateChange = onTriggerStateChange
         self.config = config
         self.workerID = workerID
-        self.installation = installation
+        source = config.sources.first?.name ?? SourceConfig.defaultName
+        state.withLock { $0.installation = installation }
         self.flow = flow
         self.stats = stats
+        var logger = logger
+        if config.usesSourcesList { logger[metadataKey: "source"] = "\(source)" }
         self.logger = logger
         var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
         for trigger in config.triggers {
@@ -57,12 +65,14 @@ public final class Claimer: Service {
         jobsByTrigger = jobs
     }
 
-    /// The routes flow control needs: each trigger's host and request timeout.
+    /// The routes flow control needs: each trigger's source, host and request timeout.
     static func routes(_ config: HeraldConfig) -> [FlowRoute] {
-        config.triggers.map {
-            FlowRoute(
-                trigger: $0.name, hostKey: DeliveryJob.hostKey($0.webhook), timeout: .seconds($0.retry.timeoutSeconds),
-                protection: $0.protection)
+        config.sources.flatMap { source in
+            source.triggers.map {
+                FlowRoute(
+                    trigger: $0.name, source: source.name, hostKey: DeliveryJob.hostKey($0.webhook),
+                    timeout: .seconds($0.retry.timeoutSeconds), protection: $0.protection)
+            }
         }
     }
 
@@ -77,9 +87,20 @@ public final class Claimer: Service {
     /// True while the claimer holds a live database connection.
     public var isConnected: Bool { state.withLock { $0.connected } }
 
+    /// Why the source is not ready ("" while connected).
+    var problem: String { state.withLock { $0.connected ? "" : $0.problem } }
+
+    private func setConnected(_ connected: Bool, problem: String = "") {
+        state.withLock {
+            $0.connected = connected
+            if !connected { $0.problem = problem }
+        }
+        stats.metrics.setSourceReady(source, connected)
+    }
+
     func shutdown() async {
         state.withLock { $0.stopping = true }
-        flow.wakeClaimer()
+        flow.wakeClaimer(source: source)
         await thread.withLock { $0 }?.join()
     }
 
@@ -103,7 +124,9 @@ public final class Claimer: Service {
 
         while !isStopping {
             heartbeat.beat()
-            guard let open = connection ?? connect(&reconnectBackoff, &throttle) else { continue }
+            guard let open = connection ?? connect(&reconnectBackoff, &throttle),
+                let installation = state.withLock({ $0.installation })
+            else { continue }
             connection = open
             do {
                 let store = EventStore(connection: open)
@@ -114,11 +137,12 @@ public final class Claimer: Service {
                     nextStateRefresh = .now + stateInterval
                 }
                 try reserveSharedTokens(store)
-                switch flow.planClaim() {
+                switch flow.planClaim(source: source) {
                 case .stop:
                     return
                 case .claim(let limits):
-                    try claim(limits, on: open, keyed: keyedTriggers, keyCursors: &keyCursors)
+                    try claim(
+                        limits, on: open, installation: installation, keyed: keyedTriggers, keyCursors: &keyCursors)
                     queryBackoff.reset()
                     reconnectBackoff.reset()
                     throttle.reset()
@@ -128,9 +152,9 @@ public final class Claimer: Service {
                     let timeout = until.map { $0 - ContinuousClock.now } ?? .seconds(1)
                     let clamped = min(max(timeout, .milliseconds(1)), .seconds(1))
                     let notifications = try open.waitForNotifications(
-                        timeoutMilliseconds: Int32(clamped.milliseconds), wakeFD: flow.claimerWakeDescriptor)
-                    flow.drainClaimerWakeups()
-                    if !notifications.isEmpty { flow.notified() }
+                        timeoutMilliseconds: Int32(clamped.milliseconds), wakeFD: flow.claimerWakeDescriptor(source: source))
+                    flow.drainClaimerWakeups(source: source)
+                    if !notifications.isEmpty { flow.notified(source: source) }
                     if notifications.contains(where: { $0.payload == Self.stateChangedPayload }) {
                         nextStateRefresh = .now
                     }
@@ -138,9 +162,9 @@ public final class Claimer: Service {
             } catch where error.isConnectionProblem || !open.isOpen {
                 log(error, "claimer lost its database connection; reconnecting", throttle: &throttle)
                 connection = nil
-                state.withLock { $0.connected = false }
+                setConnected(false, problem: "database unreachable")
                 // Whatever was due may still be: look as soon as the connection is back.
-                flow.notified()
+                flow.notified(source: source)
             } catch {
                 let wait = queryBackoff.next()
                 log(error, "claimer query failed; backing off", throttle: &throttle, retryIn: wait)
@@ -155,7 +179,7 @@ public final class Claimer: Service {
     /// Writes what flow control asked for: leases of unsent jobs given back, trigger state.
     /// On failure the writes go back to the queue for the next turn.
     private func performDatabaseWork(_ store: EventStore) throws(PGError) {
-        let work = flow.takeDatabaseWork()
+        let work = flow.takeDatabaseWork(source: source)
         guard !work.isEmpty else { return }
         do {
             try store.releaseUnsent(work.releases, workerID: workerID)
@@ -166,13 +190,13 @@ public final class Claimer: Service {
                 try store.setCircuitState(trigger, state: circuit, workerID: workerID)
             }
         } catch {
-            flow.restoreDatabaseWork(work)
+            flow.restoreDatabaseWork(work, source: source)
             throw error
         }
     }
 
     private func refreshTriggerState(_ disabled: Set<String>) {
-        let changes = flow.setDisabled(disabled.intersection(jobsByTrigger.keys))
+        let changes = flow.setDisabled(disabled.intersection(jobsByTrigger.keys), source: source)
         for trigger in changes.enabled {
             logger.info("trigger enabled; its pending events are delivered again", metadata: ["trigger": "\(trigger)"])
         }
@@ -185,16 +209,17 @@ public final class Claimer: Service {
     /// Shared rate limits: reserve a block of tokens from PostgreSQL for each trigger whose
     /// local tokens ran out while it has due events.
     private func reserveSharedTokens(_ store: EventStore) throws(PGError) {
-        for (trigger, wanted) in flow.tokenRequests() {
+        for (trigger, wanted) in flow.tokenRequests(source: source) {
             guard let rate = jobsByTrigger[trigger]?.0.protection.rateLimit else { continue }
             let granted = try store.reserveTokens(
                 trigger: trigger, wanted: wanted, perSecond: rate.perSecond, burst: rate.burst)
-            flow.granted(granted, to: trigger)
+            flow.granted(granted, to: TriggerRef(source: source, name: trigger))
         }
     }
 
     private func claim(
-        _ limits: [String: Int], on connection: PGConnection, keyed: Set<String>, keyCursors: inout KeyCursors
+        _ limits: [String: Int], on connection: PGConnection, installation: EventIDKey, keyed: Set<String>,
+        keyCursors: inout KeyCursors
     ) throws(PGError) {
         let started = ContinuousClock.now
         let leaseEnds = started + .seconds(config.worker.leaseSeconds)
@@ -203,13 +228,15 @@ public final class Claimer: Service {
             leaseSeconds: config.worker.leaseSeconds)
         let reported = keyCursors.advance(asked: limits, claimed: events)
         stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
-        let jobs = events.compactMap { event -> DeliveryJob? in
-            guard let (trigger, policy, hostKey) = jobsByTrigger[event.triggerName] else { return nil }
+        let jobs = events.compactMap { claimed -> DeliveryJob? in
+            guard let (trigger, policy, hostKey) = jobsByTrigger[claimed.triggerName] else { return nil }
+            var event = claimed
+            event.source = source
             return DeliveryJob(
                 event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
                 leaseEnds: leaseEnds)
         }
-        flow.claimed(jobs, limits: reported)
+        flow.claimed(jobs, limits: reported, source: source)
         if logger.logLevel <= .trace {
             logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
         }
@@ -218,15 +245,19 @@ public final class Claimer: Service {
     private func connect(_ backoff: inout ReconnectBackoff, _ throttle: inout ErrorLogThrottle) -> PGConnection? {
         do {
             let connection = try PGConnection(url: config.database.url)
+            if state.withLock({ $0.installation }) == nil {
+                // The source was down when the worker started: check it now.
+                let (installation, orphans) = try HeraldWorker.preflight(config)
+                HeraldWorker.warnAboutOrphans(orphans, logger: logger)
+                state.withLock { $0.installation = installation }
+            }
             try EventStore(connection: connection).prepareWorkerSession()
             try connection.listen(Self.channel)
             let wasDisconnected = state.withLock { state in
-                defer {
-                    state.connected = true
-                    state.lastConnectionFailed = false
-                }
+                defer { state.lastConnectionFailed = false }
                 return state.lastConnectionFailed
             }
+            setConnected(true)
             if wasDisconnected { logger.info("claimer connected to the database") }
             // The backoff is reset only after a claim succeeds: a server that accepts
             // connections but fails every query must not be reconnected to in a tight loop.
@@ -235,6 +266,8 @@ public final class Claimer: Service {
             let wait = backoff.next()
             log(error, "claimer cannot reach the database; retrying", throttle: &throttle, retryIn: wait)
             state.withLock { $0.lastConnectionFailed = true }
+            setConnected(
+                false, problem: (error as? PGError)?.isConnectionProblem ?? true ? "database unreachable" : "\(error)")
             pause(wait)
             return nil
         }

@@ -3,47 +3,66 @@ public protocol FlowJob {
     /// scheme://host:port, the unit of the per-host limit.
     var hostKey: String { get }
     var triggerName: String { get }
+    /// The source (database) the job was claimed from.
+    var sourceName: String { get }
     /// The job must not start after this instant: its lease ends one request timeout later,
     /// and a request still running when the lease ends could be sent again by another worker.
     var startDeadline: ContinuousClock.Instant { get }
 }
 
+extension FlowJob {
+    public var sourceName: String { SourceConfig.defaultName }
+    var triggerRef: TriggerRef { TriggerRef(source: sourceName, name: triggerName) }
+}
+
 /// How one trigger is routed and how far ahead of its host it may be claimed.
 public struct FlowRoute: Sendable, Equatable {
     public var trigger: String
+    /// The source whose claimer claims the trigger's events.
+    public var source: String
     public var hostKey: String
     /// Request timeout of the trigger, which bounds how long an in-flight request holds a slot.
     public var timeout: Duration
     /// Rate limit, circuit breaker, `disable_after`.
     public var protection: TriggerProtection
 
-    public init(trigger: String, hostKey: String, timeout: Duration, protection: TriggerProtection = TriggerProtection()) {
+    public init(
+        trigger: String, source: String = SourceConfig.defaultName, hostKey: String, timeout: Duration,
+        protection: TriggerProtection = TriggerProtection()
+    ) {
         self.trigger = trigger
+        self.source = source
         self.hostKey = hostKey
         self.timeout = timeout
         self.protection = protection
     }
+
+    var ref: TriggerRef { TriggerRef(source: source, name: trigger) }
 }
 
 /// The worker's flow control: one value-type state machine, no I/O, no clock of its own
-/// (every call that depends on time takes `now`). It owns the numbers the claimer, the
-/// delivery threads and the recorder act on — queued and in-flight jobs per host and in
-/// total, the recorder's backlog, start deadlines — and answers their questions:
+/// (every call that depends on time takes `now`). It owns the numbers the claimers, the
+/// delivery threads and the recorders act on — queued and in-flight jobs per host, per source
+/// and in total, each source's recorder backlog, start deadlines — and answers their questions:
 ///
-/// - ``planClaim(now:)``: claim how many events, for which triggers, or wait (and until when).
+/// - ``planClaim(source:now:)``: claim how many events of a source, for which triggers, or
+///   wait (and until when).
 /// - ``takeStartable(freeSlots:now:)``: which queued jobs start now, which lost their lease.
-/// - ``finished(hostKeys:)``, ``recorded(_:)``: bookkeeping that may free room.
+/// - ``finished(_:now:)``, ``recorded(_:source:now:)``: bookkeeping that may free room.
 ///
-/// Wake-ups are level-based: every transition that can turn the claimer's "wait for room"
-/// into "claim" reports it (`wakeClaimer`), and ``pollTimeout(freeSlots:now:)`` is zero
+/// Wake-ups are level-based: every transition that can turn a claimer's "wait for room"
+/// into "claim" reports it (`wakeClaimers`), and ``pollTimeout(freeSlots:now:)`` is zero
 /// whenever a delivery thread has a job it may start, so neither side sleeps on work.
+///
+/// Sources (databases) share the pool fairly: see ``sourceRoom(_:)``.
 public struct FlowControl<Job: FlowJob> {
     public struct Limits: Sendable, Equatable {
         public var poolSize: Int
         public var perHostLimit: Int
         public var fetchBatchSize: Int
         public var leaseSeconds: Int
-        /// Finished outcomes not yet written above which nothing more is claimed.
+        /// Finished outcomes of one source not yet written above which nothing more is
+        /// claimed from that source.
         public var recorderBacklogLimit: Int
         public var pollInterval: Duration
 
@@ -58,11 +77,15 @@ public struct FlowControl<Job: FlowJob> {
             self.recorderBacklogLimit = recorderBacklogLimit
             self.pollInterval = pollInterval
         }
+
+        /// Jobs queued or in flight at most, over all sources: the pool plus two batches.
+        var capacity: Int { poolSize + 2 * fetchBatchSize }
     }
 
-    /// The claimer's next step.
+    /// A claimer's next step.
     public enum ClaimPlan: Equatable {
-        /// Claim up to this many due events per trigger (never more than a batch in total).
+        /// Claim up to this many due events per trigger of the source (never more than a
+        /// batch in total).
         case claim([String: Int])
         /// Nothing to claim now: sleep until `until` (the next poll), a NOTIFY or a wake-up;
         /// nil means "until woken": the claimer waits for room, which a transition reports.
@@ -79,13 +102,13 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Something the worker must act on outside the lock: log, count, alert, write.
     public enum Notice {
-        case circuit(trigger: String, CircuitBreaker.Transition)
-        case disabled(trigger: String, reason: String)
+        case circuit(trigger: TriggerRef, CircuitBreaker.Transition)
+        case disabled(trigger: TriggerRef, reason: String)
         /// Queued jobs given back unsent: their leases should be released so the events are
         /// due again at once (for whichever worker may send them).
         case release([Job], DeferReason)
         /// A claim for the trigger was cut short by its rate limit.
-        case rateLimited(trigger: String)
+        case rateLimited(trigger: TriggerRef)
     }
 
     /// A delivery thread's next step.
@@ -94,7 +117,21 @@ public struct FlowControl<Job: FlowJob> {
         /// Jobs whose start deadline passed while queued: never sent; the event is simply due
         /// again when its lease ends.
         public var dropped: [Job] = []
-        public var wakeClaimer = false
+        /// Sources whose claimers waited for room and now have some.
+        public var wakeClaimers: Set<String> = []
+
+        public var wakeClaimer: Bool { !wakeClaimers.isEmpty }
+    }
+
+    /// A transfer slot given back: the job's host and source.
+    public struct Slot: Sendable, Equatable {
+        public var hostKey: String
+        public var source: String
+
+        public init(hostKey: String, source: String = SourceConfig.defaultName) {
+            self.hostKey = hostKey
+            self.source = source
+        }
     }
 
     private struct HostState {
@@ -103,7 +140,7 @@ public struct FlowControl<Job: FlowJob> {
         var inFlight = 0
         /// How many jobs may wait for this host beyond the ones running (see `prefetch`).
         var prefetch: Int
-        var triggers: [String]
+        var triggers: [TriggerRef]
 
         var queued: Int { queue.count - head }
 
@@ -121,42 +158,53 @@ public struct FlowControl<Job: FlowJob> {
         }
     }
 
+    /// One source's claim state: its claimer asks for it alone.
+    private struct SourceState {
+        var triggers: [TriggerRef] = []
+        /// Triggers that may have due events: all of them after a NOTIFY or a poll tick; a
+        /// trigger leaves the set when a claim returned fewer of its events than asked for.
+        var mayHaveDue: Set<TriggerRef> = []
+        var nextPoll: ContinuousClock.Instant
+        /// True while the claimer sleeps because there is no room; cleared when it is woken.
+        var waitsForRoom = false
+        /// Jobs queued or in flight.
+        var held = 0
+        var recorderBacklog = 0
+        /// Rotates which trigger goes first, so none is favoured when room is short.
+        var rotation = 0
+    }
+
     public let limits: Limits
     private var hosts: [String: HostState] = [:]
     private var hostOrder: [String]
-    private let routes: [String: FlowRoute]
-    private let triggerOrder: [String]
+    private let routes: [TriggerRef: FlowRoute]
+    private let triggerOrder: [TriggerRef]
+    private var sources: [String: SourceState] = [:]
+    private let sourceOrder: [String]
     public private(set) var queuedTotal = 0
     public private(set) var inFlightTotal = 0
-    public private(set) var recorderBacklog = 0
     public private(set) var isStopping = false
-    /// Triggers that may have due events: all of them after a NOTIFY or a poll tick; a trigger
-    /// leaves the set when a claim returned fewer of its events than asked for.
-    private var mayHaveDue: Set<String>
-    private var nextPoll: ContinuousClock.Instant
-    /// True while the claimer sleeps because there is no room; cleared when it is woken.
-    private var claimerWaitsForRoom = false
     private var earliestDeadline: ContinuousClock.Instant?
-    /// Rotates which trigger and host go first, so none is favoured when room is short.
+    /// Rotates which host goes first when starting jobs.
     private var rotation = 0
-    private var gates: [String: TriggerGate] = [:]
+    private var gates: [TriggerRef: TriggerGate] = [:]
     /// Waiting to be taken by ``takeNotices()``.
     private var notices: [Notice] = []
 
     public init(limits: Limits, routes: [FlowRoute], now: ContinuousClock.Instant) {
         self.limits = limits
-        var byTrigger: [String: FlowRoute] = [:]
+        var byTrigger: [TriggerRef: FlowRoute] = [:]
         var hosts: [String: HostState] = [:]
         let perHost = min(limits.perHostLimit, limits.poolSize)
         for route in routes {
-            byTrigger[route.trigger] = route
+            byTrigger[route.ref] = route
             let prefetch = Self.prefetch(perHost: perHost, limits: limits, timeout: route.timeout)
             if var host = hosts[route.hostKey] {
                 host.prefetch = min(host.prefetch, prefetch)
-                host.triggers.append(route.trigger)
+                host.triggers.append(route.ref)
                 hosts[route.hostKey] = host
             } else {
-                hosts[route.hostKey] = HostState(prefetch: prefetch, triggers: [route.trigger])
+                hosts[route.hostKey] = HostState(prefetch: prefetch, triggers: [route.ref])
             }
         }
         self.routes = byTrigger
@@ -164,8 +212,13 @@ public struct FlowControl<Job: FlowJob> {
         gates = byTrigger.mapValues { TriggerGate(protection: $0.protection, now: now) }
         hostOrder = hosts.keys.sorted()
         triggerOrder = byTrigger.keys.sorted()
-        mayHaveDue = Set(byTrigger.keys)
-        nextPoll = now
+        var sources: [String: SourceState] = [:]
+        for trigger in triggerOrder {
+            sources[trigger.source, default: SourceState(nextPoll: now)].triggers.append(trigger)
+        }
+        for (name, state) in sources { sources[name]?.mayHaveDue = Set(state.triggers) }
+        self.sources = sources
+        sourceOrder = sources.keys.sorted()
     }
 
     /// How many jobs may queue for a host beyond those running: two batches, so that one
@@ -181,44 +234,50 @@ public struct FlowControl<Job: FlowJob> {
 
     private var perHostLimit: Int { min(limits.perHostLimit, limits.poolSize) }
 
-    // MARK: Claimer
+    // MARK: Claimers
 
-    /// What the claimer does next. A claim is planned only while the recorder keeps up, the
-    /// pool plus two batches has room, and some trigger that may have due events has a host
-    /// that is short of queued work (below half its prefetch) with room for more. A host
-    /// that is saturated is left out, so it never blocks claims for the others.
-    public mutating func planClaim(now: ContinuousClock.Instant) -> ClaimPlan {
+    /// What a source's claimer does next. A claim is planned only while the source's
+    /// recorder keeps up, the source has room under the fair share (``sourceRoom(_:)``), and
+    /// some trigger of the source that may have due events has a host that is short of
+    /// queued work (below half its prefetch) with room for more. A host that is saturated is
+    /// left out, so it never blocks claims for the others.
+    public mutating func planClaim(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant)
+        -> ClaimPlan
+    {
         if isStopping { return .stop }
-        if now >= nextPoll {
+        guard var state = sources[source] else { return .wait(until: now + limits.pollInterval) }
+        if now >= state.nextPoll {
             // The poll keeps its own cadence: claims for busy triggers do not postpone it,
             // or a quiet trigger's retries would never be looked for.
-            mayHaveDue = Set(triggerOrder)
-            nextPoll = now + limits.pollInterval
+            state.mayHaveDue = Set(state.triggers)
+            state.nextPoll = now + limits.pollInterval
         }
-        for trigger in triggerOrder {
+        sources[source] = state
+        for trigger in state.triggers {
             if let transition = gates[trigger]?.breaker?.advance(now: now) {
                 notices.append(.circuit(trigger: trigger, transition))
             }
         }
-        let limitsByTrigger = claimLimits(now: now)
+        let limitsByTrigger = claimLimits(source: source, now: now)
         if limitsByTrigger.isEmpty {
             // Blocked by room only if some trigger with due events is not held back by its
             // own gate; those are woken by a transition, the gates by the clock.
             var blockedByRoom = false
-            for trigger in mayHaveDue where gateAllowance(for: trigger, now: now) != 0 {
+            for trigger in state.mayHaveDue where gateAllowance(for: trigger, now: now) != 0 {
                 blockedByRoom = true
                 break
             }
-            claimerWaitsForRoom = blockedByRoom
-            return .wait(until: blockedByRoom ? nil : min(nextPoll, nextGateChange(now: now) ?? nextPoll))
+            sources[source]?.waitsForRoom = blockedByRoom
+            let nextPoll = state.nextPoll
+            return .wait(until: blockedByRoom ? nil : min(nextPoll, nextGateChange(source: source, now: now) ?? nextPoll))
         }
-        claimerWaitsForRoom = false
-        rotation &+= 1
+        sources[source]?.waitsForRoom = false
+        sources[source]?.rotation &+= 1
         return .claim(limitsByTrigger)
     }
 
     /// What a trigger's gate allows now: nil for no limit, else that many events.
-    private mutating func gateAllowance(for trigger: String, now: ContinuousClock.Instant) -> Int? {
+    private mutating func gateAllowance(for trigger: TriggerRef, now: ContinuousClock.Instant) -> Int? {
         guard var gate = gates[trigger] else { return nil }
         defer { gates[trigger] = gate }
         if gate.disabled { return 0 }
@@ -231,10 +290,10 @@ public struct FlowControl<Job: FlowJob> {
         return allowance
     }
 
-    /// The earliest instant a gate that now holds a trigger back may let it through.
-    private func nextGateChange(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+    /// The earliest instant a gate that now holds a trigger of the source back may let it through.
+    private func nextGateChange(source: String, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
-        for trigger in mayHaveDue {
+        for trigger in sources[source]?.mayHaveDue ?? [] {
             guard let gate = gates[trigger], !gate.disabled else { continue }
             var candidates: [ContinuousClock.Instant] = []
             if case .open(let until) = gate.breaker?.state { candidates.append(until) }
@@ -249,8 +308,11 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Records a claim's result: its jobs join their hosts' queues, and a trigger that got
     /// fewer events than asked for has nothing more due until the next NOTIFY or poll.
-    /// Returns whether delivery threads should be woken.
-    public mutating func claimed(_ jobs: [Job], limits asked: [String: Int]) -> Bool {
+    /// Returns whether delivery threads should be woken. A source that stops wanting room
+    /// may leave room to others: see ``takeClaimerWakes(now:)``.
+    public mutating func claimed(
+        _ jobs: [Job], limits asked: [String: Int], source: String = SourceConfig.defaultName
+    ) -> Bool {
         var counts: [String: Int] = [:]
         for job in jobs {
             counts[job.triggerName, default: 0] += 1
@@ -260,48 +322,84 @@ public struct FlowControl<Job: FlowJob> {
                 hostOrder.append(job.hostKey)
             }
             hosts[job.hostKey]?.queue.append(job)
+            sources[job.sourceName]?.held += 1
             if earliestDeadline.map({ job.startDeadline < $0 }) ?? true { earliestDeadline = job.startDeadline }
         }
         queuedTotal += jobs.count
-        for (trigger, limit) in asked {
-            let count = counts[trigger, default: 0]
-            if count < limit { mayHaveDue.remove(trigger) }
+        for (name, limit) in asked {
+            let trigger = TriggerRef(source: source, name: name)
+            let count = counts[name, default: 0]
+            if count < limit { sources[source]?.mayHaveDue.remove(trigger) }
             gates[trigger]?.bucket?.take(count)
             gates[trigger]?.breaker?.claimed(count)
         }
         return !jobs.isEmpty
     }
 
-    /// A NOTIFY arrived: any trigger may have new events.
-    public mutating func notified() {
-        mayHaveDue = Set(triggerOrder)
+    /// A NOTIFY arrived on the source's connection: any of its triggers may have new events.
+    public mutating func notified(source: String = SourceConfig.defaultName) {
+        guard var state = sources[source] else { return }
+        state.mayHaveDue = Set(state.triggers)
+        sources[source] = state
     }
 
-    /// Per-trigger claim sizes: each eligible host's room split over its triggers, then the
-    /// global room (one batch at most) shared out so that no trigger takes another's part.
-    private mutating func claimLimits(now: ContinuousClock.Instant) -> [String: Int] {
-        guard recorderBacklog < limits.recorderBacklogLimit else { return [:] }
-        let globalRoom = min(limits.fetchBatchSize, limits.poolSize + 2 * limits.fetchBatchSize - inFlightTotal - queuedTotal)
-        guard globalRoom > 0 else { return [:] }
+    /// Whether the source has due work that it could claim (a disabled trigger wants nothing).
+    private func wantsRoom(_ state: SourceState) -> Bool {
+        state.recorderBacklog < limits.recorderBacklogLimit
+            && state.mayHaveDue.contains { gates[$0]?.disabled != true }
+    }
+
+    /// The fair share: how many more jobs `source` may take now. Every source that holds jobs
+    /// or has due events counts as active, and each active source's share is the capacity
+    /// (pool plus two batches) divided among them. A source may always fill up to its share
+    /// (while free capacity lasts), and beyond it only what is left after reserving, for every
+    /// other source with due events below its share, the rest of that share. So a flooded
+    /// source takes all the capacity an idle one leaves, yet when the quiet one has events it
+    /// gets its share as soon as jobs finish: free room goes to it first.
+    /// With one source this is simply the free capacity.
+    func sourceRoom(_ source: String) -> Int {
+        guard let own = sources[source] else { return 0 }
+        let free = limits.capacity - inFlightTotal - queuedTotal
+        var active = 0
+        for name in sourceOrder {
+            guard let state = sources[name] else { continue }
+            if name == source || state.held > 0 || wantsRoom(state) { active += 1 }
+        }
+        let share = (limits.capacity + active - 1) / max(1, active)
+        var reserve = 0
+        for name in sourceOrder where name != source {
+            guard let state = sources[name], wantsRoom(state), state.held < share else { continue }
+            reserve += share - state.held
+        }
+        return max(min(free, share - own.held), free - reserve)
+    }
+
+    /// Per-trigger claim sizes for a source: each eligible host's room split over its
+    /// triggers, then the source's room (one batch at most) shared out so that no trigger
+    /// takes another's part.
+    private mutating func claimLimits(source: String, now: ContinuousClock.Instant) -> [String: Int] {
+        guard let state = sources[source], state.recorderBacklog < limits.recorderBacklogLimit else { return [:] }
+        let room = min(limits.fetchBatchSize, sourceRoom(source))
+        guard room > 0 else { return [:] }
         var caps: [(trigger: String, cap: Int)] = []
-        let triggerCount = triggerOrder.count
+        let triggerCount = state.triggers.count
         for offset in 0..<triggerCount {
-            let trigger = triggerOrder[(offset + rotation) % triggerCount]
-            guard mayHaveDue.contains(trigger), let route = routes[trigger], let host = hosts[route.hostKey] else {
+            let trigger = state.triggers[(offset + state.rotation) % triggerCount]
+            guard state.mayHaveDue.contains(trigger), let route = routes[trigger], let host = hosts[route.hostKey] else {
                 continue
             }
-            let room = perHostLimit + host.prefetch - host.inFlight - host.queued
+            let hostRoom = perHostLimit + host.prefetch - host.inFlight - host.queued
             let hungry = host.queued < max(1, host.prefetch / 2)
-            guard hungry, room > 0 else { continue }
-            let sharing = host.triggers.filter { mayHaveDue.contains($0) }.count
-            var cap = (room + sharing - 1) / max(1, sharing)
+            guard hungry, hostRoom > 0 else { continue }
+            let sharing = host.triggers.filter { sources[$0.source]?.mayHaveDue.contains($0) ?? false }.count
+            var cap = (hostRoom + sharing - 1) / max(1, sharing)
             if let allowance = gateAllowance(for: trigger, now: now) {
                 if allowance < cap, gates[trigger]?.bucket != nil { notices.append(.rateLimited(trigger: trigger)) }
                 cap = min(cap, allowance)
             }
-            if cap > 0 { caps.append((trigger, cap)) }
+            if cap > 0 { caps.append((trigger.name, cap)) }
         }
-        return Self.share(globalRoom, among: caps)
+        return Self.share(room, among: caps)
     }
 
     /// Water-filling: every trigger gets an equal part of `total`, capped by its own limit;
@@ -354,7 +452,7 @@ public struct FlowControl<Job: FlowJob> {
             inFlightTotal += turn.start.count
             if turn.start.count > 0 { rotation &+= 1 }
         }
-        if !turn.start.isEmpty || !turn.dropped.isEmpty { turn.wakeClaimer = claimerShouldWake(now: now) }
+        if !turn.start.isEmpty || !turn.dropped.isEmpty { turn.wakeClaimers = takeClaimerWakes(now: now) }
         return turn
     }
 
@@ -376,10 +474,16 @@ public struct FlowControl<Job: FlowJob> {
             host.head = 0
             hosts[key] = host
         }
-        queuedTotal -= dropped.count
+        forget(dropped)
         earliestDeadline = earliest
-        for job in dropped { gates[job.triggerName]?.breaker?.probeAbandoned() }
+        for job in dropped { gates[job.triggerRef]?.breaker?.probeAbandoned() }
         return dropped
+    }
+
+    /// Queued jobs removed unsent.
+    private mutating func forget(_ jobs: [Job]) {
+        queuedTotal -= jobs.count
+        for job in jobs { sources[job.sourceName]?.held -= 1 }
     }
 
     /// Whether a thread with `freeSlots` free slots could start a job now.
@@ -397,46 +501,79 @@ public struct FlowControl<Job: FlowJob> {
     }
 
     /// Transfers ended (with any outcome): their slots are free and their outcomes wait for
-    /// the recorder. Returns whether the claimer should be woken.
+    /// their sources' recorders. Returns the sources whose claimers should be woken.
+    public mutating func finished(_ slots: [Slot], now: ContinuousClock.Instant = .now) -> Set<String> {
+        release(slots)
+        for slot in slots { sources[slot.source]?.recorderBacklog += 1 }
+        return takeClaimerWakes(now: now)
+    }
+
+    /// ``finished(_:now:)`` for a worker with the default source only.
     public mutating func finished(hostKeys: [String], now: ContinuousClock.Instant = .now) -> Bool {
-        release(hostKeys)
-        recorderBacklog += hostKeys.count
-        return claimerShouldWake(now: now)
+        !finished(hostKeys.map { Slot(hostKey: $0) }, now: now).isEmpty
     }
 
     /// Transfers abandoned at shutdown: their slots are free, no outcome follows.
-    public mutating func aborted(hostKeys: [String]) {
-        release(hostKeys)
+    public mutating func aborted(_ slots: [Slot]) {
+        release(slots)
     }
 
-    private mutating func release(_ hostKeys: [String]) {
-        for key in hostKeys {
-            hosts[key]?.inFlight -= 1
+    private mutating func release(_ slots: [Slot]) {
+        for slot in slots {
+            hosts[slot.hostKey]?.inFlight -= 1
+            sources[slot.source]?.held -= 1
         }
-        inFlightTotal -= hostKeys.count
+        inFlightTotal -= slots.count
     }
 
-    // MARK: Recorder
+    // MARK: Recorders
 
-    /// Outcomes were written (or dropped as unwritable). Returns whether to wake the claimer.
-    public mutating func recorded(_ count: Int, now: ContinuousClock.Instant = .now) -> Bool {
-        recorderBacklog = max(0, recorderBacklog - count)
-        return claimerShouldWake(now: now)
+    /// Outcomes of the source were written (or dropped as unwritable). Returns whether to
+    /// wake the source's claimer.
+    public mutating func recorded(
+        _ count: Int, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant = .now
+    ) -> Bool {
+        guard let state = sources[source] else { return false }
+        sources[source]?.recorderBacklog = max(0, state.recorderBacklog - count)
+        // Only this source's own backlog shrank: no other source gains room from it.
+        guard state.waitsForRoom, !isStopping, wouldClaim(source: source, now: now) else { return false }
+        sources[source]?.waitsForRoom = false
+        return true
     }
 
     /// Heads of keyed events finished (delivered or failed): the events waiting behind them
-    /// are due now. Their triggers may have due events again; returns whether the claimer
-    /// should be woken to claim them, with no poll delay.
-    public mutating func keysReleased(triggers: Set<String>, now: ContinuousClock.Instant = .now) -> Bool {
+    /// are due now. Their triggers may have due events again; returns whether the source's
+    /// claimer should be woken to claim them, with no poll delay.
+    public mutating func keysReleased(
+        triggers: Set<String>, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant = .now
+    ) -> Bool {
         guard !isStopping else { return false }
-        let known = triggers.filter { routes[$0] != nil }
+        let known = triggers.map { TriggerRef(source: source, name: $0) }.filter { routes[$0] != nil }
         guard !known.isEmpty else { return false }
-        mayHaveDue.formUnion(known)
+        sources[source]?.mayHaveDue.formUnion(known)
+        guard wouldClaim(source: source, now: now) else { return false }
+        sources[source]?.waitsForRoom = false
+        return true
+    }
+
+    /// A dry run of the source's claim: reports nothing.
+    private mutating func wouldClaim(source: String, now: ContinuousClock.Instant) -> Bool {
         let noticesBefore = notices.count
-        let wouldClaim = !claimLimits(now: now).isEmpty
-        notices.removeSubrange(noticesBefore...)  // a dry run reports nothing
-        if wouldClaim { claimerWaitsForRoom = false }
-        return wouldClaim
+        let result = !claimLimits(source: source, now: now).isEmpty
+        notices.removeSubrange(noticesBefore...)
+        return result
+    }
+
+    /// Level-based: the sources whose claimers sleep for lack of room and now have some
+    /// (each reported once).
+    public mutating func takeClaimerWakes(now: ContinuousClock.Instant) -> Set<String> {
+        guard !isStopping else { return [] }
+        var woken: Set<String> = []
+        for name in sourceOrder where sources[name]?.waitsForRoom == true && wouldClaim(source: name, now: now) {
+            sources[name]?.waitsForRoom = false
+            woken.insert(name)
+        }
+        return woken
     }
 
     // MARK: Trigger gates
@@ -444,7 +581,7 @@ public struct FlowControl<Job: FlowJob> {
     /// Counts one finished attempt for the trigger's breaker and `disable_after`.
     /// `breakerFailure` is nil when the outcome says nothing about the receiver's health.
     public mutating func recordOutcome(
-        trigger: String, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
+        trigger: TriggerRef, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
     ) {
         guard var gate = gates[trigger] else { return }
         if let breakerFailure, let transition = gate.breaker?.record(failure: breakerFailure, now: now) {
@@ -471,57 +608,61 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Disables a trigger in this worker at once (a receiver said so, or `disable_after`):
     /// nothing more is claimed, queued jobs are given back unsent. The caller persists it.
-    public mutating func disable(_ trigger: String, reason: String) {
+    public mutating func disable(_ trigger: TriggerRef, reason: String) {
         guard gates[trigger]?.disabled == false else { return }
         gates[trigger]?.disabled = true
         notices.append(.disabled(trigger: trigger, reason: reason))
         dropQueued(of: trigger, reason: .disabled)
     }
 
-    /// The disabled triggers as stored in the database (every worker honours them).
-    /// Returns whether a trigger was enabled again (the claimer should look for its events).
+    /// The disabled triggers of a source as stored in its database (every worker honours
+    /// them). Returns whether a trigger was enabled again (the claimer should look for its events).
     @discardableResult
-    public mutating func setDisabled(_ disabled: Set<String>) -> Bool {
+    public mutating func setDisabled(_ disabled: Set<String>, source: String = SourceConfig.defaultName) -> Bool {
         var enabledAgain = false
-        for trigger in triggerOrder {
-            let shouldBeDisabled = disabled.contains(trigger)
+        for trigger in sources[source]?.triggers ?? [] {
+            let shouldBeDisabled = disabled.contains(trigger.name)
             guard gates[trigger]?.disabled != shouldBeDisabled else { continue }
             gates[trigger]?.disabled = shouldBeDisabled
             if shouldBeDisabled {
                 dropQueued(of: trigger, reason: .disabled)
             } else {
                 gates[trigger]?.failingSince = nil
-                mayHaveDue.insert(trigger)
+                sources[source]?.mayHaveDue.insert(trigger)
                 enabledAgain = true
             }
         }
         return enabledAgain
     }
 
-    public func isDisabled(_ trigger: String) -> Bool { gates[trigger]?.disabled ?? false }
+    public func isDisabled(_ trigger: TriggerRef) -> Bool { gates[trigger]?.disabled ?? false }
 
     /// Every routed trigger, in a stable order.
-    public var triggers: [String] { triggerOrder }
+    public var triggers: [TriggerRef] { triggerOrder }
 
-    public func circuitState(_ trigger: String) -> CircuitBreaker.State? { gates[trigger]?.breaker?.state }
+    /// The sources, in a stable order.
+    public var sourceNames: [String] { sourceOrder }
 
-    /// Shared rate limits whose local tokens ran out while their trigger may have due events:
-    /// how many tokens to ask PostgreSQL for (a block of about a quarter second's worth).
-    public func tokenRequests(now: ContinuousClock.Instant) -> [String: Int] {
+    public func circuitState(_ trigger: TriggerRef) -> CircuitBreaker.State? { gates[trigger]?.breaker?.state }
+
+    /// Shared rate limits of the source whose local tokens ran out while their trigger may
+    /// have due events: how many tokens to ask its database for (a block of about a quarter
+    /// second's worth), by trigger name.
+    public func tokenRequests(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant) -> [String: Int] {
         var requests: [String: Int] = [:]
-        for trigger in mayHaveDue {
+        for trigger in sources[source]?.mayHaveDue ?? [] {
             guard let gate = gates[trigger], gate.isShared, !gate.disabled, let bucket = gate.bucket,
                 bucket.tokens < 1, gate.breaker?.claimAllowance() != 0
             else { continue }
             if let next = gate.nextGrantRequest, now < next { continue }
-            requests[trigger] = max(1, min(Int(bucket.burst), Int((bucket.rate / 4).rounded(.up))))
+            requests[trigger.name] = max(1, min(Int(bucket.burst), Int((bucket.rate / 4).rounded(.up))))
         }
         return requests
     }
 
-    /// PostgreSQL granted `count` tokens of a shared limit; none means ask again after one
+    /// The database granted `count` tokens of a shared limit; none means ask again after one
     /// token's time.
-    public mutating func granted(_ count: Int, to trigger: String, now: ContinuousClock.Instant) {
+    public mutating func granted(_ count: Int, to trigger: TriggerRef, now: ContinuousClock.Instant) {
         guard var gate = gates[trigger], var bucket = gate.bucket else { return }
         bucket.grant(count)
         gate.bucket = bucket
@@ -536,17 +677,17 @@ public struct FlowControl<Job: FlowJob> {
     }
 
     /// Gives back a trigger's queued jobs unsent (breaker opened, trigger disabled).
-    private mutating func dropQueued(of trigger: String, reason: DeferReason) {
+    private mutating func dropQueued(of trigger: TriggerRef, reason: DeferReason) {
         guard let route = routes[trigger], var host = hosts[route.hostKey], host.queued > 0 else { return }
         var kept: [Job] = []
         var dropped: [Job] = []
         for job in host.queue[host.head...] {
-            if job.triggerName == trigger { dropped.append(job) } else { kept.append(job) }
+            if job.triggerRef == trigger { dropped.append(job) } else { kept.append(job) }
         }
         host.queue = kept
         host.head = 0
         hosts[route.hostKey] = host
-        queuedTotal -= dropped.count
+        forget(dropped)
         if !dropped.isEmpty { notices.append(.release(dropped, reason)) }
     }
 
@@ -563,21 +704,16 @@ public struct FlowControl<Job: FlowJob> {
             host.head = 0
             hosts[key] = host
         }
-        queuedTotal = 0
+        forget(dropped)
         earliestDeadline = nil
         return dropped
     }
 
-    /// Level-based: true (once) when the claimer sleeps for lack of room and now has some.
-    private mutating func claimerShouldWake(now: ContinuousClock.Instant) -> Bool {
-        guard claimerWaitsForRoom, !isStopping else { return false }
-        let noticesBefore = notices.count
-        let wouldClaim = !claimLimits(now: now).isEmpty
-        notices.removeSubrange(noticesBefore...)  // a dry run reports nothing
-        guard wouldClaim else { return false }
-        claimerWaitsForRoom = false
-        return true
-    }
+    /// Finished outcomes not yet written, over all sources.
+    public var recorderBacklog: Int { sources.values.reduce(0) { $0 + $1.recorderBacklog } }
+
+    /// Jobs queued or in flight for a source, for tests and stats.
+    public func held(source: String) -> Int { sources[source]?.held ?? 0 }
 
     /// Queued jobs for one host, for tests and stats.
     public func queued(host: String) -> Int { hosts[host]?.queued ?? 0 }

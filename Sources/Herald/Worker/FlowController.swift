@@ -1,13 +1,14 @@
 import Synchronization
 
-/// ``FlowControl`` under one lock, plus the two ways of waking the threads it steers: the
-/// claimer sleeps in `poll` on ``claimerWakeDescriptor`` (and its database socket), the
-/// delivery threads in `curl_multi_poll` (woken through the closure the deliverer installs).
+/// ``FlowControl`` under one lock, plus the two ways of waking the threads it steers: each
+/// source's claimer sleeps in `poll` on its ``claimerWakeDescriptor(source:)`` (and its
+/// database socket), the delivery threads in `curl_multi_poll` (woken through the closure
+/// the deliverer installs).
 /// The critical sections are the state machine's own steps; no I/O happens under the lock.
 public final class FlowController: Sendable {
     public typealias Notice = FlowControl<DeliveryJob>.Notice
 
-    /// Writes flow control asks for, done by the claimer on its connection.
+    /// Writes flow control asks for, done by the source's claimer on its connection.
     struct DatabaseWork {
         /// Leases to give back: queued jobs dropped unsent (breaker opened, trigger disabled).
         var releases: [ClaimedEvent] = []
@@ -19,9 +20,9 @@ public final class FlowController: Sendable {
     }
 
     private let state: Mutex<FlowControl<DeliveryJob>>
-    private let claimerWake = WakePipe()
+    private let claimerWakes: [String: WakePipe]
     private let deliveryWake = Mutex<(@Sendable () -> Void)?>(nil)
-    private let databaseWork = Mutex(DatabaseWork())
+    private let databaseWork = Mutex([String: DatabaseWork]())
     private let noticeSink: @Sendable ([Notice]) -> Void
 
     /// `noticeSink` hears every notice (breaker transitions, disables, deferrals) outside the
@@ -30,23 +31,26 @@ public final class FlowController: Sendable {
         limits: FlowControl<DeliveryJob>.Limits, routes: [FlowRoute],
         noticeSink: @escaping @Sendable ([Notice]) -> Void = { _ in }
     ) {
-        state = Mutex(FlowControl(limits: limits, routes: routes, now: .now))
+        let flow = FlowControl<DeliveryJob>(limits: limits, routes: routes, now: .now)
+        claimerWakes = Dictionary(uniqueKeysWithValues: flow.sourceNames.map { ($0, WakePipe()) })
+        state = Mutex(flow)
         self.noticeSink = noticeSink
     }
 
-    /// Queues the database side of notices, wakes the claimer to do it, and passes them on.
+    /// Queues the database side of notices for the claimer of each one's source, wakes it to
+    /// do it, and passes them on.
     private func handle(_ notices: [Notice]) {
         guard !notices.isEmpty else { return }
-        var needsDatabase = false
+        var sources: Set<String> = []
         databaseWork.withLock { work in
             for notice in notices {
                 switch notice {
                 case .release(let jobs, _):
-                    work.releases += jobs.map(\.event)
-                    needsDatabase = true
+                    for job in jobs { work[job.sourceName, default: DatabaseWork()].releases.append(job.event) }
+                    sources.formUnion(jobs.map(\.sourceName))
                 case .disabled(let trigger, let reason):
-                    work.disables.append((trigger, reason))
-                    needsDatabase = true
+                    work[trigger.source, default: DatabaseWork()].disables.append((trigger.name, reason))
+                    sources.insert(trigger.source)
                 case .circuit(let trigger, let transition):
                     let name: String
                     switch transition {
@@ -54,40 +58,43 @@ public final class FlowController: Sendable {
                     case .halfOpened: name = "half_open"
                     case .closed: name = "closed"
                     }
-                    work.circuits.append((trigger, name))
-                    needsDatabase = true
+                    work[trigger.source, default: DatabaseWork()].circuits.append((trigger.name, name))
+                    sources.insert(trigger.source)
                 case .rateLimited:
                     break
                 }
             }
         }
-        if needsDatabase { wakeClaimer() }
+        wakeClaimers(sources)
         noticeSink(notices)
     }
 
-    /// Takes the writes waiting for the claimer.
-    func takeDatabaseWork() -> DatabaseWork {
-        databaseWork.withLock { work in
-            defer { work = DatabaseWork() }
-            return work
-        }
+    /// Takes the writes waiting for the source's claimer.
+    func takeDatabaseWork(source: String) -> DatabaseWork {
+        databaseWork.withLock { $0.removeValue(forKey: source) } ?? DatabaseWork()
     }
 
     /// Puts back writes that failed (the connection went away), to be tried again.
-    func restoreDatabaseWork(_ failed: DatabaseWork) {
-        databaseWork.withLock { work in
+    func restoreDatabaseWork(_ failed: DatabaseWork, source: String) {
+        databaseWork.withLock { all in
+            var work = all[source] ?? DatabaseWork()
             work.releases = failed.releases + work.releases
             work.disables = failed.disables + work.disables
             work.circuits = failed.circuits + work.circuits
+            all[source] = work
         }
     }
 
-    /// The claimer polls this descriptor for readability.
-    var claimerWakeDescriptor: Int32 { claimerWake.descriptor }
+    /// The source's claimer polls this descriptor for readability.
+    func claimerWakeDescriptor(source: String) -> Int32 { claimerWakes[source]?.descriptor ?? -1 }
 
-    func drainClaimerWakeups() { claimerWake.drain() }
+    func drainClaimerWakeups(source: String) { claimerWakes[source]?.drain() }
 
-    func wakeClaimer() { claimerWake.signal() }
+    func wakeClaimer(source: String) { claimerWakes[source]?.signal() }
+
+    private func wakeClaimers(_ sources: Set<String>) {
+        for source in sources { wakeClaimer(source: source) }
+    }
 
     /// Installed once by the deliverer.
     func setDeliveryWake(_ wake: @escaping @Sendable () -> Void) {
@@ -98,40 +105,47 @@ public final class FlowController: Sendable {
         deliveryWake.withLock { $0 }?()
     }
 
-    func planClaim() -> FlowControl<DeliveryJob>.ClaimPlan {
-        let (plan, notices) = state.withLock { flow in (flow.planClaim(now: .now), flow.takeNotices()) }
+    func planClaim(source: String) -> FlowControl<DeliveryJob>.ClaimPlan {
+        let (plan, notices) = state.withLock { flow in (flow.planClaim(source: source, now: .now), flow.takeNotices()) }
         handle(notices)
         return plan
     }
 
-    func claimed(_ jobs: [DeliveryJob], limits: [String: Int]) {
-        if state.withLock({ $0.claimed(jobs, limits: limits) }) { wakeDelivery() }
+    /// A source's claim came back: wakes the delivery threads, and the claimers of other
+    /// sources that waited for room this source no longer wants.
+    func claimed(_ jobs: [DeliveryJob], limits: [String: Int], source: String) {
+        let (wakeDelivery, claimers) = state.withLock { flow in
+            (flow.claimed(jobs, limits: limits, source: source), flow.takeClaimerWakes(now: .now))
+        }
+        if wakeDelivery { self.wakeDelivery() }
+        wakeClaimers(claimers)
     }
 
-    /// Shared rate limits that need tokens from PostgreSQL, and how many to ask for.
-    func tokenRequests() -> [String: Int] {
-        state.withLock { $0.tokenRequests(now: .now) }
+    /// Shared rate limits of the source that need tokens from its database, and how many to ask for.
+    func tokenRequests(source: String) -> [String: Int] {
+        state.withLock { $0.tokenRequests(source: source, now: .now) }
     }
 
-    func granted(_ count: Int, to trigger: String) {
+    func granted(_ count: Int, to trigger: TriggerRef) {
         state.withLock { $0.granted(count, to: trigger, now: .now) }
     }
 
-    /// The disabled triggers as stored in the database; returns the triggers whose state
-    /// changed, so the caller can say so.
-    func setDisabled(_ disabled: Set<String>) -> (enabled: [String], disabled: [String]) {
+    /// The disabled triggers of a source as stored in its database; returns the triggers
+    /// whose state changed, so the caller can say so.
+    func setDisabled(_ disabled: Set<String>, source: String) -> (enabled: [String], disabled: [String]) {
         let (before, after, notices) = state.withLock { flow in
-            let before = Set(flow.triggers.filter { flow.isDisabled($0) })
-            flow.setDisabled(disabled)
-            let after = Set(flow.triggers.filter { flow.isDisabled($0) })
+            let mine = flow.triggers.filter { $0.source == source }
+            let before = Set(mine.filter { flow.isDisabled($0) }.map(\.name))
+            flow.setDisabled(disabled, source: source)
+            let after = Set(mine.filter { flow.isDisabled($0) }.map(\.name))
             return (before, after, flow.takeNotices())
         }
         handle(notices)
         return (before.subtracting(after).sorted(), after.subtracting(before).sorted())
     }
 
-    func notified() {
-        state.withLock { $0.notified() }
+    func notified(source: String) {
+        state.withLock { $0.notified(source: source) }
     }
 
     func takeStartable(freeSlots: Int) -> FlowControl<DeliveryJob>.DeliveryTurn {
@@ -139,7 +153,7 @@ public final class FlowController: Sendable {
             (flow.takeStartable(freeSlots: freeSlots, now: .now), flow.takeNotices())
         }
         handle(notices)
-        if turn.wakeClaimer { wakeClaimer() }
+        wakeClaimers(turn.wakeClaimers)
         return turn
     }
 
@@ -148,35 +162,36 @@ public final class FlowController: Sendable {
     func finished(_ attempts: [(hostKey: String, outcome: DeliveryOutcome)], freeSlots: Int) -> Duration {
         let now = ContinuousClock.now
         let (wake, timeout, notices) = state.withLock { flow in
-            var wake = false
+            var wake: Set<String> = []
             if !attempts.isEmpty {
                 for (_, outcome) in attempts {
-                    let trigger = outcome.event.triggerName
+                    let trigger = TriggerRef(source: outcome.event.source, name: outcome.event.triggerName)
                     flow.recordOutcome(
                         trigger: trigger, succeeded: outcome.decision == .delivered,
                         breakerFailure: outcome.breakerFailure, now: now)
                     if let reason = outcome.disableTrigger { flow.disable(trigger, reason: reason) }
                 }
-                wake = flow.finished(hostKeys: attempts.map(\.hostKey), now: now)
+                wake = flow.finished(
+                    attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source) }, now: now)
             }
             return (wake, flow.pollTimeout(freeSlots: freeSlots, now: now), flow.takeNotices())
         }
         handle(notices)
-        if wake { wakeClaimer() }
+        wakeClaimers(wake)
         return timeout
     }
 
-    func aborted(hostKeys: [String]) {
-        state.withLock { $0.aborted(hostKeys: hostKeys) }
+    func aborted(_ jobs: [DeliveryJob]) {
+        state.withLock { $0.aborted(jobs.map { .init(hostKey: $0.hostKey, source: $0.sourceName) }) }
     }
 
-    /// Keyed heads of these triggers finished: what waited behind them is due.
-    func keysReleased(triggers: Set<String>) {
-        if state.withLock({ $0.keysReleased(triggers: triggers) }) { wakeClaimer() }
+    /// Keyed heads of these triggers of the source finished: what waited behind them is due.
+    func keysReleased(triggers: Set<String>, source: String) {
+        if state.withLock({ $0.keysReleased(triggers: triggers, source: source) }) { wakeClaimer(source: source) }
     }
 
-    func recorded(_ count: Int) {
-        if state.withLock({ $0.recorded(count) }) { wakeClaimer() }
+    func recorded(_ count: Int, source: String) {
+        if state.withLock({ $0.recorded(count, source: source) }) { wakeClaimer(source: source) }
     }
 
     /// Stops claiming and starting; queued jobs are dropped (their leases are released when
@@ -184,7 +199,7 @@ public final class FlowController: Sendable {
     @discardableResult
     func beginStopping() -> Int {
         let dropped = state.withLock { $0.beginStopping() }
-        wakeClaimer()
+        wakeClaimers(Set(claimerWakes.keys))
         wakeDelivery()
         return dropped.count
     }

@@ -10,9 +10,9 @@ struct FlowNoticeReporter: Sendable {
     /// Hands an alert to the dispatcher (no-op without `alerts:`).
     let alert: @Sendable (Alert) -> Void
     /// Each trigger's `circuit_breaker.open_sec`, for the alerts.
-    let openSecondsByTrigger: [String: Int]
+    let openSecondsByTrigger: [TriggerRef: Int]
 
-    private func openSeconds(_ trigger: String) -> Int { openSecondsByTrigger[trigger] ?? 0 }
+    private func openSeconds(_ trigger: TriggerRef) -> Int { openSecondsByTrigger[trigger] ?? 0 }
 
     func report(_ notices: [FlowController.Notice]) {
         for notice in notices {
@@ -24,9 +24,9 @@ struct FlowNoticeReporter: Sendable {
                     "trigger disabled; its events stay pending until herald enable-trigger",
                     metadata: ["trigger": "\(trigger)", "reason": "\(reason)"])
                 metrics.trigger(trigger)?.enabled.record(0)
-                alert(.triggerDisabled(trigger: trigger, reason: reason, by: "worker"))
+                alert(.triggerDisabled(trigger: trigger.description, reason: reason, by: "worker"))
             case .release(let jobs, let reason):
-                guard let trigger = jobs.first?.triggerName else { continue }
+                guard let trigger = jobs.first?.triggerRef else { continue }
                 metrics.trigger(trigger)?.deferred[reason]?.increment(by: jobs.count)
                 logger.debug(
                     "queued deliveries given back unsent",
@@ -37,7 +37,7 @@ struct FlowNoticeReporter: Sendable {
         }
     }
 
-    private func report(_ trigger: String, _ transition: CircuitBreaker.Transition) {
+    private func report(_ trigger: TriggerRef, _ transition: CircuitBreaker.Transition) {
         let gauge = metrics.trigger(trigger)?.circuitState
         switch transition {
         case .opened(let reading):
@@ -48,7 +48,7 @@ struct FlowNoticeReporter: Sendable {
                     "trigger": "\(trigger)", "requests": "\(reading.requests)", "failures": "\(reading.failures)",
                 ])
             alert(.circuitOpened(
-                trigger: trigger, failureRatio: (reading.ratio * 100).rounded() / 100, requests: reading.requests,
+                trigger: trigger.description, failureRatio: (reading.ratio * 100).rounded() / 100, requests: reading.requests,
                 openSeconds: openSeconds(trigger)))
         case .halfOpened:
             gauge?.record(2)
@@ -56,15 +56,15 @@ struct FlowNoticeReporter: Sendable {
         case .closed:
             gauge?.record(0)
             logger.info("circuit breaker closed: the receiver answers again", metadata: ["trigger": "\(trigger)"])
-            alert(.circuitClosed(trigger: trigger, failureRatio: 0, requests: 0, openSeconds: openSeconds(trigger)))
+            alert(.circuitClosed(trigger: trigger.description, failureRatio: 0, requests: 0, openSeconds: openSeconds(trigger)))
         }
     }
 
     /// Triggers this worker saw enabled or disabled in the database (by any worker or an
     /// operator); alerts for those come from where the change was made.
-    func triggerStateChanged(enabled: [String], disabled: [String]) {
-        for trigger in enabled { metrics.trigger(trigger)?.enabled.record(1) }
-        for trigger in disabled { metrics.trigger(trigger)?.enabled.record(0) }
+    func triggerStateChanged(source: String, enabled: [String], disabled: [String]) {
+        for trigger in enabled { metrics.trigger(TriggerRef(source: source, name: trigger))?.enabled.record(1) }
+        for trigger in disabled { metrics.trigger(TriggerRef(source: source, name: trigger))?.enabled.record(0) }
     }
 }
 
@@ -74,7 +74,7 @@ extension DeliveryOutcome {
     var failedAlert: Alert {
         let op = (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: Any])?["op"] as? String
         return .eventFailed(
-            trigger: event.triggerName,
+            trigger: TriggerRef(source: event.source, name: event.triggerName).description,
             eventID: requestHeaders.first { $0.name == "webhook-id" }?.value ?? String(event.id),
             eventNumber: event.id, table: event.table, op: op ?? "", tries: attempt, lastStatus: statusCode,
             errorClass: errorClass, error: responseBody.map { "\(errorMessage ?? ""): \($0)" } ?? errorMessage,

@@ -3,8 +3,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// `herald run`: the claimer, the delivery pool, the recorder and their helpers as services
-/// of one ServiceGroup, sharing one ``FlowController``.
+/// `herald run`: per source (database) a claimer, a recorder and their periodic jobs; one
+/// delivery pool for all; every part a service of one ServiceGroup, sharing one
+/// ``FlowController``. A source whose database is down only stops its own claimer and
+/// recorder (they retry with backoff); the others keep delivering.
 ///
 /// Services start in list order and stop in reverse, one after another, on SIGTERM/SIGINT:
 /// systemd hears STOPPING=1; the claimer stops claiming; the deliverer drops what is queued
@@ -20,12 +22,21 @@ public final class HeraldWorker: Sendable {
     private let logger: Logger
     private let parts = Mutex<Parts?>(nil)
     private let stopping = Mutex(false)
-    private let lastQueue = Mutex<QueueStats?>(nil)
+    /// The last queue read of each source.
+    private let lastQueue = Mutex<[String: QueueStats]>([:])
 
     private struct Parts {
         var flow: FlowController
-        var claimer: Claimer
+        var claimers: [Claimer]
         var deliverer: Deliverer
+    }
+
+    /// One source's state for /readyz and /stats.
+    public struct SourceReadiness: Sendable, Equatable {
+        public var source: String
+        public var ready: Bool
+        /// Why not, when not.
+        public var problem: String
     }
 
     /// Create after bootstrapping the metrics system: metric handles are made here.
@@ -33,15 +44,37 @@ public final class HeraldWorker: Sendable {
         self.config = config
         self.logger = logger
         workerID = Self.makeWorkerID()
-        stats = WorkerStats(metrics: HeraldMetrics(triggerNames: config.triggers.map(\.name)))
+        stats = WorkerStats(
+            metrics: HeraldMetrics(
+                triggers: config.sources.flatMap { source in source.triggers.map { TriggerRef(source: source.name, name: $0.name) } },
+                labelsSources: config.usesSourcesList))
         if config.stats.listen.isEmpty { statsEndpointRunning.open() }
     }
 
-    /// Ready while the claimer holds a live database connection; otherwise why not.
+    /// Each source's claimer: ready while it holds a live connection to its database.
+    public var sourceReadiness: [SourceReadiness] {
+        let claimers = parts.withLock { $0?.claimers } ?? []
+        guard !claimers.isEmpty else {
+            return config.sources.map { SourceReadiness(source: $0.name, ready: false, problem: "starting") }
+        }
+        return claimers.map { SourceReadiness(source: $0.source, ready: $0.isConnected, problem: $0.problem) }
+    }
+
+    /// Ready while at least one source's claimer holds a live database connection (a worker
+    /// that can deliver for one database is worth keeping); otherwise why not.
     public var readiness: (ready: Bool, reason: String) {
         if stopping.withLock({ $0 }) { return (false, "shutting down") }
-        guard let claimer = parts.withLock({ $0?.claimer }) else { return (false, "starting") }
-        return claimer.isConnected ? (true, "") : (false, "database unreachable")
+        guard parts.withLock({ $0 }) != nil else { return (false, "starting") }
+        let sources = sourceReadiness
+        if sources.contains(where: \.ready) { return (true, "") }
+        if sources.count == 1 { return (false, sources[0].problem) }
+        return (false, "no source reachable (" + sources.map { "\($0.source): \($0.problem)" }.joined(separator: "; ") + ")")
+    }
+
+    /// Brings `herald_ready` and `herald_source_ready{source}` up to date (before a scrape).
+    func recordReadiness() {
+        stats.metrics.ready.record(readiness.ready ? 1 : 0)
+        for source in sourceReadiness { stats.metrics.setSourceReady(source.source, source.ready) }
     }
 
     /// Alive while the claim loop and every delivery loop keep turning, database or not.
@@ -50,14 +83,15 @@ public final class HeraldWorker: Sendable {
     var isAlive: Bool {
         guard let parts = parts.withLock({ $0 }) else { return true }
         let claimLimit = Duration.seconds(EventStore.statementTimeoutSeconds + 10)
-        return parts.claimer.heartbeat.isRecent(within: claimLimit) && parts.deliverer.isTurning(within: .seconds(10))
+        return parts.claimers.allSatisfy { $0.heartbeat.isRecent(within: claimLimit) }
+            && parts.deliverer.isTurning(within: .seconds(10))
     }
 
     var inFlight: Int { parts.withLock { $0?.flow.inFlight } ?? 0 }
 
     /// The /stats document.
     public func statsJSON() -> String {
-        StatsDocument(worker: self, snapshot: stats.current(inFlight: inFlight), queue: lastQueue.withLock { $0 })
+        StatsDocument(worker: self, snapshot: stats.current(inFlight: inFlight), queues: lastQueue.withLock { $0 })
             .json
     }
 
@@ -71,23 +105,32 @@ public final class HeraldWorker: Sendable {
     /// Checks the database, then runs every service until SIGTERM/SIGINT (or until one
     /// fails, which shuts the others down gracefully and is rethrown).
     public func run(statsServer: (any Service)?) async throws {
-        let config = self.config
-        let (installation, orphans) = try await runBlocking("herald-preflight") { try Self.preflight(config) }
-        for (trigger, count) in orphans.sorted(by: { $0.key < $1.key }) {
-            // Never dropped: they wait for a config that names their trigger again.
-            logger.warning(
-                "pending events for a trigger not in the configuration will not be delivered by this worker",
-                metadata: ["trigger": "\(trigger)", "pending": "\(count)"])
+        var installations: [String: EventIDKey] = [:]
+        for source in config.sources {
+            let scoped = config.scoped(to: source)
+            let logger = logger(for: source)
+            do {
+                let (installation, orphans) = try await runBlocking("herald-preflight") { try Self.preflight(scoped) }
+                installations[source.name] = installation
+                Self.warnAboutOrphans(orphans, logger: logger)
+            } catch where config.sources.count > 1 {
+                // One database down must not keep the others from being served: its claimer
+                // checks it again when it connects, and /readyz says why it waits.
+                logger.error(
+                    "source cannot be checked; its claimer keeps trying, the other sources start",
+                    metadata: ["error": "\(error)"])
+            }
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: makeServices(installation: installation, statsServer: statsServer),
+                services: makeServices(installations: installations, statsServer: statsServer),
                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         logger.info(
             "herald worker started",
             metadata: [
                 "worker_id": "\(workerID)", "version": "\(Herald.version)",
-                "database": "\(config.database.redactedURL)", "triggers": "\(config.triggers.map(\.name))",
+                "sources": "\(config.sources.map { "\($0.name)=\($0.database.redactedURL)" })",
+                "triggers": "\(config.sources.flatMap { source in source.triggers.map { TriggerRef(source: source.name, name: $0.name).description } })",
                 "http_pool_size": "\(config.worker.httpPoolSize)", "fetch_batch_size": "\(config.worker.fetchBatchSize)",
                 "fetch_interval_ms": "\(config.worker.fetchIntervalMilliseconds)",
                 "lease_seconds": "\(config.worker.leaseSeconds)",
@@ -97,17 +140,26 @@ public final class HeraldWorker: Sendable {
     }
 
     /// The services in start order (they stop in reverse).
-    func makeServices(installation: EventIDKey, statsServer: (any Service)?) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+    func makeServices(installations: [String: EventIDKey], statsServer: (any Service)?)
+        -> [ServiceGroupConfiguration.ServiceConfiguration]
+    {
         let worker = config.worker
         let shutdownDeadline = ShutdownDeadline()
         let alerts = config.alerts.map { AlertDispatcher(config: $0, logger: logger) }
         let reporter = FlowNoticeReporter(
             logger: logger, metrics: stats.metrics, alert: { alerts?.emit($0) },
             openSecondsByTrigger: Dictionary(
-                uniqueKeysWithValues: config.triggers.map { ($0.name, $0.protection.circuitBreaker?.openSeconds ?? 0) }))
-        for trigger in config.triggers {
-            stats.metrics.trigger(trigger.name)?.enabled.record(1)
-            stats.metrics.trigger(trigger.name)?.circuitState.record(0)
+                uniqueKeysWithValues: config.sources.flatMap { source in
+                    source.triggers.map {
+                        (TriggerRef(source: source.name, name: $0.name), $0.protection.circuitBreaker?.openSeconds ?? 0)
+                    }
+                }))
+        for source in config.sources {
+            stats.metrics.setSourceReady(source.name, false)
+            for trigger in source.triggers {
+                stats.metrics.trigger(TriggerRef(source: source.name, name: trigger.name))?.enabled.record(1)
+                stats.metrics.trigger(TriggerRef(source: source.name, name: trigger.name))?.circuitState.record(0)
+            }
         }
         let flow = FlowController(
             limits: FlowControl.Limits(
@@ -116,17 +168,27 @@ public final class HeraldWorker: Sendable {
                 recorderBacklogLimit: Recorder.backlogLimit(worker),
                 pollInterval: .milliseconds(worker.fetchIntervalMilliseconds)),
             routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
-        let recorder = Recorder(
-            databaseURL: config.database.url, workerID: workerID, settings: worker, flow: flow,
-            shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
-            onFailedEvents: { outcomes in outcomes.forEach { alerts?.emit($0.failedAlert) } })
+        var recorders: [String: Recorder] = [:]
+        var claimers: [Claimer] = []
+        for source in config.sources {
+            let scoped = config.scoped(to: source)
+            let logger = logger(for: source)
+            recorders[source.name] = Recorder(
+                databaseURL: source.database.url, source: source.name, workerID: workerID, settings: worker, flow: flow,
+                shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
+                onFailedEvents: { outcomes in outcomes.forEach { alerts?.emit($0.failedAlert) } })
+            claimers.append(
+                Claimer(
+                    config: scoped, workerID: workerID, installation: installations[source.name], flow: flow, stats: stats,
+                    logger: logger,
+                    onTriggerStateChange: {
+                        reporter.triggerStateChanged(source: source.name, enabled: $0, disabled: $1)
+                    }))
+        }
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
-            onOutcomes: { recorder.enqueue($0) })
-        let claimer = Claimer(
-            config: config, workerID: workerID, installation: installation, flow: flow, stats: stats, logger: logger,
-            onTriggerStateChange: { reporter.triggerStateChanged(enabled: $0, disabled: $1) })
-        parts.withLock { $0 = Parts(flow: flow, claimer: claimer, deliverer: deliverer) }
+            onOutcomes: { [recorders] in Self.route($0, to: recorders) })
+        parts.withLock { $0 = Parts(flow: flow, claimers: claimers, deliverer: deliverer) }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         func add(_ service: any Service, _ name: String) {
@@ -137,21 +199,39 @@ public final class HeraldWorker: Sendable {
         if let statsServer { add(statsServer, "stats-endpoint") }
         // Stopped after the recorder: failures written during the final flush are alerted.
         if let alerts { add(alerts, "alerts") }
-        add(PeriodicService(interval: .seconds(10)) { [self] in await refreshQueueDepth() }, "queue-depth")
-        if config.retention.isEnabled {
-            add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [config, logger] in
-                await Self.runRetention(config, logger: logger)
-            }, "retention")
+        for source in config.sources {
+            let scoped = config.scoped(to: source)
+            let logger = logger(for: source)
+            let suffix = config.usesSourcesList ? "-\(source.name)" : ""
+            add(
+                PeriodicService(interval: .seconds(10)) { [self, logger] in await refreshQueueDepth(scoped, logger: logger) },
+                "queue-depth\(suffix)")
+            if config.retention.isEnabled {
+                add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [logger] in
+                    await Self.runRetention(scoped, logger: logger)
+                }, "retention\(suffix)")
+            }
+            if let cleanup = TriggerCleanupService(config: scoped, logger: logger) {
+                add(cleanup, "trigger-cleanup\(suffix)")
+            }
         }
-        if let cleanup = TriggerCleanupService(config: config, logger: logger) { add(cleanup, "trigger-cleanup") }
         add(PeriodicService(interval: .seconds(worker.statsLogIntervalSeconds), immediately: false) { [self] in
             Self.logFetchStats(stats.takeInterval(inFlight: inFlight), logger: logger)
         }, "fetch-stats-log")
-        add(recorder, "recorder")
+        for (name, recorder) in recorders.sorted(by: { $0.key < $1.key }) {
+            add(recorder, config.usesSourcesList ? "recorder-\(name)" : "recorder")
+        }
         add(deliverer, "deliverer")
-        add(claimer, "claimer")
+        for claimer in claimers { add(claimer, config.usesSourcesList ? "claimer-\(claimer.source)" : "claimer") }
         add(SystemdService(worker: self, logger: logger), "systemd")
         return services
+    }
+
+    /// The worker's logger, with the source named when the configuration lists sources.
+    private func logger(for source: SourceConfig) -> Logger {
+        var logger = self.logger
+        if config.usesSourcesList { logger[metadataKey: "source"] = "\(source.name)" }
+        return logger
     }
 
     /// Marks the worker as stopping (readiness turns false) and logs it.
@@ -160,21 +240,35 @@ public final class HeraldWorker: Sendable {
         logger.info("herald worker stopping", metadata: ["in_flight": "\(inFlight)"])
     }
 
+    /// Outcomes go to the recorder of the source they were claimed from.
+    static func route(_ outcomes: [DeliveryOutcome], to recorders: [String: Recorder]) {
+        if recorders.count == 1, let only = recorders.first?.value {
+            only.enqueue(outcomes)
+            return
+        }
+        for (source, part) in Dictionary(grouping: outcomes, by: \.event.source) {
+            recorders[source]?.enqueue(part)
+        }
+    }
+
     /// Queue depth is read on an interval, not per scrape: a scrape must not cost a scan of
-    /// the log. A connection of its own on a thread of its own.
-    private func refreshQueueDepth() async {
-        let config = self.config
+    /// the log. A connection of its own on a thread of its own, per source.
+    private func refreshQueueDepth(_ config: HeraldConfig, logger: Logger) async {
+        let source = config.sources.first?.name ?? SourceConfig.defaultName
         do {
             let queue = try await runBlocking("herald-queue-depth") {
                 try QueueStats.read(PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
             }
-            stats.metrics.setQueueDepth(queue)
+            stats.metrics.setQueueDepth(queue, source: source)
             // Read here, not on the claimer's thread: it scans the pending events, and a claim
             // loop that waits for it lets the pool run dry.
-            let oldest = queue.triggers.compactMap(\.oldestPendingAgeSeconds).max()
+            let all = lastQueue.withLock { last in
+                last[source] = queue
+                return last
+            }
+            let oldest = all.values.flatMap(\.triggers).compactMap(\.oldestPendingAgeSeconds).max()
             stats.setOldestPendingAge(oldest)
             stats.metrics.oldestPendingAge.record(oldest ?? 0)
-            lastQueue.withLock { $0 = queue }
         } catch {
             logger.debug("queue depth refresh failed", metadata: ["error": "\(error)"])
         }
@@ -227,6 +321,16 @@ public final class HeraldWorker: Sendable {
             counts[orphans[row, 0] ?? ""] = Int(orphans[row, 1] ?? "0") ?? 0
         }
         return (try EventStore(connection: connection).eventIDKey(), counts)
+    }
+
+    /// Pending events of triggers the configuration does not name are never dropped: they
+    /// wait for a config that names their trigger again.
+    static func warnAboutOrphans(_ orphans: [String: Int], logger: Logger) {
+        for (trigger, count) in orphans.sorted(by: { $0.key < $1.key }) {
+            logger.warning(
+                "pending events for a trigger not in the configuration will not be delivered by this worker",
+                metadata: ["trigger": "\(trigger)", "pending": "\(count)"])
+        }
     }
 
     static func logFetchStats(_ snapshot: WorkerStats.Snapshot, logger: Logger) {

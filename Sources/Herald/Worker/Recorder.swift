@@ -26,6 +26,8 @@ public final class Recorder: Service {
     private let state = Mutex(State())
     private let condition = NSCondition()
     private let databaseURL: String
+    /// The source whose database this recorder writes.
+    let source: String
     private let workerID: String
     private let settings: WorkerSettings
     private let flow: FlowController
@@ -37,12 +39,14 @@ public final class Recorder: Service {
     private let onFailedEvents: @Sendable ([DeliveryOutcome]) -> Void
 
     public init(
-        databaseURL: String, workerID: String, settings: WorkerSettings, flow: FlowController,
+        databaseURL: String, source: String = SourceConfig.defaultName, workerID: String, settings: WorkerSettings,
+        flow: FlowController,
         shutdownDeadline: ShutdownDeadline, logger: Logger, stats: WorkerStats,
         onFailedEvents: @escaping @Sendable ([DeliveryOutcome]) -> Void = { _ in }
     ) {
         self.onFailedEvents = onFailedEvents
         self.databaseURL = databaseURL
+        self.source = source
         self.workerID = workerID
         self.settings = settings
         self.flow = flow
@@ -177,15 +181,15 @@ public final class Recorder: Service {
                 } catch {
                     // The connection went away part way: what was written is settled, the
                     // rest goes back to the batch retry.
-                    flow.recorded(index)
+                    flow.recorded(index, source: source)
                     throw RecorderPartialWrite(remaining: Array(batch[index...]), underlying: error)
                 }
             }
         }
-        flow.recorded(batch.count)
+        flow.recorded(batch.count, source: source)
         // A keyed head that left pending lets the next event of its key be claimed now.
         let released = Set(batch.lazy.filter(Self.releasesKey).map(\.event.triggerName))
-        if !released.isEmpty { flow.keysReleased(triggers: released) }
+        if !released.isEmpty { flow.keysReleased(triggers: released, source: source) }
         let failed = batch.filter { $0.decision.isTerminalFailure }
         if !failed.isEmpty { onFailedEvents(failed) }
     }

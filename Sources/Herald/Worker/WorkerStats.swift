@@ -80,7 +80,8 @@ public final class WorkerStats: Sendable {
         }
     }
 
-    func recordDelivery(trigger: String, outcome: DeliveryOutcome) {
+    /// Per-trigger counts are kept under the trigger's ``TriggerRef/description``.
+    func recordDelivery(trigger: TriggerRef, outcome: DeliveryOutcome) {
         let latency = Date().timeIntervalSince1970 - outcome.event.createdAtEpoch
         if let metrics = metrics.trigger(trigger) {
             metrics.deliveryDuration.recordNanoseconds(Int64(outcome.durationMilliseconds * 1e6))
@@ -95,7 +96,7 @@ public final class WorkerStats: Sendable {
             }
         }
         state.withLock { counters in
-            var perTrigger = counters.triggers[trigger] ?? TriggerSnapshot()
+            var perTrigger = counters.triggers[trigger.description] ?? TriggerSnapshot()
             switch outcome.decision {
             case .delivered:
                 counters.update { $0.delivered += 1 }
@@ -113,7 +114,7 @@ public final class WorkerStats: Sendable {
                 counters.update { $0.failed += 1 }
                 perTrigger.failed += 1
             }
-            counters.triggers[trigger] = perTrigger
+            counters.triggers[trigger.description] = perTrigger
         }
     }
 

@@ -10,6 +10,7 @@ struct FlowControlTests {
         var hostKey: String
         var triggerName: String
         var startDeadline: ContinuousClock.Instant
+        var sourceName = SourceConfig.defaultName
     }
 
     let t0 = ContinuousClock.now
@@ -285,7 +286,7 @@ struct FlowControlTests {
         #expect(turn23.start.isEmpty)
         let wakes24 = flow.finished(hostKeys: ["a"])
         #expect(!wakes24)
-        flow.aborted(hostKeys: ["a"])
+        flow.aborted([.init(hostKey: "a")])
         #expect(flow.inFlightTotal == 0)
     }
 }
