@@ -207,6 +207,8 @@ public struct HeraldConfig: Sendable, Equatable {
     public var stats = StatsSettings()
     public var console = ConsoleSettings()
     public var retention = RetentionSettings()
+    /// Nil unless the log is range-partitioned (`partitioning:`).
+    public var partitioning: PartitioningSettings?
     public var triggers: [TriggerConfig] = []
     /// Where operator alerts go; nil when the `alerts:` section is absent.
     public var alerts: AlertsConfig?

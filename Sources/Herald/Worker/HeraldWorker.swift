@@ -138,12 +138,14 @@ public final class HeraldWorker: Sendable {
         // Stopped after the recorder: failures written during the final flush are alerted.
         if let alerts { add(alerts, "alerts") }
         add(PeriodicService(interval: .seconds(10)) { [self] in await refreshQueueDepth() }, "queue-depth")
-        if config.retention.isEnabled {
+        // A partitioned log's retention drops partitions instead (partition maintenance).
+        if config.retention.isEnabled, config.partitioning == nil {
             add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [config, logger] in
                 await Self.runRetention(config, logger: logger)
             }, "retention")
         }
         if let cleanup = TriggerCleanupService(config: config, logger: logger) { add(cleanup, "trigger-cleanup") }
+        if let partitions = PartitionMaintenanceService(config: config, logger: logger) { add(partitions, "partitions") }
         add(PeriodicService(interval: .seconds(worker.statsLogIntervalSeconds), immediately: false) { [self] in
             Self.logFetchStats(stats.takeInterval(inFlight: inFlight), logger: logger)
         }, "fetch-stats-log")

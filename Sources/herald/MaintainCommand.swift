@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Herald
+
+struct MaintainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "maintain",
+        abstract: "Partitioned log: create the partitions ahead, empty DEFAULT, drop partitions past retention.",
+        discussion: """
+            For a cron job or systemd timer; herald run does the same periodically. Needs
+            partitioning: in the configuration and a log converted by install-triggers.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.loadConfig()
+            guard let settings = config.partitioning else {
+                throw CLIFailure(message: "\(config.file) has no partitioning: section; maintain only serves a partitioned log")
+            }
+            let report = try PartitionMaintainer(
+                connection: PGConnection(url: config.database.url), layout: settings.layout, retention: config.retention
+            ).run()
+            if report.defaultRowsFound > 0 {
+                printError(
+                    "warning: \(report.defaultRowsFound) events were in the DEFAULT partition, past every premade range; raise partitioning.premake or run maintain more often")
+            }
+            report.lines.forEach { print($0) }
+            if report.lines.isEmpty { print("no changes") }
+        }
+    }
+}
