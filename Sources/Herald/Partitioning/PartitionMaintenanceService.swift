@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
@@ -60,6 +61,10 @@ struct PartitionMaintenanceService: Service {
                 ])
         }
         for line in report.lines { logger.info("\(line)") }
-        logger.debug("partition maintenance", metadata: ["longest_lock_ms": "\(report.longestLockMilliseconds)"])
+        if !report.created.isEmpty || !report.dropped.isEmpty {
+            logger.info(
+                "partition maintenance",
+                metadata: ["longest_lock_ms": "\(String(format: "%.1f", report.longestLockMilliseconds))"])
+        }
     }
 }
