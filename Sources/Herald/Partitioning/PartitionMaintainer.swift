@@ -168,9 +168,14 @@ public struct PartitionMaintainer {
             let dropped: Bool
             do {
                 dropped = try connection.transaction {
+                    // The partitions first: waiting for them (an autovacuum is cancelled after
+                    // deadlock_timeout) stalls claims, never capture, which only writes new
+                    // ranges; the parents' locks, which stall capture, then come at once.
+                    let doomed = ([partition.name] + (sibling.map { [$0] } ?? [])).map { "herald.\($0)" }
                     try connection.execute(
                         script: """
                             SET LOCAL lock_timeout = '\(Self.lockTimeout)';
+                            LOCK TABLE \(doomed.joined(separator: ", ")) IN ACCESS EXCLUSIVE MODE;
                             LOCK TABLE herald.event_log, herald.invocation_log IN ACCESS EXCLUSIVE MODE
                             """)
                     guard try mayDrop(partition.name, now: now) else { return false }
