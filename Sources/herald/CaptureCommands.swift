@@ -44,13 +44,22 @@ struct InstallTriggersCommand: AsyncParsableCommand {
                 let installer = TriggerInstaller(config: config, logger: logger, pruneOtherTables: prune)
                 let plan = dryRun ? try installer.plan(connection) : try installer.install(connection)
                 let prefix = dryRun ? "-- " : ""
-                if plan.isEmpty {
+                var partitioning: [String] = []
+                if let settings = config.partitioning {
+                    if !dryRun {
+                        partitioning = try PartitionConversion.install(settings, connection)
+                    } else if try !PartitionConversion.isPartitioned(connection) {
+                        partitioning = [PartitionConversion(layout: settings.layout).script()]
+                    }
+                }
+                if plan.isEmpty && partitioning.isEmpty {
                     print("\(prefix)no changes: \(plan.unchanged.count) triggers up to date")
                 } else if dryRun {
-                    print(plan.script)
+                    if !plan.isEmpty { print(plan.script) }
                 } else {
                     plan.summary.forEach { print($0) }
                 }
+                partitioning.forEach { print($0) }
                 for trigger in plan.keptOtherTables {
                     printError(
                         "warning: kept Herald trigger \(trigger.name) on \(trigger.table), a table this configuration does not name (another configuration's on the same database?); pass --prune to drop it")

@@ -28,7 +28,7 @@ public enum ConfigLoader {
 
     static let topLevelKeys: Set<String> = [
         "database", "worker", "stats", "console", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
-        "payload_compat", "sources",
+        "payload_compat", "sources", "partitioning",
     ]
 
     static func parse(document: ConfigNode, environment: [String: String]) throws(ConfigError) -> HeraldConfig {
@@ -76,6 +76,9 @@ public enum ConfigLoader {
             metadata = try readMetadata(document, hasTables: tables != nil)
             if let metadata { tables = metadata.tables }
             createdAtFormat = try readPayloadCompat(document.child("payload_compat"))
+            if let section = try document.child("partitioning") {
+                config.partitioning = try PartitioningSettings.parse(section)
+            }
         }
         try readRetention(
             bareTableList ? nil : document.child("retention"), environment: environment, file: file,

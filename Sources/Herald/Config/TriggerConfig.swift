@@ -207,6 +207,8 @@ public struct HeraldConfig: Sendable, Equatable {
     public var stats = StatsSettings()
     public var console = ConsoleSettings()
     public var retention = RetentionSettings()
+    /// Nil unless the log is range-partitioned (`partitioning:`).
+    public var partitioning: PartitioningSettings?
     /// The first source's triggers (the only source's, in the single-database form).
     public var triggers: [TriggerConfig] = []
     /// Every database served, in file order; one named `default` in the single-database form.

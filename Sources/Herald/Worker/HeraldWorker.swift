@@ -206,13 +206,19 @@ public final class HeraldWorker: Sendable {
             add(
                 PeriodicService(interval: .seconds(10)) { [self, logger] in await refreshQueueDepth(scoped, logger: logger) },
                 "queue-depth\(suffix)")
-            if config.retention.isEnabled {
+            // A partitioned log's retention drops partitions instead (partition maintenance).
+            if config.retention.isEnabled, config.partitioning == nil {
                 add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [logger] in
                     await Self.runRetention(scoped, logger: logger)
                 }, "retention\(suffix)")
             }
             if let cleanup = TriggerCleanupService(config: scoped, logger: logger) {
                 add(cleanup, "trigger-cleanup\(suffix)")
+            }
+            if let partitions = PartitionMaintenanceService(
+                config: scoped, logger: logger, sourceLabel: config.usesSourcesList ? source.name : nil)
+            {
+                add(partitions, "partitions\(suffix)")
             }
         }
         add(PeriodicService(interval: .seconds(worker.statsLogIntervalSeconds), immediately: false) { [self] in
