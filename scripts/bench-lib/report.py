@@ -51,6 +51,7 @@ def drain_summary(raw):
         "postgres_cpu_us_per_event": per_event(raw["postgres_ticks"]),
         "nginx_cpu_us_per_event": per_event(raw["nginx_ticks"]),
         "worker_peak_rss_mib": round(raw["peak_rss_kib"] / 1024, 1),
+        "workers": raw.get("workers", 1),
     }
 
 
@@ -142,6 +143,17 @@ if ordering["off"] and ordering["keys-1000"]:
             "events_per_s", "delivered", "left_pending", "timed_out", "herald_cpu_us_per_event",
             "postgres_cpu_us_per_event")}
 
+scale_out = sorted((drain_summary(load(os.path.splitext(os.path.basename(p))[0]))
+                    for p in glob.glob(os.path.join(results_dir, "workers-*.json"))),
+                   key=lambda cell: cell["workers"])
+if scale_out:
+    one = next((c["events_per_s"] for c in scale_out if c["workers"] == 1), None)
+    result["scale_out"] = [
+        {key: cell[key] for key in ("workers", "events_per_s", "delivered", "left_pending", "herald_cpu_us_per_event",
+                                    "postgres_cpu_us_per_event")}
+        | {"to_one_worker": ratio(cell["events_per_s"], one) if one else None}
+        for cell in scale_out]
+
 steady = [load(os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(results_dir, "steady-*.json"))]
 if steady:
     result["steady"] = sorted(steady, key=lambda row: row["rate"])
@@ -215,6 +227,9 @@ if "steady_worker_peak_rss_mib" in result:
     row("worker peak RSS, steady runs (MiB)", result["steady_worker_peak_rss_mib"])
 if "capture" in result:
     row("capture: insert tps with / without trigger", result["capture"]["ratio"])
+for cell in result.get("scale_out", []):
+    row(f"drain with {cell['workers']} worker processes: events/s (× one worker)",
+        f"{cell['events_per_s']} ({cell['to_one_worker']})")
 if "ordering" in result:
     o = result["ordering"]
     print(f"ordering, {o['events']} events over 1,000 keys, on / off (drain events/s, "
