@@ -26,6 +26,11 @@ public enum ConfigSummary {
             lines.append("triggers: \(config.triggers.count)")
             lines += config.triggers.flatMap(triggerLines)
         }
+        if let partitioning = config.partitioning {
+            lines.append(
+                "partitioning: \(partitioning.intervalSeconds / 60) min partitions, \(partitioning.premake) made ahead;"
+                    + " retention drops whole partitions")
+        }
         if let alerts = config.alerts {
             lines.append(
                 "alerts: \(alerts.displayWebhook), digest every \(alerts.digestIntervalSeconds)s"

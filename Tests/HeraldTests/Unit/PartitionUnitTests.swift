@@ -22,6 +22,13 @@ struct PartitionUnitTests {
         #expect(try parse("partitioning: {interval: 1m}").partitioning?.intervalSeconds == 60)
     }
 
+    @Test func checkConfigSaysTheLogIsPartitioned() throws {
+        #expect(!ConfigSummary.text(for: try parse("")).contains("partitioning"))
+        #expect(
+            ConfigSummary.text(for: try parse("partitioning: {interval: 1h, premake: 24}"))
+                .contains("partitioning: 60 min partitions, 24 made ahead; retention drops whole partitions"))
+    }
+
     @Test(arguments: [
         ("partitioning: {interval: 30s}", "partitioning.interval", "whole minutes"),
         ("partitioning: {interval: 90s}", "partitioning.interval", "whole minutes"),
