@@ -43,7 +43,8 @@ struct PrometheusRulesTests {
         // Every rule is exercised below; a new one needs a case there.
         #expect(Set(names) == [
             "HeraldEventsFailed", "HeraldCircuitOpen", "HeraldOldestPendingEventOld", "HeraldWorkerNotReady",
-            "HeraldTriggerDisabled", "HeraldAlertWebhookFailing",
+            "HeraldTriggerDisabled", "HeraldAlertWebhookFailing", "HeraldSourceDown", "HeraldOrderedKeyBlocked",
+            "HeraldPartitionDefaultRows", "HeraldPartitionsHeldBack",
         ])
         for index in groups.indices {
             let groupRules = try #require(groups[index]["rules"] as? [[String: Any]])
@@ -76,6 +77,16 @@ struct PrometheusRulesTests {
                     values: '1x14'
                   - series: 'herald_alerts_failed_total{job="herald",instance="w1"}'
                     values: '0 0 1x25'
+                  - series: 'herald_source_ready{job="herald",instance="w1",source="billing"}'
+                    values: '1 1 0x12'
+                  - series: 'herald_source_ready{job="herald",instance="w1",source="main"}'
+                    values: '1x14'
+                  - series: 'herald_blocked_keys{job="herald",instance="w1",trigger="orders"}'
+                    values: '0 0 2 2 0x10'
+                  - series: 'herald_partition_default_rows{job="herald",instance="w1"}'
+                    values: '0 0 40 0x10'
+                  - series: 'herald_partitions_held_back{job="herald",instance="w1"}'
+                    values: '0 1x500'
                 alert_rule_test:
                   - {eval_time: 5m, alertname: HeraldEventsFailed, exp_alerts: [{exp_labels: {severity: warning, job: herald, instance: w1, trigger: orders}}]}
                   - {eval_time: 20m, alertname: HeraldEventsFailed, exp_alerts: []}
@@ -89,6 +100,16 @@ struct PrometheusRulesTests {
                   - {eval_time: 3m, alertname: HeraldTriggerDisabled, exp_alerts: [{exp_labels: {severity: warning, job: herald, instance: w1, trigger: orders}}]}
                   - {eval_time: 1m, alertname: HeraldAlertWebhookFailing, exp_alerts: []}
                   - {eval_time: 5m, alertname: HeraldAlertWebhookFailing, exp_alerts: [{exp_labels: {severity: warning, job: herald, instance: w1}}]}
+                  - {eval_time: 3m, alertname: HeraldSourceDown, exp_alerts: []}
+                  - {eval_time: 5m, alertname: HeraldSourceDown, exp_alerts: [{exp_labels: {severity: critical, job: herald, instance: w1, source: billing}}]}
+                  - {eval_time: 1m, alertname: HeraldOrderedKeyBlocked, exp_alerts: []}
+                  - {eval_time: 3m, alertname: HeraldOrderedKeyBlocked, exp_alerts: [{exp_labels: {severity: warning, job: herald, instance: w1, trigger: orders}}]}
+                  - {eval_time: 5m, alertname: HeraldOrderedKeyBlocked, exp_alerts: []}
+                  - {eval_time: 1m, alertname: HeraldPartitionDefaultRows, exp_alerts: []}
+                  - {eval_time: 2m, alertname: HeraldPartitionDefaultRows, exp_alerts: [{exp_labels: {severity: warning, job: herald, instance: w1}}]}
+                  - {eval_time: 4m, alertname: HeraldPartitionDefaultRows, exp_alerts: []}
+                  - {eval_time: 5h, alertname: HeraldPartitionsHeldBack, exp_alerts: []}
+                  - {eval_time: 7h, alertname: HeraldPartitionsHeldBack, exp_alerts: [{exp_labels: {severity: warning, job: herald, instance: w1}}]}
             """)
         let result = try Self.runPromtool(["test", "rules", test])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
