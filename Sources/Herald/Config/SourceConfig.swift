@@ -22,6 +22,12 @@ public struct SourceConfig: Sendable, Equatable {
 }
 
 extension HeraldConfig {
+    /// Every trigger of every source with its source, in file order: what per-trigger state
+    /// beside other sources' (flow control, metrics) is keyed by.
+    public var triggersBySource: [(ref: TriggerRef, trigger: TriggerConfig)] {
+        sources.flatMap { source in source.triggers.map { (TriggerRef(source: source.name, name: $0.name), $0) } }
+    }
+
     /// The configuration as one source sees it: `database` and `triggers` are that source's,
     /// `sources` holds it alone. Every per-database part (claimer, recorder, CLI command)
     /// works on such a view.

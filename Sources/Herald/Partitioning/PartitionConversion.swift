@@ -208,7 +208,7 @@ public struct PartitionConversion {
                         try connection.execute(script: statement)
                     }
                 }
-                return Report(cutover: cutover, lockMilliseconds: milliseconds(since: started))
+                return Report(cutover: cutover, lockMilliseconds: (ContinuousClock.now - started).seconds * 1000)
             } catch let error as PGError where error.sqlState == "HR001" && attempt < 3 {
                 continue
             }

@@ -136,7 +136,7 @@ public struct PartitionMaintainer {
             try connection.execute(script: "ALTER TABLE \(table.qualified) ATTACH PARTITION herald.\(name) FOR VALUES \(range)")
             return moved
         }
-        report.longestLockMilliseconds = max(report.longestLockMilliseconds, milliseconds(since: started))
+        report.longestLockMilliseconds = max(report.longestLockMilliseconds, (ContinuousClock.now - started).seconds * 1000)
         report.created.append(name)
         return moved
     }
@@ -190,7 +190,7 @@ public struct PartitionMaintainer {
             } catch let error as PGError where error.sqlState == "55P03" {
                 continue  // lock_timeout: the next pass tries again
             }
-            report.longestLockMilliseconds = max(report.longestLockMilliseconds, milliseconds(since: started))
+            report.longestLockMilliseconds = max(report.longestLockMilliseconds, (ContinuousClock.now - started).seconds * 1000)
             if dropped {
                 report.dropped += [partition.name] + (sibling.map { [$0] } ?? [])
             } else {
@@ -214,10 +214,4 @@ public struct PartitionMaintainer {
             """
         return try connection.query(sql)[0, 0] == "t"
     }
-}
-
-/// Milliseconds from `start` until now, for the lock times the reports carry.
-func milliseconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
 }

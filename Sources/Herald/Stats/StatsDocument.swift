@@ -94,18 +94,16 @@ public struct StatsDocument: Encodable, Sendable {
             recorderErrors: snapshot.recorderErrors)
         let perTrigger = worker.stats.perTrigger()
         var triggers: [String: TriggerStats] = [:]
-        for source in config.sources {
-            for trigger in source.triggers {
-                let key = TriggerRef(source: source.name, name: trigger.name).description
-                let counts = perTrigger[key] ?? WorkerStats.TriggerSnapshot()
-                func milliseconds(_ fraction: Double) -> Double? {
-                    counts.latencyPercentile(fraction).map { ($0 * 1e5).rounded() / 100 }
-                }
-                triggers[key] = TriggerStats(
-                    delivered: counts.delivered, retried: counts.retried, failed: counts.failed,
-                    latencyMsP50: milliseconds(0.5), latencyMsP90: milliseconds(0.9), latencyMsP99: milliseconds(0.99),
-                    queue: queues[source.name]?.triggers.first { $0.trigger == trigger.name })
+        for (ref, _) in config.triggersBySource {
+            let key = ref.description
+            let counts = perTrigger[key] ?? WorkerStats.TriggerSnapshot()
+            func milliseconds(_ fraction: Double) -> Double? {
+                counts.latencyPercentile(fraction).map { ($0 * 1e5).rounded() / 100 }
             }
+            triggers[key] = TriggerStats(
+                delivered: counts.delivered, retried: counts.retried, failed: counts.failed,
+                latencyMsP50: milliseconds(0.5), latencyMsP90: milliseconds(0.9), latencyMsP99: milliseconds(0.99),
+                queue: queues[ref.source]?.triggers.first { $0.trigger == ref.name })
         }
         self.triggers = triggers
     }

@@ -42,6 +42,9 @@ public final class Claimer: Service {
     /// When the loop last turned, connected or not, for the watchdog.
     let heartbeat = Heartbeat()
 
+    /// `config` is scoped to one source; `logger` comes labelled with it (`source`) when
+    /// the worker serves several. `installation` is nil while the source could not be
+    /// checked at start: the claimer checks it when it connects.
     public init(
         config: HeraldConfig, workerID: String, installation: EventIDKey?, flow: FlowController, stats: WorkerStats,
         logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in }
@@ -53,8 +56,6 @@ public final class Claimer: Service {
         state.withLock { $0.installation = installation }
         self.flow = flow
         self.stats = stats
-        var logger = logger
-        if config.usesSourcesList { logger[metadataKey: "source"] = "\(source)" }
         self.logger = logger
         var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
         for trigger in config.triggers {

@@ -46,7 +46,7 @@ public final class HeraldWorker: Sendable {
         workerID = Self.makeWorkerID()
         stats = WorkerStats(
             metrics: HeraldMetrics(
-                triggers: config.sources.flatMap { source in source.triggers.map { TriggerRef(source: source.name, name: $0.name) } },
+                triggers: config.triggersBySource.map(\.ref),
                 labelsSources: config.usesSourcesList))
         if config.stats.listen.isEmpty { statsEndpointRunning.open() }
     }
@@ -130,7 +130,7 @@ public final class HeraldWorker: Sendable {
             metadata: [
                 "worker_id": "\(workerID)", "version": "\(Herald.version)",
                 "sources": "\(config.sources.map { "\($0.name)=\($0.database.redactedURL)" })",
-                "triggers": "\(config.sources.flatMap { source in source.triggers.map { TriggerRef(source: source.name, name: $0.name).description } })",
+                "triggers": "\(config.triggersBySource.map(\.ref.description))",
                 "http_pool_size": "\(config.worker.httpPoolSize)", "fetch_batch_size": "\(config.worker.fetchBatchSize)",
                 "fetch_interval_ms": "\(config.worker.fetchIntervalMilliseconds)",
                 "lease_seconds": "\(config.worker.leaseSeconds)",
@@ -149,17 +149,13 @@ public final class HeraldWorker: Sendable {
         let reporter = FlowNoticeReporter(
             logger: logger, metrics: stats.metrics, alert: { alerts?.emit($0) },
             openSecondsByTrigger: Dictionary(
-                uniqueKeysWithValues: config.sources.flatMap { source in
-                    source.triggers.map {
-                        (TriggerRef(source: source.name, name: $0.name), $0.protection.circuitBreaker?.openSeconds ?? 0)
-                    }
+                uniqueKeysWithValues: config.triggersBySource.map {
+                    ($0.ref, $0.trigger.protection.circuitBreaker?.openSeconds ?? 0)
                 }))
-        for source in config.sources {
-            stats.metrics.setSourceReady(source.name, false)
-            for trigger in source.triggers {
-                stats.metrics.trigger(TriggerRef(source: source.name, name: trigger.name))?.enabled.record(1)
-                stats.metrics.trigger(TriggerRef(source: source.name, name: trigger.name))?.circuitState.record(0)
-            }
+        for source in config.sources { stats.metrics.setSourceReady(source.name, false) }
+        for (ref, _) in config.triggersBySource {
+            stats.metrics.trigger(ref)?.enabled.record(1)
+            stats.metrics.trigger(ref)?.circuitState.record(0)
         }
         let flow = FlowController(
             limits: FlowControl.Limits(
