@@ -101,16 +101,7 @@ struct TriggerParser {
             trigger.retry.timeoutSeconds = try integer(retry, "timeout_sec", minimum: 1) ?? trigger.retry.timeoutSeconds
         }
         if let backoff = try node.child("retry_backoff") {
-            try backoff.rejectUnknownKeys(["strategy", "max_interval_sec"])
-            if let strategyNode = try backoff.child("strategy") {
-                let text = try strategyNode.string()
-                guard let strategy = RetryBackoff.Strategy(rawValue: text) else {
-                    throw strategyNode.error(.invalidValue, "unknown strategy '\(text)' (expected fixed or exponential)")
-                }
-                trigger.backoff.strategy = strategy
-            }
-            trigger.backoff.maxIntervalSeconds =
-                try integer(backoff, "max_interval_sec", minimum: 1) ?? trigger.backoff.maxIntervalSeconds
+            trigger.backoff = try parseBackoff(backoff)
         }
         if let headers = try node.child("headers") {
             trigger.headers = try headers.elements().map { (element) throws(ConfigError) -> HeaderConfig in
@@ -124,6 +115,21 @@ struct TriggerParser {
         trigger.ordering = try parseOrdering(node)
         try parseHasuraExtras(node, into: &trigger)
         return trigger
+    }
+
+    /// Herald's `retry_backoff` extension.
+    func parseBackoff(_ node: ConfigNode) throws(ConfigError) -> RetryBackoff {
+        try node.rejectUnknownKeys(["strategy", "max_interval_sec"])
+        var backoff = RetryBackoff()
+        if let strategyNode = try node.child("strategy") {
+            let text = try strategyNode.string()
+            guard let strategy = RetryBackoff.Strategy(rawValue: text) else {
+                throw strategyNode.error(.invalidValue, "unknown strategy '\(text)' (expected fixed or exponential)")
+            }
+            backoff.strategy = strategy
+        }
+        backoff.maxIntervalSeconds = try integer(node, "max_interval_sec", minimum: 1) ?? backoff.maxIntervalSeconds
+        return backoff
     }
 
     /// Hasura's rule for trigger names, which also keeps Herald's trigger names
