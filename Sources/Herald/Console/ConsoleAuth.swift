@@ -120,6 +120,6 @@ struct ConsoleAuth: Sendable {
         } else if let colon = host.lastIndex(of: ":") {
             host = String(host[..<colon])
         }
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        return LoopbackName.isLoopback(host: host)
     }
 }

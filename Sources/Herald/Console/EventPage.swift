@@ -64,6 +64,14 @@ enum EventPage {
     /// indented. `current_retry` is that of the next attempt. Without the trigger's config
     /// the stored `event` object is shown instead.
     static func prettyPayload(event: ClaimedEvent, trigger: TriggerConfig?, id: String) -> String {
+        var trigger = trigger
+        if let route = trigger, route.schedule != nil {
+            // A cron tick or one-off event: its scheduled time (and a one-off event's own
+            // payload and comment) come from the stored event, as when it is sent.
+            trigger = ScheduledEventDecoder.decode(
+                event, route: route, now: Date(), environment: [:], leaseSeconds: Int(Int32.max)
+            ).trigger
+        }
         let body = trigger.map { DeliveryRequest.payload(event: event, trigger: $0, messageID: id) } ?? event.payload
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]),
             let data = try? JSONSerialization.data(

@@ -15,7 +15,7 @@ public struct StatsListenAddress: Sendable, Equatable {
 
     /// Loopback addresses only reach this machine; anything else needs a token.
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        LoopbackName.isLoopback(host: host)
     }
 
     /// Why this address may not be used as configured, or nil. Listening beyond loopback

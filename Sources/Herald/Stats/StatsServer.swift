@@ -21,6 +21,9 @@ public enum StatsServer {
         }
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: BearerTokenMiddleware(token: token))
+        if token == nil && address.isLoopback {
+            router.add(middleware: LoopbackHostMiddleware())
+        }
         router.get("/healthz") { _, _ in
             "ok\n"
         }
@@ -127,6 +130,23 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             headers[.wwwAuthenticate] = "Bearer"
             return Response(
                 status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "unauthorized\n")))
+        }
+        return try await next(request, context)
+    }
+}
+
+/// On a token-less loopback listener, answers only requests addressed to a loopback name:
+/// a page on another site that rebinds its DNS name to 127.0.0.1 reaches the port, but its
+/// requests carry that site's name in Host, so they cannot read /stats, /metrics or the
+/// console (and its CSRF token).
+struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard ConsoleAuth.isLoopbackHost(request.head.authority ?? "") else {
+            return Response(
+                status: .misdirectedRequest,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "this listener answers loopback names only (localhost, 127.x.y.z, [::1])\n")))
         }
         return try await next(request, context)
     }

@@ -382,6 +382,10 @@ public struct FlowControl<Job: FlowJob> {
         let room = min(limits.fetchBatchSize, sourceRoom(source))
         guard room > 0 else { return [:] }
         var caps: [(trigger: String, cap: Int)] = []
+        // How many triggers that may have due events share each host, counted once per host
+        // rather than once per trigger: with a thousand triggers on one host (cron triggers
+        // calling one service) the per-trigger count made every plan quadratic.
+        var sharingByHost: [String: Int] = [:]
         let triggerCount = state.triggers.count
         for offset in 0..<triggerCount {
             let trigger = state.triggers[(offset + state.rotation) % triggerCount]
@@ -391,7 +395,13 @@ public struct FlowControl<Job: FlowJob> {
             let hostRoom = perHostLimit + host.prefetch - host.inFlight - host.queued
             let hungry = host.queued < max(1, host.prefetch / 2)
             guard hungry, hostRoom > 0 else { continue }
-            let sharing = host.triggers.filter { sources[$0.source]?.mayHaveDue.contains($0) ?? false }.count
+            let sharing: Int
+            if let counted = sharingByHost[route.hostKey] {
+                sharing = counted
+            } else {
+                sharing = host.triggers.filter { sources[$0.source]?.mayHaveDue.contains($0) ?? false }.count
+                sharingByHost[route.hostKey] = sharing
+            }
             var cap = (hostRoom + sharing - 1) / max(1, sharing)
             if let allowance = gateAllowance(for: trigger, now: now) {
                 if allowance < cap, gates[trigger]?.bucket != nil { notices.append(.rateLimited(trigger: trigger)) }

@@ -181,6 +181,15 @@ struct ScheduledTriggerTests {
         #expect(request.headers.contains { $0.name == "webhook-id" && $0.value == "9b2f4c1e-8d7a-4b6c-9e3f-2a1b0c9d8e7f" })
     }
 
+    @Test func consoleShowsATickAsItIsSent() throws {
+        let route = try cronTrigger()
+        let shown = EventPage.prettyPayload(
+            event: claimed(#"{"scheduled_time": "2026-12-03T03:00:00Z"}"#), trigger: route, id: "abc")
+        #expect(shown.contains(#""scheduled_time" : "2026-12-03T03:00:00Z""#))
+        #expect(shown.contains(#""name" : "nightly""#))
+        #expect(shown.contains(#""job" : "vacuum""#))
+    }
+
     @Test func aTickClaimedPastItsToleranceIsMissedUnlessRedelivered() throws {
         let route = try cronTrigger(comment: nil)
         let payload = #"{"scheduled_time": "2026-12-03T03:00:00Z"}"#
