@@ -133,11 +133,15 @@ public enum ConfigLoader {
             if config.database.url.isEmpty, let metadata {
                 config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
             }
+            // A copied tables.yaml has no databases.yaml either: Hasura read its variable.
+            if config.database.url.isEmpty, bareTableList, let url = environment[hasuraDatabaseVariable], !url.isEmpty {
+                config.database.url = url
+            }
             if config.database.url.isEmpty {
                 throw ConfigError(
                     code: .missingKey, file: file, key: bareTableList ? nil : "database.url",
                     message: bareTableList
-                        ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL (or put the list under tables: beside database.url)"
+                        ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL or \(hasuraDatabaseVariable) (or put the list under tables: beside database.url)"
                         : "no database URL: set database.url or HERALD_DATABASE_URL")
             }
         }
@@ -164,7 +168,11 @@ public enum ConfigLoader {
             config.database = first.database
             config.triggers = first.triggers
         }
-        problems += leaseProblems(config)
+        if leaseIsExplicit(document, bareTableList: bareTableList, environment: environment) {
+            problems += leaseProblems(config)
+        } else {
+            deriveLease(&config)
+        }
         if let combined = ConfigError.combining(problems) { throw combined }
         return config
     }
@@ -183,14 +191,19 @@ public enum ConfigLoader {
             directory: key.path(relativeToFile: try key.string()), source: try source?.string(), key: key)
     }
 
+    /// Hasura's own variable for its database, which a layout without `databases.yaml` relies on.
+    static let hasuraDatabaseVariable = "HASURA_GRAPHQL_DATABASE_URL"
+
     /// The metadata's database URL, used only when neither database.url nor
     /// HERALD_DATABASE_URL is set.
     private static func metadataDatabaseURL(
         _ url: HasuraMetadata.DatabaseURL, environment: [String: String], file: String
     ) throws(ConfigError) -> String {
         switch url {
-        case .literal(let text):
-            return text
+        case .literal(let text, let node):
+            guard text.contains("{{") else { return text }
+            return try TriggerParser(environment: environment)
+                .expandTemplate(text, node: node, what: "the source's database_url")
         case .environment(let variable, let node):
             guard let value = environment[variable], !value.isEmpty else {
                 throw node.error(
@@ -198,10 +211,15 @@ public enum ConfigLoader {
                     "environment variable \(variable) (the source's database URL) is not set; set it, HERALD_DATABASE_URL or database.url")
             }
             return value
-        case .unavailable(let node):
-            let message = "Herald reads database_url as a string or {from_env: NAME}; set database.url or HERALD_DATABASE_URL"
-            throw node?.error(.unsupported, message)
-                ?? ConfigError(code: .missingKey, file: file, key: "database.url", message: message)
+        case .hasuraVariable:
+            guard let value = environment[hasuraDatabaseVariable], !value.isEmpty else {
+                throw ConfigError(
+                    code: .missingKey, file: file, key: "database.url",
+                    message: "no database URL: this Hasura export has no databases/databases.yaml, so set database.url, HERALD_DATABASE_URL or \(hasuraDatabaseVariable) (where Hasura read it)")
+            }
+            return value
+        case .problem(let problem):
+            throw problem
         }
     }
 
@@ -285,6 +303,16 @@ public enum ConfigLoader {
         return format
     }
 
+    /// Whether the lease was chosen: `worker.lease_seconds` in the file or
+    /// `HERALD_WORKER_LEASE_SECONDS`. Only a chosen lease can be too short; otherwise it is derived.
+    private static func leaseIsExplicit(
+        _ document: ConfigNode, bareTableList: Bool, environment: [String: String]
+    ) -> Bool {
+        if let text = environment["HERALD_WORKER_LEASE_SECONDS"], !text.isEmpty { return true }
+        guard !bareTableList else { return false }
+        return ((try? document.child("worker")?.child("lease_seconds")) ?? nil) != nil
+    }
+
     /// A lease must outlive the longest request, or a second worker would take the event
     /// while the first is still sending it.
     private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
@@ -295,6 +323,28 @@ public enum ConfigLoader {
                 key: "worker.lease_seconds",
                 message: "trigger '\(trigger.name)' has timeout_sec \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower the trigger's retry_conf.timeout_sec")
         }
+    }
+
+    /// Without a chosen lease, one that every timeout fits (Hasura accepts `timeout_sec: 300`
+    /// and more, which the default lease would refuse): ``WorkerSettings/derivedLeaseSeconds(longestTimeout:)``
+    /// of the longest timeout, never below the default.
+    private static func deriveLease(_ config: inout HeraldConfig) {
+        // The first of the longest (strictly longer replaces), so the summary names the one a
+        // reader meets first in the file.
+        var longest: (trigger: TriggerConfig, source: String?)?
+        for source in config.sources {
+            for trigger in source.triggers where trigger.retry.timeoutSeconds > longest?.trigger.retry.timeoutSeconds ?? 0 {
+                longest = (trigger, config.usesSourcesList ? source.name : nil)
+            }
+        }
+        guard let longest else { return }
+        let timeout = longest.trigger.retry.timeoutSeconds
+        let lease = WorkerSettings.derivedLeaseSeconds(longestTimeout: timeout)
+        guard lease > config.worker.leaseSeconds else { return }
+        config.worker.leaseSeconds = lease
+        config.worker.leaseOrigin = .derived(
+            from: "trigger '\(longest.trigger.name)'" + (longest.source.map { " of source '\($0)'" } ?? ""),
+            timeoutSeconds: timeout)
     }
 
     // MARK: Settings sections

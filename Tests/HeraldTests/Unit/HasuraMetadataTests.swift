@@ -197,7 +197,7 @@ struct HasuraMetadataTests {
 
     @Test func leaseShorterThanATimeoutNamesTheTriggerLineAndTheSettingToRaise() throws {
         let error = try #require(failure { () throws(ConfigError) in
-            try parse(Self.oneTrigger + "        retry_conf: {timeout_sec: 400}\n")
+            try parse("worker: {lease_seconds: 300}\n" + Self.oneTrigger + "        retry_conf: {timeout_sec: 400}\n")
         })
         #expect(error.line != nil)
         #expect(error.message.contains("raise worker.lease_seconds"))
@@ -209,6 +209,7 @@ struct HasuraMetadataTests {
             try parse(
                 """
                 stats: {bearer_token_env: STATS_TOKEN}
+                worker: {lease_seconds: 300}
                 tables:
                   - table: {schema: public, name: a}
                     event_triggers:
