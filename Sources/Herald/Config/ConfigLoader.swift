@@ -226,44 +226,48 @@ public enum ConfigLoader {
     static let sourceKeys: Set<String> = ["name", "database", "tables"]
 
     /// `sources:`: a list of `{name, database: {url | url_from_env}, tables}`. Returns the
-    /// sources that loaded with the problems of the others, so all are reported at once.
+    /// sources, as far as they could be read, with every problem, so all are reported at once.
     private static func readSources(_ node: ConfigNode, environment: [String: String]) throws(ConfigError)
         -> ([SourceConfig], [ConfigError])
     {
         var sources: [SourceConfig] = []
-        var problems: [ConfigError] = []
+        var problems = ProblemList()
         var seen: [String: ConfigNode] = [:]
         let elements = try node.elements()
         if elements.isEmpty { throw node.error(.invalidValue, "sources lists no source") }
         for element in elements {
-            do throws(ConfigError) {
-                try element.rejectUnknownKeys(sourceKeys)
-                let nameNode = try element.required("name")
-                let name = try nameNode.string()
-                guard SourceConfig.isValidName(name) else {
-                    throw nameNode.error(
+            problems.record(contentsOf: element.unknownKeyProblems(sourceKeys))
+            guard let nameNode = problems.check({ () throws(ConfigError) in try element.required("name") }),
+                let name = problems.check({ () throws(ConfigError) in try nameNode.string() })
+            else { continue }
+            if !SourceConfig.isValidName(name) {
+                problems.record(
+                    nameNode.error(
                         .invalidValue,
-                        "invalid source name '\(name)': use letters, digits, '_' or '-', start with a letter, at most 63 characters")
-                }
-                if let first = seen[name] {
-                    let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
-                    throw nameNode.error(.invalidValue, "duplicate source name '\(name)'\(where_)")
-                }
-                seen[name] = nameNode
-                var source = SourceConfig(name: name)
-                source.database.url = try sourceURL(try element.required("database"), source: name, environment: environment)
-                if let tables = try element.child("tables") {
-                    let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: name)
-                        .parseAll(tables: tables)
-                    source.triggers = triggers
-                    problems += triggerProblems
-                }
-                sources.append(source)
-            } catch {
-                problems.append(error)
+                        "invalid source name '\(name)': use letters, digits, '_' or '-', start with a letter, at most 63 characters"))
             }
+            if let first = seen[name] {
+                let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
+                problems.record(nameNode.error(.invalidValue, "duplicate source name '\(name)'\(where_)"))
+            }
+            seen[name] = seen[name] ?? nameNode
+            var source = SourceConfig(name: name)
+            // A source's URL problem hides not the problems of its triggers.
+            source.database.url =
+                problems.check { () throws(ConfigError) in
+                    try sourceURL(try element.required("database"), source: name, environment: environment)
+                } ?? ""
+            if let tables = problems.check({ () throws(ConfigError) in try element.child("tables") }) ?? nil,
+                let (triggers, triggerProblems) = problems.check({ () throws(ConfigError) in
+                    try TriggerParser(environment: environment, sourceName: name).parseAll(tables: tables)
+                })
+            {
+                source.triggers = triggers
+                problems.record(contentsOf: triggerProblems)
+            }
+            sources.append(source)
         }
-        return (sources, problems)
+        return (sources, problems.all)
     }
 
     /// A source's `database`: `url: TEXT` or `url_from_env: NAME`, exactly one.

@@ -171,6 +171,25 @@ struct EveryProblemTests {
         #expect(problems.contains { $0.message.contains("T_URL") })
     }
 
+    @Test func aSourcesMissingURLHidesNotItsTriggersProblems() throws {
+        let error = try #require(loadFailure { () throws(ConfigError) in
+            try parse(
+                """
+                sources:
+                  - name: a
+                    database: {url_from_env: A_URL}
+                    tables:
+                      - table: {schema: public, name: orders}
+                        event_triggers:
+                          - {name: t, definition: {insert: {columns: "*"}}, webhook_from_env: T_URL}
+                """)
+        })
+        let problems = allProblems(error)
+        #expect(problems.count == 2)
+        #expect(problems.contains { $0.message.contains("A_URL") && $0.line == 3 })
+        #expect(problems.contains { $0.message.contains("T_URL") && $0.line == 7 })
+    }
+
     @Test func everyUnknownKeyOfATriggerIsNamed() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
             try parse(database + trigger("retry_cnf: {}\nheders: []\nrequest_transform: {}"))
