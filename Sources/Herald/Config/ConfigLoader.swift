@@ -314,7 +314,7 @@ public enum ConfigLoader {
     ) -> Bool {
         if let text = environment["HERALD_WORKER_LEASE_SECONDS"], !text.isEmpty { return true }
         guard !bareTableList else { return false }
-        return ((try? document.child("worker")?.child("lease_seconds")) ?? nil) != nil
+        return (try? document.child("worker")?.child("lease_seconds")) != nil
     }
 
     /// A lease must outlive the longest request, or a second worker would take the event

@@ -10,12 +10,7 @@ struct HasuraMetadataTests {
     let url = "postgres://app@127.0.0.1/app"
 
     func failure(_ body: () throws(ConfigError) -> HeraldConfig) -> ConfigError? {
-        do {
-            _ = try body()
-            return nil
-        } catch {
-            return error
-        }
+        loadFailure(body)
     }
 
     func parse(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> HeraldConfig {

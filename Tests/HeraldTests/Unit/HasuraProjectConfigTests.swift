@@ -3,9 +3,11 @@ import Testing
 
 @testable import Herald
 
-/// What a whole Hasura project needs from the configuration (issue 17): `{{NAME}}` header
-/// templates, every problem in one run, the database URL where Hasura found it, and a lease
-/// that fits the metadata's timeouts.
+// What a whole Hasura project needs from the configuration (issue 17): `{{NAME}}` header
+// templates, every problem in one run, the database URL where Hasura found it, and a lease
+// that fits the metadata's timeouts.
+
+/// The error loading fails with, or nil when it succeeds.
 func loadFailure(_ body: () throws(ConfigError) -> HeraldConfig) -> ConfigError? {
     do {
         _ = try body()
