@@ -13,7 +13,7 @@ struct HeraldCLI: AsyncParsableCommand {
             RunCommand.self, CheckConfigCommand.self, InstallTriggersCommand.self, RedeliverEventCommand.self,
             SkipEventCommand.self, InvokeCommand.self, StatsCommand.self, CleanupCommand.self, TriggersCommand.self,
             DisableTriggerCommand.self, EnableTriggerCommand.self, MigrateFromHasuraCommand.self, ConsoleCommand.self,
-            MaintainCommand.self,
+            MaintainCommand.self, ScheduleEventCommand.self, ScheduledCommand.self, CancelEventCommand.self,
         ])
 }
 

@@ -140,7 +140,7 @@ struct StatsCommand: AsyncParsableCommand {
             for config in configs {
                 let connection = try PGConnection(url: config.database.url)
                 try SchemaCheck.requireInstalled(connection)
-                let stats = try QueueStats.read(connection, configured: config.triggers.map(\.name))
+                let stats = try QueueStats.read(connection, configured: config.listedTriggerNames)
                 if json {
                     documents.append(stats.json)
                     continue

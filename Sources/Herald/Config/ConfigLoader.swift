@@ -28,7 +28,7 @@ public enum ConfigLoader {
 
     static let topLevelKeys: Set<String> = [
         "database", "worker", "stats", "console", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
-        "payload_compat", "sources", "partitioning",
+        "payload_compat", "sources", "partitioning", "cron_triggers",
     ]
 
     static func parse(document: ConfigNode, environment: [String: String]) throws(ConfigError) -> HeraldConfig {
@@ -159,6 +159,11 @@ public enum ConfigLoader {
         if sourcesNode == nil {
             config.sources = [SourceConfig(name: SourceConfig.defaultName, url: config.database.url, triggers: config.triggers)]
         }
+        check { () throws(ConfigError) in
+            try addScheduledTriggers(
+                inline: bareTableList ? nil : document.child("cron_triggers"), metadata: metadata?.cronTriggers,
+                environment: environment, to: &config, problems: &problems)
+        }
         for source in config.sources.indices {
             for index in config.sources[source].triggers.indices {
                 config.sources[source].triggers[index].createdAtFormat = createdAtFormat
@@ -175,6 +180,32 @@ public enum ConfigLoader {
         }
         if let combined = ConfigError.combining(problems) { throw combined }
         return config
+    }
+
+    /// Cron triggers (inline `cron_triggers:` or the metadata's `cron_triggers.yaml`) and the
+    /// route of one-off scheduled events join the first source: scheduled work lives in one
+    /// database, as Hasura keeps it beside its metadata.
+    private static func addScheduledTriggers(
+        inline: ConfigNode?, metadata: ConfigNode?, environment: [String: String], to config: inout HeraldConfig,
+        problems: inout [ConfigError]
+    ) throws(ConfigError) {
+        guard !config.sources.isEmpty else { return }
+        if let inline, metadata != nil {
+            throw inline.error(
+                .invalidValue, "cron triggers come from hasura_metadata's cron_triggers.yaml here; remove cron_triggers")
+        }
+        if let list = inline ?? metadata {
+            var taken: [String: ConfigLocation] = [:]
+            for trigger in config.sources[0].triggers {
+                taken[trigger.name] = trigger.location ?? ConfigLocation(file: config.file, line: nil)
+            }
+            let (cron, cronProblems) = try TriggerParser(environment: environment).parseCronTriggers(list, taken: taken)
+            config.sources[0].triggers += cron
+            problems += cronProblems
+        }
+        // Each one-off event brings its own timeout, kept below the lease when it is claimed.
+        config.sources[0].triggers.append(
+            TriggerConfig.oneOffRoute(timeoutSeconds: max(1, min(RetryConfig().timeoutSeconds, config.worker.leaseSeconds - 1))))
     }
 
     /// `hasura_metadata: DIR` (relative to this file) and the optional `hasura_source`.
@@ -320,7 +351,9 @@ public enum ConfigLoader {
     /// A lease must outlive the longest request, or a second worker would take the event
     /// while the first is still sending it.
     private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
-        config.sources.flatMap(\.triggers).filter { $0.retry.timeoutSeconds >= config.worker.leaseSeconds }.map { trigger in
+        config.sources.flatMap(\.triggers).filter {
+            $0.name != TriggerConfig.oneOffName && $0.retry.timeoutSeconds >= config.worker.leaseSeconds
+        }.map { trigger in
             let timeout = trigger.retry.timeoutSeconds
             return ConfigError(
                 code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,

@@ -24,12 +24,19 @@ public enum ConfigSummary {
         if config.usesSourcesList {
             lines.append("sources: \(config.sources.count)")
             for source in config.sources {
-                lines.append("source \(source.name): \(source.database.redactedURL), \(source.triggers.count) triggers")
-                lines += source.triggers.flatMap { triggerLines($0).map { "  " + $0 } }
+                let eventTriggers = source.triggers.filter(\.isEventTrigger)
+                lines.append("source \(source.name): \(source.database.redactedURL), \(eventTriggers.count) triggers")
+                lines += eventTriggers.flatMap { triggerLines($0).map { "  " + $0 } }
             }
         } else {
-            lines.append("triggers: \(config.triggers.count)")
-            lines += config.triggers.flatMap(triggerLines)
+            let eventTriggers = config.triggers.filter(\.isEventTrigger)
+            lines.append("triggers: \(eventTriggers.count)")
+            lines += eventTriggers.flatMap(triggerLines)
+        }
+        let cron = config.cronTriggers
+        if !cron.isEmpty {
+            lines.append("cron triggers: \(cron.count)\(config.usesSourcesList ? " (in source \(config.sources[0].name))" : "")")
+            lines += cron.flatMap(triggerLines)
         }
         if let partitioning = config.partitioning {
             lines.append(
@@ -46,9 +53,14 @@ public enum ConfigSummary {
 
     private static func triggerLines(_ trigger: TriggerConfig) -> [String] {
         var lines: [String] = []
-        let operations = CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
-            + (trigger.enableManual ? ["manual"] : [])
-        lines.append("  \(trigger.name) on \(trigger.table): \(operations.joined(separator: ", "))")
+        if let scheduled = trigger.schedule, let schedule = scheduled.cronSchedule {
+            lines.append(
+                "  \(trigger.name): '\(schedule)' UTC, tolerance \(scheduled.toleranceSeconds)s, payload \(scheduled.payloadJSON.prefix(80))")
+        } else {
+            let operations = CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
+                + (trigger.enableManual ? ["manual"] : [])
+            lines.append("  \(trigger.name) on \(trigger.table): \(operations.joined(separator: ", "))")
+        }
         lines.append("    webhook: \(trigger.displayWebhook)")
         lines.append(
             "    retries: \(trigger.retry.numRetries) every \(trigger.retry.intervalSeconds)s (\(trigger.backoff.strategy)"

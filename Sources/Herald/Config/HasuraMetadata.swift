@@ -21,12 +21,25 @@ struct HasuraMetadata {
     var databaseURL: DatabaseURL
     /// The source's table list, includes not yet followed (``TriggerParser`` does that).
     var tables: ConfigNode
+    /// `cron_triggers.yaml` at the top of the directory, when the export has one.
+    var cronTriggers: ConfigNode? = nil
 
     /// - Parameters:
     ///   - directory: the metadata directory (absolute, or relative to the config file).
     ///   - source: which source to read when `databases.yaml` lists several.
     static func load(directory: String, source: String?, key: ConfigNode) throws(ConfigError) -> HasuraMetadata {
         let root = URL(fileURLWithPath: directory)
+        var metadata = try loadSource(root: root, directory: directory, source: source, key: key)
+        let cron = root.appendingPathComponent("cron_triggers.yaml").path
+        if FileManager.default.fileExists(atPath: cron) {
+            metadata.cronTriggers = try ConfigFile.load(path: cron)
+        }
+        return metadata
+    }
+
+    private static func loadSource(root: URL, directory: String, source: String?, key: ConfigNode) throws(ConfigError)
+        -> HasuraMetadata
+    {
         let databases = root.appendingPathComponent("databases/databases.yaml").path
         let legacyTables = root.appendingPathComponent("tables.yaml").path
         let manager = FileManager.default

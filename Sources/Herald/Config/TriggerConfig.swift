@@ -166,6 +166,8 @@ public struct TriggerConfig: Sendable, Equatable {
     public var location: ConfigLocation?
     /// How `created_at` is written in the payload (`payload_compat.created_at`).
     public var createdAtFormat: CreatedAtFormat = .utc
+    /// Set for scheduled triggers (cron triggers and the one-off route); nil for event triggers.
+    public var schedule: ScheduledDelivery?
 
     public init(name: String, table: TableName, webhook: String) {
         self.name = name

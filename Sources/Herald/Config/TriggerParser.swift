@@ -110,18 +110,8 @@ struct TriggerParser {
                 trigger.retry.timeoutSeconds = try integer(retry, "timeout_sec", minimum: 1) ?? trigger.retry.timeoutSeconds
             }
         }
-        problems.check { () throws(ConfigError) in
-            guard let backoff = try node.child("retry_backoff") else { return }
-            try backoff.rejectUnknownKeys(["strategy", "max_interval_sec"])
-            if let strategyNode = try backoff.child("strategy") {
-                let text = try strategyNode.string()
-                guard let strategy = RetryBackoff.Strategy(rawValue: text) else {
-                    throw strategyNode.error(.invalidValue, "unknown strategy '\(text)' (expected fixed or exponential)")
-                }
-                trigger.backoff.strategy = strategy
-            }
-            trigger.backoff.maxIntervalSeconds =
-                try integer(backoff, "max_interval_sec", minimum: 1) ?? trigger.backoff.maxIntervalSeconds
+        if let backoff = problems.check({ () throws(ConfigError) in try node.child("retry_backoff").map(parseBackoff) }) ?? nil {
+            trigger.backoff = backoff
         }
         if let headers = problems.check({ () throws(ConfigError) in try node.child("headers")?.elements() }) ?? nil {
             trigger.headers = headers.compactMap { element in
@@ -162,6 +152,21 @@ struct TriggerParser {
                     .invalidValue, "trigger '\(trigger.name)' fires on nothing: define insert, update, delete or enable_manual")
             }
         }
+    }
+
+    /// Herald's `retry_backoff` extension.
+    func parseBackoff(_ node: ConfigNode) throws(ConfigError) -> RetryBackoff {
+        try node.rejectUnknownKeys(["strategy", "max_interval_sec"])
+        var backoff = RetryBackoff()
+        if let strategyNode = try node.child("strategy") {
+            let text = try strategyNode.string()
+            guard let strategy = RetryBackoff.Strategy(rawValue: text) else {
+                throw strategyNode.error(.invalidValue, "unknown strategy '\(text)' (expected fixed or exponential)")
+            }
+            backoff.strategy = strategy
+        }
+        backoff.maxIntervalSeconds = try integer(node, "max_interval_sec", minimum: 1) ?? backoff.maxIntervalSeconds
+        return backoff
     }
 
     /// Hasura's rule for trigger names, which also keeps Herald's trigger names

@@ -161,7 +161,7 @@ public struct Console: Sendable {
     // MARK: Pages
 
     private func overview(_ page: PageContext) async throws -> Response {
-        let names = config.triggers.map(\.name)
+        let names = config.listedTriggerNames
         let (queue, throughput, states) = try await database.admin { admin in
             let browser = EventBrowser(admin)
             return (try browser.overview(configured: names), try browser.throughput(), try browser.triggerStates())

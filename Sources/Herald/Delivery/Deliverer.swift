@@ -18,6 +18,9 @@ public final class DeliveryJob: Sendable, FlowJob {
     public let prepared: DeliveryRequest.Prepared
     /// Lease end minus the request timeout: a job not started by then is dropped unsent.
     public let startDeadline: ContinuousClock.Instant
+    /// Why this job must not be sent (a scheduled event past its tolerance, a one-off event
+    /// that cannot be sent as stored): its attempt is recorded as that failure instead.
+    public let refusal: (DeliveryErrorClass, String)?
 
     public var triggerName: String { trigger.name }
     public var sourceName: String { event.source }
@@ -28,8 +31,9 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// (the database's lease starts later, so this errs on the safe side).
     public init(
         event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: EventIDKey, hostKey: String? = nil,
-        leaseEnds: ContinuousClock.Instant
+        leaseEnds: ContinuousClock.Instant, refusal: (DeliveryErrorClass, String)? = nil
     ) {
+        self.refusal = refusal
         self.event = event
         self.trigger = trigger
         self.policy = policy
@@ -180,6 +184,9 @@ public final class Deliverer: Service {
         into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
     ) -> DeliveryOutcome? {
         let request = DeliveryRequest(prepared: job.prepared, timestamp: Int(Date().timeIntervalSince1970))
+        if let (failure, message) = job.refusal {
+            return outcome(job: job, request: request, result: .failure(failure, message: message), body: [], duration: .zero)
+        }
         guard let handle = handles.take() else {
             return outcome(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
                            body: [], duration: .zero)

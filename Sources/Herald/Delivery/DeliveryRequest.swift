@@ -66,12 +66,23 @@ public struct DeliveryRequest: Sendable {
 
     /// Hasura v2's event payload. `event` is spliced in as stored; the rest is escaped here.
     static func payload(event: ClaimedEvent, trigger: TriggerConfig, messageID: String) -> String {
-        """
+        if let scheduled = trigger.schedule { return scheduledPayload(scheduled, trigger: trigger, messageID: messageID) }
+        return """
         {"id":\(json(messageID)),"created_at":\(json(createdAt(event, trigger.createdAtFormat))),\
         "table":{"schema":\(json(event.table.schema)),"name":\(json(event.table.name))},\
         "trigger":{"name":\(json(trigger.name))},"event":\(event.payload),\
         "delivery_info":{"max_retries":\(trigger.retry.numRetries),"current_retry":\(event.tries)}}
         """
+    }
+
+    /// Hasura's scheduled-event body: `{scheduled_time, payload, name, id, comment}`; `name`
+    /// only for cron triggers and `comment` only when there is one, as Hasura omits them.
+    static func scheduledPayload(_ scheduled: ScheduledDelivery, trigger: TriggerConfig, messageID: String) -> String {
+        var body = "{\"scheduled_time\":\(json(scheduled.scheduledTime ?? "")),\"payload\":\(scheduled.payloadJSON)"
+        if scheduled.cronSchedule != nil { body += ",\"name\":\(json(trigger.name))" }
+        body += ",\"id\":\(json(messageID))"
+        if let comment = trigger.comment { body += ",\"comment\":\(json(comment))" }
+        return body + "}"
     }
 
     /// Herald's `…Z` form, or Hasura's without an offset (`payload_compat.created_at: hasura`).

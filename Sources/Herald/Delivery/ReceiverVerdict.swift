@@ -41,6 +41,9 @@ extension RetryPolicy {
     private func unorderedVerdict(
         attempt: Int, result: AttemptResult, directive: ReceiverDirective?, now: Date, random: () -> Double
     ) -> Verdict {
+        if case .failure(let failure, _) = result, failure.isFinalBeforeSending {
+            return Verdict(decision: .failed, breakerFailure: nil)
+        }
         let breakerFailure = Self.isBreakerFailure(result)
         if directive == .disable {
             let reason = "receiver answered webhook-delivery: disable"
@@ -76,7 +79,7 @@ extension RetryPolicy {
         case .response(let status, _):
             return status >= 500 || status == 429
         case .failure(let failure, _):
-            return failure == .internal ? nil : true
+            return failure == .internal || failure.isFinalBeforeSending ? nil : true
         }
     }
 }

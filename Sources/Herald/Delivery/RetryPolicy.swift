@@ -3,6 +3,14 @@ import Foundation
 /// Why an attempt produced no usable response, as stored in `invocation_log.error_class`.
 public enum DeliveryErrorClass: String, Sendable, Equatable {
     case timeout, connection, dns, tls, `protocol`, `internal`
+    /// A scheduled event claimed later than its tolerance allows: recorded, never sent.
+    case missed
+    /// The event cannot be sent as it stands (a one-off event's header names an environment
+    /// variable that is not set): failed at once, because retrying changes nothing.
+    case unsendable
+
+    /// Failures decided before any request, which no retry can change.
+    public var isFinalBeforeSending: Bool { self == .missed || self == .unsendable }
 }
 
 /// What one attempt observed.

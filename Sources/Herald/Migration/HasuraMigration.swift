@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// What `migrate-from-hasura` did (or, with `--dry-run`, would do).
@@ -9,6 +10,8 @@ public struct HasuraMigrationReport: Sendable {
     public var movedEvents: [String: Int] = [:]
     /// Undelivered Hasura events of triggers this configuration does not name: left to Hasura.
     public var leftInHasura: [String: Int] = [:]
+    /// Hasura's pending cron and one-off scheduled events moved.
+    public var scheduled = HasuraScheduledMoveReport()
 
     public var summary: [String] {
         var lines = install.summary
@@ -19,6 +22,7 @@ public struct HasuraMigrationReport: Sendable {
         for (trigger, count) in leftInHasura.sorted(by: { $0.key < $1.key }) {
             lines.append("left \(count) undelivered events of trigger \(trigger) in hdb_catalog.event_log: it is not in this configuration")
         }
+        lines += scheduled.summary
         if !droppedHasuraTriggers.isEmpty {
             lines.append(
                 "next: remove these event triggers from Hasura's metadata before Hasura reloads it, or Hasura recreates its triggers and every change is captured twice")
@@ -43,10 +47,13 @@ public struct HasuraMigrationReport: Sendable {
 public struct HasuraMigration {
     public let config: HeraldConfig
     public let logger: Logger
+    /// Where a one-off event's `{from_env: NAME}` webhook is read.
+    public let environment: [String: String]
 
-    public init(config: HeraldConfig, logger: Logger) {
+    public init(config: HeraldConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.config = config
         self.logger = logger
+        self.environment = environment
     }
 
     /// Hasura treats a lock older than this as abandoned (its event processor's own rule).
@@ -102,6 +109,7 @@ public struct HasuraMigration {
                 WHERE NOT (trigger_name = ANY ($1::text[])) AND NOT delivered AND NOT error AND NOT archived
                 GROUP BY trigger_name
                 """, [names]))
+        report.scheduled = try HasuraScheduledMigration(config: config, environment: environment).run(connection)
         try connection.query("SELECT pg_notify('herald_events', '')")
         return report
     }

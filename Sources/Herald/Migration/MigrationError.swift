@@ -7,6 +7,7 @@ public struct MigrationError: Error, CustomStringConvertible, Sendable, Equatabl
         public static let noHasuraCatalog = Code("no_hasura_catalog")
         public static let tableNotFound = Code("table_not_found")
         public static let hasuraStillDelivering = Code("hasura_still_delivering")
+        public static let unsupportedScheduledEvent = Code("unsupported_scheduled_event")
 
         public var description: String { name }
     }

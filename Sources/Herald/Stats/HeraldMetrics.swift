@@ -78,6 +78,14 @@ public final class HeraldMetrics: Sendable {
 
     func trigger(_ ref: TriggerRef) -> TriggerMetrics? { triggers[ref] }
 
+    /// `herald_cron_ticks_total{trigger, outcome}`: ticks this worker logged as events
+    /// (`created`) or recorded as missed because no worker ran within the tolerance.
+    func countCronTicks(trigger: String, outcome: String, _ count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "herald_cron_ticks_total", dimensions: [("trigger", trigger), ("outcome", outcome)])
+            .increment(by: Int64(count))
+    }
+
     func setSourceReady(_ source: String, _ ready: Bool) {
         sourceReady[source]?.record(ready ? 1 : 0)
     }

@@ -23,11 +23,16 @@ public struct ClaimedEvent: Sendable, Equatable {
     public var orderingKey: String?
     /// The source (database) the event was claimed from: its outcome is written there.
     public var source = SourceConfig.defaultName
+    /// True when an attempt of this event failed before, even if a redelivery reset its
+    /// tries: a redelivered scheduled event is sent whatever its tolerance.
+    public var attemptedBefore = false
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
-        createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil, orderingKey: String? = nil
+        createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil, orderingKey: String? = nil,
+        attemptedBefore: Bool = false
     ) {
+        self.attemptedBefore = attemptedBefore
         self.orderingKey = orderingKey
         self.id = id
         self.triggerName = triggerName

@@ -229,10 +229,14 @@ public final class Claimer: Service {
             leaseSeconds: config.worker.leaseSeconds)
         let reported = keyCursors.advance(asked: limits, claimed: events)
         stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
+        let now = Date()
         let jobs = events.compactMap { claimed -> DeliveryJob? in
             guard let (trigger, policy, hostKey) = jobsByTrigger[claimed.triggerName] else { return nil }
             var event = claimed
             event.source = source
+            if trigger.schedule != nil {
+                return scheduledJob(event, route: trigger, installation: installation, leaseEnds: leaseEnds, now: now)
+            }
             return DeliveryJob(
                 event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
                 leaseEnds: leaseEnds)
@@ -241,6 +245,20 @@ public final class Claimer: Service {
         if logger.logLevel <= .trace {
             logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
         }
+    }
+
+    /// A cron tick or one-off event: its trigger as this event is sent (scheduled time, and
+    /// for one-off events their own webhook, headers and retries), or the refusal to record.
+    private func scheduledJob(
+        _ event: ClaimedEvent, route: TriggerConfig, installation: EventIDKey, leaseEnds: ContinuousClock.Instant,
+        now: Date
+    ) -> DeliveryJob {
+        let decoded = ScheduledEventDecoder.decode(
+            event, route: route, now: now, environment: ProcessInfo.processInfo.environment,
+            leaseSeconds: config.worker.leaseSeconds)
+        return DeliveryJob(
+            event: event, trigger: decoded.trigger, policy: RetryPolicy(trigger: decoded.trigger, worker: config.worker),
+            installation: installation, leaseEnds: leaseEnds, refusal: decoded.refusal)
     }
 
     private func connect(_ backoff: inout ReconnectBackoff, _ throttle: inout ErrorLogThrottle) -> PGConnection? {

@@ -93,7 +93,8 @@ public struct EventStore {
                 tries: Int(result[row, 5] ?? "") ?? 0,
                 createdAt: result[row, 6] ?? "",
                 createdAtEpoch: Double(result[row, 7] ?? "") ?? 0,
-                leaseToken: Int64(result[row, 8] ?? "") ?? 0, importedID: result[row, 9], orderingKey: result[row, 10])
+                leaseToken: Int64(result[row, 8] ?? "") ?? 0, importedID: result[row, 9], orderingKey: result[row, 10],
+                attemptedBefore: result[row, 11] == "t")
         }
     }
 
@@ -142,7 +143,8 @@ public struct EventStore {
     static let claimedColumns = """
         e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, e.tries,
                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e")), e.imported_id::text, e.ordering_key
+                  extract(epoch FROM e.created_at), \(leaseTokenSQL("e")), e.imported_id::text, e.ordering_key,
+                  e.last_error IS NOT NULL
         """
 
     /// Which of `triggers` have keyed pending events: one probe of the key-heads index each.

@@ -225,6 +225,11 @@ public final class HeraldWorker: Sendable {
         }
         add(deliverer, "deliverer")
         for claimer in claimers { add(claimer, config.usesSourcesList ? "claimer-\(claimer.source)" : "claimer") }
+        if let first = config.sources.first {
+            add(
+                CronScheduler(config: config.scoped(to: first), flow: flow, metrics: stats.metrics, logger: logger(for: first)),
+                "scheduler")
+        }
         add(SystemdService(worker: self, logger: logger), "systemd")
         return services
     }
@@ -259,7 +264,7 @@ public final class HeraldWorker: Sendable {
         let source = config.sources.first?.name ?? SourceConfig.defaultName
         do {
             let queue = try await runBlocking("herald-queue-depth") {
-                try QueueStats.read(PGConnection(url: config.database.url), configured: config.triggers.map(\.name))
+                try QueueStats.read(PGConnection(url: config.database.url), configured: config.listedTriggerNames)
             }
             stats.metrics.setQueueDepth(queue, source: source)
             // Read here, not on the claimer's thread: it scans the pending events, and a claim

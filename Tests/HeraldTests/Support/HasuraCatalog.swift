@@ -11,6 +11,14 @@ enum HasuraCatalog {
             script: try String(contentsOfFile: Fixtures.path("hasura-catalog/init_pg_source.sql"), encoding: .utf8))
     }
 
+    /// The scheduled-trigger tables of Hasura's metadata catalog (cron and one-off events),
+    /// for a database that is both Hasura's metadata database and its source.
+    static func installScheduled(_ connection: PGConnection) throws {
+        try connection.execute(
+            script: try String(
+                contentsOfFile: Fixtures.path("hasura-catalog/init_pg_metadata_scheduled.sql"), encoding: .utf8))
+    }
+
     /// Renders Hasura's trigger template for one operation on `public.<table>` with
     /// `columns: "*"`, as Hasura does when it creates an event trigger.
     static func addTrigger(_ connection: PGConnection, name: String, table: String, operation: String) throws {

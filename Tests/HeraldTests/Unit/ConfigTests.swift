@@ -63,7 +63,7 @@ struct ConfigTests {
                     webhook: https://example.com/hook
               - table: {schema: public, name: plain}
             """)
-        #expect(config.triggers.map(\.name) == ["user-created"])
+        #expect(config.triggers.filter(\.isEventTrigger).map(\.name) == ["user-created"])
         #expect(config.triggers[0].retry.maxAttempts == 1)
     }
 

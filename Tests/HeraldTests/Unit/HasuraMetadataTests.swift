@@ -21,7 +21,7 @@ struct HasuraMetadataTests {
         let config = try ConfigLoader.load(
             path: Fixtures.metadataConfig, environment: Fixtures.metadataEnvironment(databaseURL: url))
         #expect(config.database.url == url)
-        #expect(config.triggers.map(\.name) == ["InvoiceLineChanged", "order_changes", "order_deleted", "user-signup"])
+        #expect(config.triggers.filter(\.isEventTrigger).map(\.name) == ["InvoiceLineChanged", "order_changes", "order_deleted", "user-signup"])
 
         let invoice = try #require(config.trigger(named: "InvoiceLineChanged"))
         #expect(invoice.table == TableName(schema: "billing", name: "InvoiceLines"))
@@ -103,7 +103,7 @@ struct HasuraMetadataTests {
                   webhook: http://127.0.0.1:9/x
             """
         let config = try parse(yaml, environment: ["HERALD_DATABASE_URL": url])
-        #expect(config.triggers.map(\.name) == ["order_changes"])
+        #expect(config.triggers.filter(\.isEventTrigger).map(\.name) == ["order_changes"])
         let error = try #require(failure { () throws(ConfigError) in try parse(yaml) })
         #expect(error.message.contains("bare Hasura table list"))
         #expect(error.message.contains("HERALD_DATABASE_URL"))
@@ -134,7 +134,7 @@ struct HasuraMetadataTests {
               - "!include users.yaml"
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(path: configPath, environment: [:])
-        #expect(config.triggers.map(\.name) == ["a", "b"])
+        #expect(config.triggers.filter(\.isEventTrigger).map(\.name) == ["a", "b"])
     }
 
     static let oneTrigger = oneTriggerYAML

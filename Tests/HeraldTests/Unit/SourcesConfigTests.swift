@@ -38,7 +38,7 @@ struct SourcesConfigTests {
         let config = try parse(oneTriggerYAML, environment: ["HERALD_DATABASE_URL": "postgres://env@db/app"])
         #expect(config.sources.map(\.name) == ["default"])
         #expect(config.sources[0].database.url == "postgres://env@db/app")
-        #expect(config.sources[0].triggers.map(\.name) == ["t"])
+        #expect(config.sources[0].triggers.filter(\.isEventTrigger).map(\.name) == ["t"])
         #expect(!config.usesSourcesList)
         #expect(try config.source(named: nil).name == "default")
     }
@@ -50,7 +50,7 @@ struct SourcesConfigTests {
         #expect(config.sources[0].database.url == "postgres://app:pw@db1/app")
         #expect(config.sources[1].database.url == "postgres://b@db2/billing")
         // Trigger names repeat across sources: they are per database.
-        #expect(config.sources.map { $0.triggers.map(\.name) } == [["t"], ["t"]])
+        #expect(config.sources.map { $0.triggers.filter(\.isEventTrigger).map(\.name) } == [["t"], ["t"]])
         #expect(config.sources[1].triggers[0].webhook == "http://127.0.0.1:10/x")
         let billing = config.scoped(to: try config.source(named: "billing"))
         #expect(billing.database.url == "postgres://b@db2/billing" && billing.sources.map(\.name) == ["billing"])
