@@ -87,6 +87,11 @@ struct ProblemList {
         all += problems
     }
 
+    /// The problems in file order (the sort is stable), as a reader goes through the file.
+    var inFileOrder: [ConfigError] {
+        all.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
+    }
+
     /// Throws every recorded problem as one error.
     func throwIfAny() throws(ConfigError) {
         if let combined = ConfigError.combining(all) { throw combined }

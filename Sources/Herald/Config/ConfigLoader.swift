@@ -355,22 +355,34 @@ public enum ConfigLoader {
             $0.name != TriggerConfig.oneOffName && $0.retry.timeoutSeconds >= config.worker.leaseSeconds
         }.map { trigger in
             let timeout = trigger.retry.timeoutSeconds
+            let (what, key) = timeoutNames(trigger)
             return ConfigError(
                 code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,
                 key: "worker.lease_seconds",
-                message: "trigger '\(trigger.name)' has timeout_sec \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower the trigger's retry_conf.timeout_sec")
+                message: "\(what) has \(key) \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower its retry_conf.\(key)")
         }
+    }
+
+    /// How messages name a trigger and its timeout key: a cron trigger's is Hasura's
+    /// `timeout_seconds`, an event trigger's `timeout_sec`.
+    private static func timeoutNames(_ trigger: TriggerConfig) -> (what: String, key: String) {
+        trigger.isCronTrigger
+            ? ("cron trigger '\(trigger.name)'", "timeout_seconds") : ("trigger '\(trigger.name)'", "timeout_sec")
     }
 
     /// Without a chosen lease, one that every timeout fits (Hasura accepts `timeout_sec: 300`
     /// and more, which the default lease would refuse): ``WorkerSettings/derivedLeaseSeconds(longestTimeout:)``
-    /// of the longest timeout, never below the default.
+    /// of the longest timeout of an event or cron trigger, never below the default. One-off
+    /// events are left out: each brings its own timeout, kept below the lease when claimed.
     private static func deriveLease(_ config: inout HeraldConfig) {
         // The first of the longest (strictly longer replaces), so the summary names the one a
         // reader meets first in the file.
         var longest: (trigger: TriggerConfig, source: String?)?
         for source in config.sources {
-            for trigger in source.triggers where trigger.retry.timeoutSeconds > longest?.trigger.retry.timeoutSeconds ?? 0 {
+            for trigger in source.triggers
+            where trigger.name != TriggerConfig.oneOffName
+                && trigger.retry.timeoutSeconds > longest?.trigger.retry.timeoutSeconds ?? 0
+            {
                 longest = (trigger, config.usesSourcesList ? source.name : nil)
             }
         }
@@ -380,7 +392,7 @@ public enum ConfigLoader {
         guard lease > config.worker.leaseSeconds else { return }
         config.worker.leaseSeconds = lease
         config.worker.leaseOrigin = .derived(
-            from: "trigger '\(longest.trigger.name)'" + (longest.source.map { " of source '\($0)'" } ?? ""),
+            from: timeoutNames(longest.trigger).what + (longest.source.map { " of source '\($0)'" } ?? ""),
             timeoutSeconds: timeout)
     }
 

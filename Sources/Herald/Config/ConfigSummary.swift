@@ -11,8 +11,8 @@ public enum ConfigSummary {
                 + " lease_seconds=\(worker.leaseSeconds) shutdown_grace_seconds=\(worker.shutdownGraceSeconds)")
         if case .derived(let from, let timeout) = worker.leaseOrigin {
             lines.append(
-                "  lease_seconds derived: \(worker.leaseSeconds) = twice the longest timeout, timeout_sec \(timeout) of \(from)"
-                    + " (set worker.lease_seconds to choose it)")
+                "  lease_seconds derived: \(worker.leaseSeconds) = twice the longest timeout (\(timeout)s, \(from));"
+                    + " set worker.lease_seconds to choose it")
         }
         lines.append("stats: \(config.stats.listen.isEmpty ? "disabled" : config.stats.listen)")
         if !config.stats.listen.isEmpty {

@@ -75,19 +75,8 @@ struct TriggerParser {
     /// far as it could be read (nil when it has no name to be known by) and every problem.
     private func parseTrigger(_ node: ConfigNode, table: TableName) -> (TriggerConfig?, [ConfigError]) {
         var problems = ProblemList()
-        guard let entries = problems.check({ () throws(ConfigError) in try node.entries() }) else {
-            return (nil, problems.all)
-        }
-        for (key, value) in entries {
-            if let reason = Self.unsupportedTriggerKeys[key] { problems.record(value.error(.unsupported, reason)) }
-        }
-        problems.record(
-            contentsOf: node.unknownKeyProblems(Self.triggerKeys, reportedElsewhere: Set(Self.unsupportedTriggerKeys.keys)))
-        let nameNode = problems.check { () throws(ConfigError) in try node.required("name") }
-        let name = nameNode.flatMap { nameNode in problems.check { () throws(ConfigError) in try nameNode.string() } }
-        if let name, let nameNode {
-            problems.check { () throws(ConfigError) in try Self.validateTriggerName(name, node: nameNode) }
-        }
+        guard checkKeys(node, allowed: Self.triggerKeys, problems: &problems) else { return (nil, problems.all) }
+        let name = readName(node, problems: &problems)
         let label = name ?? ""
 
         let (webhook, source) = problems.check { () throws(ConfigError) in try parseWebhook(node) } ?? ("", .literal)
@@ -100,31 +89,71 @@ struct TriggerParser {
         if let retry = problems.check({ () throws(ConfigError) in try node.child("retry_conf") }) ?? nil {
             problems.record(
                 contentsOf: retry.unknownKeyProblems(["num_retries", "interval_sec", "timeout_sec", "non_retryable_statuses"]))
-            problems.check { () throws(ConfigError) in
-                trigger.retry.numRetries = try integer(retry, "num_retries", minimum: 0) ?? trigger.retry.numRetries
-            }
-            problems.check { () throws(ConfigError) in
-                trigger.retry.intervalSeconds = try integer(retry, "interval_sec", minimum: 0) ?? trigger.retry.intervalSeconds
-            }
-            problems.check { () throws(ConfigError) in
-                trigger.retry.timeoutSeconds = try integer(retry, "timeout_sec", minimum: 1) ?? trigger.retry.timeoutSeconds
-            }
+            readRetry(retry, intervalKey: "interval_sec", timeoutKey: "timeout_sec", into: &trigger.retry, problems: &problems)
         }
-        if let backoff = problems.check({ () throws(ConfigError) in try node.child("retry_backoff").map(parseBackoff) }) ?? nil {
+        readDeliveryExtras(node, owner: "trigger '\(label)'", into: &trigger, problems: &problems)
+        trigger.ordering = problems.check { () throws(ConfigError) in try parseOrdering(node) } ?? nil
+        problems.check { () throws(ConfigError) in try parseHasuraExtras(node, into: &trigger) }
+        return (name == nil ? nil : trigger, problems.inFileOrder)
+    }
+
+    /// The keys of a trigger (event or cron): Hasura keys Herald refuses, each with its
+    /// reason, and every unknown key. False when the node is not a mapping at all.
+    func checkKeys(_ node: ConfigNode, allowed: Set<String>, problems: inout ProblemList) -> Bool {
+        guard let entries = problems.check({ () throws(ConfigError) in try node.entries() }) else { return false }
+        for (key, value) in entries {
+            if let reason = Self.unsupportedTriggerKeys[key] { problems.record(value.error(.unsupported, reason)) }
+        }
+        problems.record(
+            contentsOf: node.unknownKeyProblems(allowed, reportedElsewhere: Set(Self.unsupportedTriggerKeys.keys)))
+        return true
+    }
+
+    /// A trigger's `name`, or nil when there is none to read; a name that breaks the rules is
+    /// a problem but is returned, so the rest of the trigger is still checked under it.
+    func readName(_ node: ConfigNode, problems: inout ProblemList) -> String? {
+        guard let nameNode = problems.check({ () throws(ConfigError) in try node.required("name") }),
+            let name = problems.check({ () throws(ConfigError) in try nameNode.string() })
+        else { return nil }
+        problems.check { () throws(ConfigError) in try Self.validateTriggerName(name, node: nameNode) }
+        return name
+    }
+
+    /// `retry_conf`'s numbers, each on its own (the timeout matters to the lease even when
+    /// the retry count is wrong). Cron triggers name two of them differently.
+    func readRetry(
+        _ retry: ConfigNode, intervalKey: String, timeoutKey: String, into config: inout RetryConfig,
+        problems: inout ProblemList
+    ) {
+        problems.check { () throws(ConfigError) in
+            config.numRetries = try integer(retry, "num_retries", minimum: 0) ?? config.numRetries
+        }
+        problems.check { () throws(ConfigError) in
+            config.intervalSeconds = try integer(retry, intervalKey, minimum: 0) ?? config.intervalSeconds
+        }
+        problems.check { () throws(ConfigError) in
+            config.timeoutSeconds = try integer(retry, timeoutKey, minimum: 1) ?? config.timeoutSeconds
+        }
+    }
+
+    /// What event and cron triggers share beyond the webhook and the retries: `retry_backoff`,
+    /// `headers` (each on its own), `signing` and the protection keys.
+    func readDeliveryExtras(
+        _ node: ConfigNode, owner: String, into trigger: inout TriggerConfig, problems: inout ProblemList
+    ) {
+        if let backoff = problems.check({ () throws(ConfigError) in try node.child("retry_backoff").map(parseBackoff) })
+            ?? nil
+        {
             trigger.backoff = backoff
         }
         if let headers = problems.check({ () throws(ConfigError) in try node.child("headers")?.elements() }) ?? nil {
             trigger.headers = headers.compactMap { element in
-                problems.check { () throws(ConfigError) in try parseHeader(element, owner: "trigger '\(label)'") }
+                problems.check { () throws(ConfigError) in try parseHeader(element, owner: owner) }
             }
         }
         trigger.signing = problems.check { () throws(ConfigError) in try node.child("signing").map(parseSigning) } ?? nil
-        trigger.protection = problems.check { () throws(ConfigError) in try parseProtection(node) } ?? TriggerProtection()
-        trigger.ordering = problems.check { () throws(ConfigError) in try parseOrdering(node) } ?? nil
-        problems.check { () throws(ConfigError) in try parseHasuraExtras(node, into: &trigger) }
-        // In file order (the sort is stable), as a reader goes through the trigger.
-        let ordered = problems.all.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
-        return (name == nil ? nil : trigger, ordered)
+        trigger.protection =
+            problems.check { () throws(ConfigError) in try parseProtection(node) } ?? TriggerProtection()
     }
 
     /// `definition`: each operation on its own, so one bad operation hides no other.

@@ -48,8 +48,8 @@ struct HasuraProjectCommandTests {
         #expect(result.stderr.contains("10 problems:"), "\(result.stderr)")
         for place in [
             "databases/databases.yaml:7:", "databases/databases.yaml:10:", "public_orders.yaml:5:", "public_orders.yaml:14:",
-            "public_orders.yaml:17:", "public_orders.yaml:19:", "public_users.yaml:10:", "public_users.yaml:14:",
-            "billing_invoices.yaml:12:", "billing_invoices.yaml:14:",
+            "public_orders.yaml:17:", "public_orders.yaml:19:", "public_users.yaml:10:", "cron_triggers.yaml:3:",
+            "cron_triggers.yaml:13:", "cron_triggers.yaml:18:",
         ] {
             #expect(result.stderr.contains(place), "\(place) missing from: \(result.stderr)")
         }

@@ -192,6 +192,25 @@ struct EveryProblemTests {
         #expect(problems.contains { $0.message.contains("T_URL") && $0.line == 7 })
     }
 
+    @Test func aCronTriggersBadScheduleHidesNotItsOtherProblems() throws {
+        let error = try #require(loadFailure { () throws(ConfigError) in
+            try parse(
+                database + """
+                    cron_triggers:
+                      - name: sync
+                        schedule: hourly
+                        webhook_from_env: SYNC_URL
+                        headers: [{name: X-Token, value_from_env: SYNC_TOKEN}]
+                        retry_conf: {timeout_seconds: 0, tolerance_seconds: -1}
+                    """)
+        })
+        let problems = allProblems(error)
+        for expected in ["'hourly' is not a cron expression", "SYNC_URL", "SYNC_TOKEN", "must be at least 1", "must be at least 0"] {
+            #expect(problems.contains { $0.message.contains(expected) }, "\(expected) missing from: \(error)")
+        }
+        #expect(problems.count == 5)
+    }
+
     @Test func everyUnknownKeyOfATriggerIsNamed() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
             try parse(database + trigger("retry_cnf: {}\nheders: []\nrequest_transform: {}"))
@@ -216,9 +235,9 @@ struct EveryProblemTests {
             ("tables/public_orders.yaml", 19, "ORDERS_SIGNING_SECRET"),
             ("tables/public_orders.yaml", 5, "timeout_sec 900, not below lease_seconds (600)"),
             ("tables/public_users.yaml", 10, "unknown key 'retry_cnf'"),
-            ("tables/public_users.yaml", 14, "USERS_API_KEY"),
-            ("tables/billing_invoices.yaml", 12, "must be greater than 0"),
-            ("tables/billing_invoices.yaml", 14, "unknown strategy 'linear'"),
+            ("metadata/cron_triggers.yaml", 3, "cron trigger 'nightly_report': 'every night at two' is not a cron expression"),
+            ("metadata/cron_triggers.yaml", 13, "SYNC_BASE_URL"),
+            ("metadata/cron_triggers.yaml", 18, "header 'Authorization' of cron trigger 'hourly_sync'"),
         ]
         for problem in expected {
             let matches = problems.filter {
@@ -366,7 +385,7 @@ struct DerivedLeaseTests {
         let summary = ConfigSummary.text(for: config)
         #expect(summary.contains("lease_seconds=600"))
         #expect(summary.contains("lease_seconds derived: 600"))
-        #expect(summary.contains("timeout_sec 300 of trigger 't'"))
+        #expect(summary.contains("twice the longest timeout (300s, trigger 't')"))
     }
 
     @Test func shortTimeoutsKeepTheDefaultLease() throws {
@@ -395,6 +414,24 @@ struct DerivedLeaseTests {
             """)
         #expect(config.worker.leaseSeconds == 900)
         #expect(config.worker.leaseOrigin == .derived(from: "trigger 'slow' of source 'b'", timeoutSeconds: 450))
+    }
+
+    static let slowCron = """
+        cron_triggers:
+          - {name: nightly, webhook: "http://127.0.0.1:9/n", schedule: "0 2 * * *", retry_conf: {timeout_seconds: 700}}
+
+        """
+
+    @Test func aCronTriggersTimeoutCountsAndIsNamedAsACronTrigger() throws {
+        let config = try parse(database + Self.slowCron + trigger("retry_conf: {timeout_sec: 300}"))
+        #expect(config.worker.leaseSeconds == 1400)
+        #expect(config.worker.leaseOrigin == .derived(from: "cron trigger 'nightly'", timeoutSeconds: 700))
+        let error = try #require(loadFailure { () throws(ConfigError) in
+            try parse("worker: {lease_seconds: 600}\n" + database + Self.slowCron + trigger())
+        })
+        #expect(error.message.contains("cron trigger 'nightly' has timeout_seconds 700, not below lease_seconds (600)"))
+        #expect(error.message.contains("lower its retry_conf.timeout_seconds"))
+        #expect(error.line == 4)
     }
 
     @Test(arguments: [
