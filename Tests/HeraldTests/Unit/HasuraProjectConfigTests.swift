@@ -1,3 +1,4 @@
+import CLibPQ
 import Foundation
 import Testing
 
@@ -300,6 +301,36 @@ struct HasuraDatabaseURLTests {
         let config = try ConfigLoader.load(path: path, environment: [:])
         #expect(config.database.url == "postgresql://app%40corp:p%40ss%3Aw%2Frd%25%3F@db.example.com:6432/my%20db")
         #expect(!ConfigSummary.text(for: config).contains("p%40ss"))
+    }
+
+    /// What libpq itself reads from `url` (PQconninfoParse), keyword by keyword.
+    func libpqReads(_ url: String) throws -> [String: String] {
+        var message: UnsafeMutablePointer<CChar>?
+        let options = try #require(PQconninfoParse(url, &message), "libpq refused \(url)")
+        defer { PQconninfoFree(options) }
+        var values: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        return values
+    }
+
+    @Test func libpqReadsEveryConnectionParameterBackUnchanged() throws {
+        let url = PostgresURI.make(
+            host: "db.example.com", port: 6432, database: "my db/x?", username: "app@corp", password: "p@ss:w/rd%?#&=")
+        let read = try libpqReads(url)
+        #expect(read["host"] == "db.example.com")
+        #expect(read["port"] == "6432")
+        #expect(read["dbname"] == "my db/x?")
+        #expect(read["user"] == "app@corp")
+        #expect(read["password"] == "p@ss:w/rd%?#&=")
+        #expect(try libpqReads(PostgresURI.make(host: "::1", port: 5432, database: "a", username: "u", password: nil))["host"]
+            == "::1")
+        #expect(try libpqReads(
+            PostgresURI.make(host: "/var/run/postgresql", port: 5432, database: "a", username: "u", password: nil))["host"]
+            == "/var/run/postgresql")
     }
 
     @Test func libpqURLBracketsIPv6AndEncodesASocketDirectory() {
