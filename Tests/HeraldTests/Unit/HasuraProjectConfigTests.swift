@@ -31,24 +31,11 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
     try ConfigLoader.parse(yaml: yaml, file: "herald.yaml", environment: environment)
 }
 
-/// One trigger `t` on `public.orders`, with `keys` (YAML lines at trigger level) added.
-private func trigger(_ keys: String = "") -> String {
-    """
-    tables:
-      - table: {schema: public, name: orders}
-        event_triggers:
-          - name: t
-            definition: {insert: {columns: "*"}}
-            webhook: http://127.0.0.1:9/x
-
-    """ + keys.split(separator: "\n").map { "        " + $0 + "\n" }.joined()
-}
-
 @Suite("Header templates")
 struct HeaderTemplateTests {
     @Test func headerTemplateIsFilledFromTheEnvironmentAndKeptSecret() throws {
         let config = try parse(
-            database + trigger("headers: [{name: X-Network, value: 'net-{{NEAR_NETWORK}}'}]"),
+            oneTriggerYAML(withKeys: "headers: [{name: X-Network, value: 'net-{{NEAR_NETWORK}}'}]"),
             environment: ["NEAR_NETWORK": "mainnet"])
         let header = try #require(config.triggers.first?.headers.first)
         #expect(header.value == "net-mainnet")
@@ -59,8 +46,8 @@ struct HeaderTemplateTests {
 
     @Test func templatedHeaderValueAppearsInNoDisplayButReachesTheReceiver() throws {
         let config = try parse(
-            "stats: {listen: ''}\n" + database
-                + trigger("headers: [{name: X-Network, value: 'Bearer sk_{{NEAR_NETWORK}}'}]"),
+            "stats: {listen: ''}\n"
+                + oneTriggerYAML(withKeys: "headers: [{name: X-Network, value: 'Bearer sk_{{NEAR_NETWORK}}'}]"),
             environment: ["NEAR_NETWORK": "mainnet-7"])
         let event = ClaimedEvent(
             id: 1, triggerName: "t", table: TableName(schema: "public", name: "orders"), payload: "{}",
@@ -78,7 +65,7 @@ struct HeaderTemplateTests {
 
     @Test func missingHeaderVariableNamesTheHeaderTheTriggerAndTheVariable() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse(database + trigger("headers: [{name: X-Network, value: '{{NEAR_NETWORK}}'}]"))
+            try parse(oneTriggerYAML(withKeys: "headers: [{name: X-Network, value: '{{NEAR_NETWORK}}'}]"))
         })
         #expect(error.code == .missingEnvironment)
         #expect(error.line == 8)
@@ -88,14 +75,14 @@ struct HeaderTemplateTests {
 
     @Test func everyMissingVariableOfOneTemplateIsNamed() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse(database + trigger("headers: [{name: X-Route, value: '{{REGION}}/{{ZONE}}'}]"))
+            try parse(oneTriggerYAML(withKeys: "headers: [{name: X-Route, value: '{{REGION}}/{{ZONE}}'}]"))
         })
         #expect(error.message.contains("REGION, ZONE"))
     }
 
     @Test func unterminatedTemplateNamesTheHeaderNotTheWebhook() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse(database + trigger("headers: [{name: X-Network, value: '{{NEAR_NETWORK'}]"))
+            try parse(oneTriggerYAML(withKeys: "headers: [{name: X-Network, value: '{{NEAR_NETWORK'}]"))
         })
         #expect(error.code == .invalidValue)
         #expect(error.message == "unterminated '{{' in header 'X-Network' of trigger 't'")
@@ -214,7 +201,7 @@ struct EveryProblemTests {
 
     @Test func everyUnknownKeyOfATriggerIsNamed() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse(database + trigger("retry_cnf: {}\nheders: []\nrequest_transform: {}"))
+            try parse(oneTriggerYAML(withKeys: "retry_cnf: {}\nheders: []\nrequest_transform: {}"))
         })
         let problems = allProblems(error)
         #expect(problems.count == 3)
@@ -410,7 +397,7 @@ struct HasuraDatabaseURLTests {
 @Suite("Lease that fits the metadata")
 struct DerivedLeaseTests {
     @Test func withoutAChosenLeaseEveryTimeoutFitsAndTheSummarySaysWhy() throws {
-        let config = try parse(database + trigger("retry_conf: {timeout_sec: 300}"))
+        let config = try parse(oneTriggerYAML(withKeys: "retry_conf: {timeout_sec: 300}"))
         #expect(config.worker.leaseSeconds == 600)
         #expect(config.worker.leaseOrigin == .derived(from: "trigger 't'", timeoutSeconds: 300))
         let summary = ConfigSummary.text(for: config)
@@ -420,7 +407,7 @@ struct DerivedLeaseTests {
     }
 
     @Test func shortTimeoutsKeepTheDefaultLease() throws {
-        let config = try parse(database + trigger("retry_conf: {timeout_sec: 60}"))
+        let config = try parse(oneTriggerYAML(withKeys: "retry_conf: {timeout_sec: 60}"))
         #expect(config.worker.leaseSeconds == 300)
         #expect(config.worker.leaseOrigin == .setting)
         #expect(!ConfigSummary.text(for: config).contains("derived"))
@@ -454,15 +441,15 @@ struct DerivedLeaseTests {
         """
 
     @Test func aCronTriggersTimeoutCountsAndIsNamedAsACronTrigger() throws {
-        let config = try parse(database + Self.slowCron + trigger("retry_conf: {timeout_sec: 300}"))
+        let config = try parse(oneTriggerYAML(withKeys: "retry_conf: {timeout_sec: 300}") + Self.slowCron)
         #expect(config.worker.leaseSeconds == 1400)
         #expect(config.worker.leaseOrigin == .derived(from: "cron trigger 'nightly'", timeoutSeconds: 700))
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse("worker: {lease_seconds: 600}\n" + database + Self.slowCron + trigger())
+            try parse("worker: {lease_seconds: 600}\n" + oneTriggerYAML + Self.slowCron)
         })
         #expect(error.message.contains("cron trigger 'nightly' has timeout_seconds 700, not below lease_seconds (600)"))
         #expect(error.message.contains("lower its retry_conf.timeout_seconds"))
-        #expect(error.line == 4)
+        #expect(error.line == 10)
     }
 
     @Test(arguments: [
@@ -471,14 +458,14 @@ struct DerivedLeaseTests {
     ])
     func chosenLeaseBelowATimeoutStaysAnError(worker: String, environment: [String: String]) throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse(worker + database + trigger("retry_conf: {timeout_sec: 300}"), environment: environment)
+            try parse(worker + oneTriggerYAML(withKeys: "retry_conf: {timeout_sec: 300}"), environment: environment)
         })
         #expect(error.key == "worker.lease_seconds")
         #expect(error.message.contains("trigger 't' has timeout_sec 300"))
     }
 
     @Test func chosenLeaseAboveEveryTimeoutIsKeptAsChosen() throws {
-        let config = try parse("worker: {lease_seconds: 301}\n" + database + trigger("retry_conf: {timeout_sec: 300}"))
+        let config = try parse("worker: {lease_seconds: 301}\n" + oneTriggerYAML(withKeys: "retry_conf: {timeout_sec: 300}"))
         #expect(config.worker.leaseSeconds == 301)
         #expect(config.worker.leaseOrigin == .setting)
     }
