@@ -34,21 +34,26 @@ public struct AlertsConfig: Sendable, Equatable {
     static let keys: Set<String> = ["webhook", "webhook_from_env", "signing", "digest_interval_sec", "headers"]
 
     /// Reads the section with the same code, rules and error messages as a trigger's
-    /// `webhook` (including Hasura's `{{NAME}}` templates), `headers` and `signing`.
+    /// `webhook` (including Hasura's `{{NAME}}` templates), `headers` and `signing`, and
+    /// like a trigger reports every problem of the section at once.
     static func parse(_ node: ConfigNode, environment: [String: String]) throws(ConfigError) -> AlertsConfig {
-        try node.rejectUnknownKeys(keys)
+        var problems = ProblemList()
+        problems.record(contentsOf: node.unknownKeyProblems(keys))
         let parser = TriggerParser(environment: environment)
-        let (webhook, source) = try parser.parseWebhook(node)
+        let (webhook, source) = problems.check { () throws(ConfigError) in try parser.parseWebhook(node) } ?? ("", .literal)
         var config = AlertsConfig(webhook: webhook)
         config.webhookSource = source
-        config.digestIntervalSeconds =
-            try parser.integer(node, "digest_interval_sec", minimum: 1) ?? config.digestIntervalSeconds
-        if let headers = try node.child("headers") {
-            config.headers = try headers.elements().map { (node) throws(ConfigError) in try parser.parseHeader(node, owner: "alerts") }
+        problems.check { () throws(ConfigError) in
+            config.digestIntervalSeconds =
+                try parser.integer(node, "digest_interval_sec", minimum: 1) ?? config.digestIntervalSeconds
         }
-        if let signing = try node.child("signing") {
-            config.signing = try parser.parseSigning(signing)
+        if let headers = problems.check({ () throws(ConfigError) in try node.child("headers")?.elements() }) ?? nil {
+            config.headers = headers.compactMap { element in
+                problems.check { () throws(ConfigError) in try parser.parseHeader(element, owner: "alerts") }
+            }
         }
+        config.signing = problems.check { () throws(ConfigError) in try node.child("signing").map(parser.parseSigning) } ?? nil
+        try problems.throwIfAny()
         return config
     }
 }

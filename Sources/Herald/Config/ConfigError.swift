@@ -58,3 +58,42 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         return copy
     }
 }
+
+/// Problems gathered while reading independent parts of the configuration, so one run
+/// reports them all instead of stopping at the first (issue 17: three runs to see one
+/// project's problems was two too many).
+struct ProblemList {
+    private(set) var all: [ConfigError] = []
+
+    var isEmpty: Bool { all.isEmpty }
+
+    /// Runs `body` and returns its result; a problem it throws is recorded and nil is
+    /// returned, so the caller goes on with the parts that do not depend on this one.
+    @discardableResult
+    mutating func check<T>(_ body: () throws(ConfigError) -> T) -> T? {
+        do {
+            return try body()
+        } catch {
+            all.append(error)
+            return nil
+        }
+    }
+
+    mutating func record(_ problem: ConfigError) {
+        all.append(problem)
+    }
+
+    mutating func record(contentsOf problems: [ConfigError]) {
+        all += problems
+    }
+
+    /// The problems in file order (the sort is stable), as a reader goes through the file.
+    var inFileOrder: [ConfigError] {
+        all.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
+    }
+
+    /// Throws every recorded problem as one error.
+    func throwIfAny() throws(ConfigError) {
+        if let combined = ConfigError.combining(all) { throw combined }
+    }
+}

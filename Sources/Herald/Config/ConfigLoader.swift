@@ -133,11 +133,15 @@ public enum ConfigLoader {
             if config.database.url.isEmpty, let metadata {
                 config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
             }
+            // A copied tables.yaml has no databases.yaml either: Hasura read its variable.
+            if config.database.url.isEmpty, bareTableList, let url = environment[hasuraDatabaseVariable], !url.isEmpty {
+                config.database.url = url
+            }
             if config.database.url.isEmpty {
                 throw ConfigError(
                     code: .missingKey, file: file, key: bareTableList ? nil : "database.url",
                     message: bareTableList
-                        ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL (or put the list under tables: beside database.url)"
+                        ? "this file is a bare Hasura table list, so the database URL must come from HERALD_DATABASE_URL or \(hasuraDatabaseVariable) (or put the list under tables: beside database.url)"
                         : "no database URL: set database.url or HERALD_DATABASE_URL")
             }
         }
@@ -169,7 +173,11 @@ public enum ConfigLoader {
             config.database = first.database
             config.triggers = first.triggers
         }
-        problems += leaseProblems(config)
+        if leaseIsExplicit(document, bareTableList: bareTableList, environment: environment) {
+            problems += leaseProblems(config)
+        } else {
+            deriveLease(&config)
+        }
         if let combined = ConfigError.combining(problems) { throw combined }
         return config
     }
@@ -214,14 +222,19 @@ public enum ConfigLoader {
             directory: key.path(relativeToFile: try key.string()), source: try source?.string(), key: key)
     }
 
+    /// Hasura's own variable for its database, which a layout without `databases.yaml` relies on.
+    static let hasuraDatabaseVariable = "HASURA_GRAPHQL_DATABASE_URL"
+
     /// The metadata's database URL, used only when neither database.url nor
     /// HERALD_DATABASE_URL is set.
     private static func metadataDatabaseURL(
         _ url: HasuraMetadata.DatabaseURL, environment: [String: String], file: String
     ) throws(ConfigError) -> String {
         switch url {
-        case .literal(let text):
-            return text
+        case .literal(let text, let node):
+            guard text.contains("{{") else { return text }
+            return try TriggerParser(environment: environment)
+                .expandTemplate(text, node: node, what: "the source's database_url")
         case .environment(let variable, let node):
             guard let value = environment[variable], !value.isEmpty else {
                 throw node.error(
@@ -229,54 +242,63 @@ public enum ConfigLoader {
                     "environment variable \(variable) (the source's database URL) is not set; set it, HERALD_DATABASE_URL or database.url")
             }
             return value
-        case .unavailable(let node):
-            let message = "Herald reads database_url as a string or {from_env: NAME}; set database.url or HERALD_DATABASE_URL"
-            throw node?.error(.unsupported, message)
-                ?? ConfigError(code: .missingKey, file: file, key: "database.url", message: message)
+        case .hasuraVariable:
+            guard let value = environment[hasuraDatabaseVariable], !value.isEmpty else {
+                throw ConfigError(
+                    code: .missingKey, file: file, key: "database.url",
+                    message: "no database URL: this Hasura export has no databases/databases.yaml, so set database.url, HERALD_DATABASE_URL or \(hasuraDatabaseVariable) (where Hasura read it)")
+            }
+            return value
+        case .problem(let problem):
+            throw problem
         }
     }
 
     static let sourceKeys: Set<String> = ["name", "database", "tables"]
 
     /// `sources:`: a list of `{name, database: {url | url_from_env}, tables}`. Returns the
-    /// sources that loaded with the problems of the others, so all are reported at once.
+    /// sources, as far as they could be read, with every problem, so all are reported at once.
     private static func readSources(_ node: ConfigNode, environment: [String: String]) throws(ConfigError)
         -> ([SourceConfig], [ConfigError])
     {
         var sources: [SourceConfig] = []
-        var problems: [ConfigError] = []
+        var problems = ProblemList()
         var seen: [String: ConfigNode] = [:]
         let elements = try node.elements()
         if elements.isEmpty { throw node.error(.invalidValue, "sources lists no source") }
         for element in elements {
-            do throws(ConfigError) {
-                try element.rejectUnknownKeys(sourceKeys)
-                let nameNode = try element.required("name")
-                let name = try nameNode.string()
-                guard SourceConfig.isValidName(name) else {
-                    throw nameNode.error(
+            problems.record(contentsOf: element.unknownKeyProblems(sourceKeys))
+            guard let nameNode = problems.check({ () throws(ConfigError) in try element.required("name") }),
+                let name = problems.check({ () throws(ConfigError) in try nameNode.string() })
+            else { continue }
+            if !SourceConfig.isValidName(name) {
+                problems.record(
+                    nameNode.error(
                         .invalidValue,
-                        "invalid source name '\(name)': use letters, digits, '_' or '-', start with a letter, at most 63 characters")
-                }
-                if let first = seen[name] {
-                    let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
-                    throw nameNode.error(.invalidValue, "duplicate source name '\(name)'\(where_)")
-                }
-                seen[name] = nameNode
-                var source = SourceConfig(name: name)
-                source.database.url = try sourceURL(try element.required("database"), source: name, environment: environment)
-                if let tables = try element.child("tables") {
-                    let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: name)
-                        .parseAll(tables: tables)
-                    source.triggers = triggers
-                    problems += triggerProblems
-                }
-                sources.append(source)
-            } catch {
-                problems.append(error)
+                        "invalid source name '\(name)': use letters, digits, '_' or '-', start with a letter, at most 63 characters"))
             }
+            if let first = seen[name] {
+                let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
+                problems.record(nameNode.error(.invalidValue, "duplicate source name '\(name)'\(where_)"))
+            }
+            seen[name] = seen[name] ?? nameNode
+            var source = SourceConfig(name: name)
+            // A source's URL problem hides not the problems of its triggers.
+            source.database.url =
+                problems.check { () throws(ConfigError) in
+                    try sourceURL(try element.required("database"), source: name, environment: environment)
+                } ?? ""
+            if let tables = problems.check({ () throws(ConfigError) in try element.child("tables") }) ?? nil,
+                let (triggers, triggerProblems) = problems.check({ () throws(ConfigError) in
+                    try TriggerParser(environment: environment, sourceName: name).parseAll(tables: tables)
+                })
+            {
+                source.triggers = triggers
+                problems.record(contentsOf: triggerProblems)
+            }
+            sources.append(source)
         }
-        return (sources, problems)
+        return (sources, problems.all)
     }
 
     /// A source's `database`: `url: TEXT` or `url_from_env: NAME`, exactly one.
@@ -316,6 +338,16 @@ public enum ConfigLoader {
         return format
     }
 
+    /// Whether the lease was chosen: `worker.lease_seconds` in the file or
+    /// `HERALD_WORKER_LEASE_SECONDS`. Only a chosen lease can be too short; otherwise it is derived.
+    private static func leaseIsExplicit(
+        _ document: ConfigNode, bareTableList: Bool, environment: [String: String]
+    ) -> Bool {
+        if let text = environment["HERALD_WORKER_LEASE_SECONDS"], !text.isEmpty { return true }
+        guard !bareTableList else { return false }
+        return (try? document.child("worker")?.child("lease_seconds")) != nil
+    }
+
     /// A lease must outlive the longest request, or a second worker would take the event
     /// while the first is still sending it.
     private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
@@ -323,11 +355,45 @@ public enum ConfigLoader {
             $0.name != TriggerConfig.oneOffName && $0.retry.timeoutSeconds >= config.worker.leaseSeconds
         }.map { trigger in
             let timeout = trigger.retry.timeoutSeconds
+            let (what, key) = timeoutNames(trigger)
             return ConfigError(
                 code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,
                 key: "worker.lease_seconds",
-                message: "trigger '\(trigger.name)' has timeout_sec \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower the trigger's retry_conf.timeout_sec")
+                message: "\(what) has \(key) \(timeout), not below lease_seconds (\(config.worker.leaseSeconds)): raise worker.lease_seconds (or HERALD_WORKER_LEASE_SECONDS) above \(timeout), or lower its retry_conf.\(key)")
         }
+    }
+
+    /// How messages name a trigger and its timeout key: a cron trigger's is Hasura's
+    /// `timeout_seconds`, an event trigger's `timeout_sec`.
+    private static func timeoutNames(_ trigger: TriggerConfig) -> (what: String, key: String) {
+        trigger.isCronTrigger
+            ? ("cron trigger '\(trigger.name)'", "timeout_seconds") : ("trigger '\(trigger.name)'", "timeout_sec")
+    }
+
+    /// Without a chosen lease, one that every timeout fits (Hasura accepts `timeout_sec: 300`
+    /// and more, which the default lease would refuse): ``WorkerSettings/derivedLeaseSeconds(longestTimeout:)``
+    /// of the longest timeout of an event or cron trigger, never below the default. One-off
+    /// events are left out: each brings its own timeout, kept below the lease when claimed.
+    private static func deriveLease(_ config: inout HeraldConfig) {
+        // The first of the longest (strictly longer replaces), so the summary names the one a
+        // reader meets first in the file.
+        var longest: (trigger: TriggerConfig, source: String?)?
+        for source in config.sources {
+            for trigger in source.triggers
+            where trigger.name != TriggerConfig.oneOffName
+                && trigger.retry.timeoutSeconds > longest?.trigger.retry.timeoutSeconds ?? 0
+            {
+                longest = (trigger, config.usesSourcesList ? source.name : nil)
+            }
+        }
+        guard let longest else { return }
+        let timeout = longest.trigger.retry.timeoutSeconds
+        let lease = WorkerSettings.derivedLeaseSeconds(longestTimeout: timeout)
+        guard lease > config.worker.leaseSeconds else { return }
+        config.worker.leaseSeconds = lease
+        config.worker.leaseOrigin = .derived(
+            from: timeoutNames(longest.trigger).what + (longest.source.map { " of source '\($0)'" } ?? ""),
+            timeoutSeconds: timeout)
     }
 
     // MARK: Settings sections

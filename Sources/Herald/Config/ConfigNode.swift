@@ -38,13 +38,26 @@ struct ConfigNode {
         return result
     }
 
-    /// Fails naming the first key that is not in `allowed`.
-    func rejectUnknownKeys(_ allowed: Set<String>, hint: (String) -> String? = { _ in nil }) throws(ConfigError) {
-        for (key, value) in try entries() where !allowed.contains(key) {
-            let extra = hint(key).map { ": \($0)" } ?? ""
-            throw ConfigError(
+    /// Fails naming every key that is not in `allowed` (all of them, so a second typo does
+    /// not wait for the next run).
+    func rejectUnknownKeys(_ allowed: Set<String>) throws(ConfigError) {
+        if let problems = ConfigError.combining(unknownKeyProblems(allowed)) { throw problems }
+    }
+
+    /// One problem per key that is neither in `allowed` nor in `reportedElsewhere` (keys the
+    /// caller refuses with a reason of its own, and which must not be offered as expected).
+    func unknownKeyProblems(_ allowed: Set<String>, reportedElsewhere: Set<String> = []) -> [ConfigError] {
+        let entries: [(key: String, value: ConfigNode)]
+        do {
+            entries = try self.entries()
+        } catch {
+            return [error]
+        }
+        let expected = allowed.sorted().joined(separator: ", ")
+        return entries.filter { !allowed.contains($0.key) && !reportedElsewhere.contains($0.key) }.map { key, value in
+            ConfigError(
                 code: .unknownKey, file: file, line: value.line, key: childPath(key),
-                message: "unknown key '\(key)'\(extra) (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+                message: "unknown key '\(key)' (expected one of: \(expected))")
         }
     }
 

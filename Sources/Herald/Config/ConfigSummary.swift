@@ -9,6 +9,11 @@ public enum ConfigSummary {
             "worker: http_pool_size=\(worker.httpPoolSize) http_per_host_limit=\(worker.httpPerHostLimit)"
                 + " fetch_batch_size=\(worker.fetchBatchSize) fetch_interval_ms=\(worker.fetchIntervalMilliseconds)"
                 + " lease_seconds=\(worker.leaseSeconds) shutdown_grace_seconds=\(worker.shutdownGraceSeconds)")
+        if case .derived(let from, let timeout) = worker.leaseOrigin {
+            lines.append(
+                "  lease_seconds derived: \(worker.leaseSeconds) = twice the longest timeout (\(timeout)s, \(from));"
+                    + " set worker.lease_seconds to choose it")
+        }
         lines.append("stats: \(config.stats.listen.isEmpty ? "disabled" : config.stats.listen)")
         if !config.stats.listen.isEmpty {
             lines.append(
@@ -62,8 +67,7 @@ public enum ConfigSummary {
                 + (trigger.backoff.strategy == .exponential ? ", max \(trigger.backoff.maxIntervalSeconds)s" : "")
                 + "), timeout \(trigger.retry.timeoutSeconds)s")
         for header in trigger.headers {
-            let shown = header.source.isSecret ? "<\(header.source)>" : header.isSecret ? Redaction.placeholder : header.value
-            lines.append("    header \(header.name): \(shown)")
+            lines.append("    header \(header.name): \(header.displayValue)")
         }
         if let signing = trigger.signing {
             lines.append("    \(signing)")

@@ -37,8 +37,12 @@ public struct WorkerSettings: Sendable, Equatable {
     public var fetchBatchSize = 100
     /// Poll interval when no NOTIFY arrives (Hasura: HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL).
     public var fetchIntervalMilliseconds = 1000
-    /// How long a claim is held before any worker may take the event again.
-    public var leaseSeconds = 300
+    /// How long a claim is held before any worker may take the event again. Without
+    /// `lease_seconds` in the file or the environment, raised so that every trigger's
+    /// timeout fits (``derivedLeaseSeconds(longestTimeout:)``).
+    public var leaseSeconds = WorkerSettings.defaultLeaseSeconds
+    /// Where ``leaseSeconds`` came from, for `check-config`.
+    public var leaseOrigin = LeaseOrigin.setting
     /// How long SIGTERM waits for in-flight deliveries.
     public var shutdownGraceSeconds = 30
     /// Period of the aggregated fetch-statistics log line.
@@ -55,6 +59,24 @@ public struct WorkerSettings: Sendable, Equatable {
     public var maxRetryAfterSeconds = 3600
 
     public init() {}
+
+    public static let defaultLeaseSeconds = 300
+
+    /// The lease when none was chosen: twice the longest timeout, so that a job may wait one
+    /// full round of requests that each run to that timeout and still start before its
+    /// deadline (lease − timeout, after which FlowControl drops it unsent), and never below
+    /// the default.
+    public static func derivedLeaseSeconds(longestTimeout: Int) -> Int {
+        max(defaultLeaseSeconds, 2 * longestTimeout)
+    }
+
+    /// Why ``leaseSeconds`` has its value.
+    public enum LeaseOrigin: Sendable, Equatable {
+        /// The default, or `worker.lease_seconds` / `HERALD_WORKER_LEASE_SECONDS`.
+        case setting
+        /// Raised above the default for the longest timeout: whose (`trigger 'x'`), and how long.
+        case derived(from: String, timeoutSeconds: Int)
+    }
 }
 
 /// The HTTP stats endpoint.

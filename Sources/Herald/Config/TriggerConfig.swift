@@ -78,8 +78,14 @@ public enum ValueSource: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .literal: "literal"
         case .environment(let name): "env \(name)"
-        case .template(let text): text
+        // Only the variables: the literal part may be half a credential (`Bearer sk_{{SUFFIX}}`).
+        case .template(let text): "template reading \(Self.templateVariables(text).joined(separator: ", "))"
         }
+    }
+
+    /// The names a `{{NAME}}` template reads, in order.
+    static func templateVariables(_ text: String) -> [String] {
+        text.matches(of: /\{\{\s*([^}\s]*)\s*\}\}/).map { String($0.output.1) }
     }
 }
 
@@ -105,6 +111,16 @@ public struct HeaderConfig: Sendable, Equatable {
     /// environment, and credentials by name (`Authorization`, `X-Api-Key`, `*token*`, …)
     /// even when written literally in the config.
     public var isSecret: Bool { source.isSecret || Redaction.isSensitiveHeader(name) }
+
+    /// The value as `check-config` and logs may show it: where a secret comes from, never
+    /// the secret. A template shows only the variables it reads (see ``ValueSource/description``).
+    public var displayValue: String {
+        switch source {
+        case .environment(let variable): "<env \(variable)>"
+        case .template(let text): "<env \(ValueSource.templateVariables(text).joined(separator: ", "))>"
+        case .literal: isSecret ? Redaction.placeholder : value
+        }
+    }
 }
 
 /// Standard Webhooks signing. The key never appears in `description`.

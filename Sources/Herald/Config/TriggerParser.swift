@@ -22,40 +22,44 @@ struct TriggerParser {
             "response transforms are not supported by Herald (they only apply to actions in Hasura); remove the key",
     ]
 
-    /// Reads every table entry and trigger and returns the triggers that loaded with the
-    /// problems of the others, so all are reported at once (a missing environment variable in
-    /// one trigger does not hide another's).
+    /// Reads every table entry and trigger, going on past each problem, and returns the
+    /// triggers with every problem found, so all are reported at once: a missing environment
+    /// variable in one trigger hides neither another trigger's problems nor another part of
+    /// the same trigger. A trigger with problems is in the list too, as far as it could be
+    /// read, so that checks across triggers (duplicate names, the lease against every
+    /// timeout) still see it; the list is usable only when no problem comes with it.
     func parseAll(tables: ConfigNode) throws(ConfigError) -> ([TriggerConfig], [ConfigError]) {
         var triggers: [TriggerConfig] = []
         var seen: [String: ConfigNode] = [:]
-        var problems: [ConfigError] = []
+        var problems = ProblemList()
         for element in try tables.resolvingInclude().elements() {
-            do throws(ConfigError) {
-                let entry = try element.resolvingInclude()
-                if case .scalar = entry.node {
-                    throw entry.error(.wrongType, "expected a table entry (a mapping with 'table:') or \"!include FILE\"")
+            guard let entry = problems.check({ () throws(ConfigError) in try element.resolvingInclude() }) else { continue }
+            if case .scalar = entry.node {
+                problems.record(
+                    entry.error(.wrongType, "expected a table entry (a mapping with 'table:') or \"!include FILE\""))
+                continue
+            }
+            // A bad table name does not hide the problems of its triggers.
+            let table =
+                problems.check { () throws(ConfigError) in try parseTable(try entry.required("table")) }
+                ?? TableName(schema: "", name: "")
+            guard let list = problems.check({ () throws(ConfigError) in try entry.child("event_triggers")?.elements() }) ?? nil
+            else { continue }
+            for triggerNode in list {
+                let (parsed, triggerProblems) = parseTrigger(triggerNode, table: table)
+                problems.record(contentsOf: triggerProblems)
+                guard var trigger = parsed else { continue }
+                trigger.location = ConfigLocation(file: triggerNode.file, line: triggerNode.line)
+                if let first = seen[trigger.name] {
+                    let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
+                    problems.record(triggerNode.error(.duplicateTrigger, "duplicate trigger name '\(trigger.name)'\(where_)"))
+                    continue
                 }
-                let table = try parseTable(try entry.required("table"))
-                guard let list = try entry.child("event_triggers") else { continue }
-                for triggerNode in try list.elements() {
-                    do throws(ConfigError) {
-                        var trigger = try parseTrigger(triggerNode, table: table)
-                        trigger.location = ConfigLocation(file: triggerNode.file, line: triggerNode.line)
-                        if let first = seen[trigger.name] {
-                            let where_ = first.line.map { " (first defined at line \($0))" } ?? ""
-                            throw triggerNode.error(.duplicateTrigger, "duplicate trigger name '\(trigger.name)'\(where_)")
-                        }
-                        seen[trigger.name] = triggerNode
-                        triggers.append(trigger)
-                    } catch {
-                        problems.append(error)
-                    }
-                }
-            } catch {
-                problems.append(error)
+                seen[trigger.name] = triggerNode
+                triggers.append(trigger)
             }
         }
-        return (triggers, problems)
+        return (triggers, problems.all)
     }
 
     private func parseTable(_ node: ConfigNode) throws(ConfigError) -> TableName {
@@ -65,56 +69,118 @@ struct TriggerParser {
         return TableName(schema: try nonEmpty(try node.required("schema")), name: try nonEmpty(try node.required("name")))
     }
 
-    private func parseTrigger(_ node: ConfigNode, table: TableName) throws(ConfigError) -> TriggerConfig {
-        for (key, value) in try node.entries() {
-            if let reason = Self.unsupportedTriggerKeys[key] {
-                throw value.error(.unsupported, reason)
-            }
-        }
-        try node.rejectUnknownKeys(Self.triggerKeys)
-        let nameNode = try node.required("name")
-        let name = try nameNode.string()
-        try Self.validateTriggerName(name, node: nameNode)
+    /// Reads one trigger, going on past each problem to the parts that do not depend on it:
+    /// a missing webhook variable must hide neither a missing header variable, nor a bad
+    /// signing secret, nor the timeout the lease is checked against. Returns the trigger as
+    /// far as it could be read (nil when it has no name to be known by) and every problem.
+    private func parseTrigger(_ node: ConfigNode, table: TableName) -> (TriggerConfig?, [ConfigError]) {
+        var problems = ProblemList()
+        guard checkKeys(node, allowed: Self.triggerKeys, problems: &problems) else { return (nil, problems.all) }
+        let name = readName(node, problems: &problems)
+        let label = name ?? ""
 
-        let (webhook, source) = try parseWebhook(node)
-        var trigger = TriggerConfig(name: name, table: table, webhook: webhook)
+        let (webhook, source) = problems.check { () throws(ConfigError) in try parseWebhook(node) } ?? ("", .literal)
+        var trigger = TriggerConfig(name: label, table: table, webhook: webhook)
         trigger.webhookSource = source
 
-        let definition = try node.required("definition")
-        try definition.rejectUnknownKeys(["enable_manual", "insert", "update", "delete"])
-        trigger.enableManual = try definition.child("enable_manual")?.bool() ?? false
-        trigger.insert = try definition.child("insert").map(parseOperation)
-        trigger.update = try definition.child("update").map(parseOperation)
-        // Hasura's `update: {columns: []}` listens to no column, so no update ever fires.
-        if case .only(let columns)? = trigger.update?.columns, columns.isEmpty { trigger.update = nil }
-        trigger.delete = try definition.child("delete").map(parseOperation)
-        if trigger.insert == nil, trigger.update == nil, trigger.delete == nil, !trigger.enableManual,
-            try definition.child("update") == nil
-        {
-            throw definition.error(.invalidValue, "trigger '\(name)' fires on nothing: define insert, update, delete or enable_manual")
+        if let definition = problems.check({ () throws(ConfigError) in try node.required("definition") }) {
+            parseDefinition(definition, into: &trigger, problems: &problems)
         }
+        if let retry = problems.check({ () throws(ConfigError) in try node.child("retry_conf") }) ?? nil {
+            problems.record(
+                contentsOf: retry.unknownKeyProblems(["num_retries", "interval_sec", "timeout_sec", "non_retryable_statuses"]))
+            readRetry(retry, intervalKey: "interval_sec", timeoutKey: "timeout_sec", into: &trigger.retry, problems: &problems)
+        }
+        readDeliveryExtras(node, owner: "trigger '\(label)'", into: &trigger, problems: &problems)
+        trigger.ordering = problems.check { () throws(ConfigError) in try parseOrdering(node) } ?? nil
+        problems.check { () throws(ConfigError) in try parseHasuraExtras(node, into: &trigger) }
+        return (name == nil ? nil : trigger, problems.inFileOrder)
+    }
 
-        if let retry = try node.child("retry_conf") {
-            try retry.rejectUnknownKeys(["num_retries", "interval_sec", "timeout_sec", "non_retryable_statuses"])
-            trigger.retry.numRetries = try integer(retry, "num_retries", minimum: 0) ?? trigger.retry.numRetries
-            trigger.retry.intervalSeconds = try integer(retry, "interval_sec", minimum: 0) ?? trigger.retry.intervalSeconds
-            trigger.retry.timeoutSeconds = try integer(retry, "timeout_sec", minimum: 1) ?? trigger.retry.timeoutSeconds
+    /// The keys of a trigger (event or cron): Hasura keys Herald refuses, each with its
+    /// reason, and every unknown key. False when the node is not a mapping at all.
+    func checkKeys(_ node: ConfigNode, allowed: Set<String>, problems: inout ProblemList) -> Bool {
+        guard let entries = problems.check({ () throws(ConfigError) in try node.entries() }) else { return false }
+        for (key, value) in entries {
+            if let reason = Self.unsupportedTriggerKeys[key] { problems.record(value.error(.unsupported, reason)) }
         }
-        if let backoff = try node.child("retry_backoff") {
-            trigger.backoff = try parseBackoff(backoff)
+        problems.record(
+            contentsOf: node.unknownKeyProblems(allowed, reportedElsewhere: Set(Self.unsupportedTriggerKeys.keys)))
+        return true
+    }
+
+    /// A trigger's `name`, or nil when there is none to read; a name that breaks the rules is
+    /// a problem but is returned, so the rest of the trigger is still checked under it.
+    func readName(_ node: ConfigNode, problems: inout ProblemList) -> String? {
+        guard let nameNode = problems.check({ () throws(ConfigError) in try node.required("name") }),
+            let name = problems.check({ () throws(ConfigError) in try nameNode.string() })
+        else { return nil }
+        problems.check { () throws(ConfigError) in try Self.validateTriggerName(name, node: nameNode) }
+        return name
+    }
+
+    /// `retry_conf`'s numbers, each on its own (the timeout matters to the lease even when
+    /// the retry count is wrong). Cron triggers name two of them differently.
+    func readRetry(
+        _ retry: ConfigNode, intervalKey: String, timeoutKey: String, into config: inout RetryConfig,
+        problems: inout ProblemList
+    ) {
+        problems.check { () throws(ConfigError) in
+            config.numRetries = try integer(retry, "num_retries", minimum: 0) ?? config.numRetries
         }
-        if let headers = try node.child("headers") {
-            trigger.headers = try headers.elements().map { (element) throws(ConfigError) -> HeaderConfig in
-                try parseHeader(element, owner: "trigger '\(name)'")
+        problems.check { () throws(ConfigError) in
+            config.intervalSeconds = try integer(retry, intervalKey, minimum: 0) ?? config.intervalSeconds
+        }
+        problems.check { () throws(ConfigError) in
+            config.timeoutSeconds = try integer(retry, timeoutKey, minimum: 1) ?? config.timeoutSeconds
+        }
+    }
+
+    /// What event and cron triggers share beyond the webhook and the retries: `retry_backoff`,
+    /// `headers` (each on its own), `signing` and the protection keys.
+    func readDeliveryExtras(
+        _ node: ConfigNode, owner: String, into trigger: inout TriggerConfig, problems: inout ProblemList
+    ) {
+        if let backoff = problems.check({ () throws(ConfigError) in try node.child("retry_backoff").map(parseBackoff) })
+            ?? nil
+        {
+            trigger.backoff = backoff
+        }
+        if let headers = problems.check({ () throws(ConfigError) in try node.child("headers")?.elements() }) ?? nil {
+            trigger.headers = headers.compactMap { element in
+                problems.check { () throws(ConfigError) in try parseHeader(element, owner: owner) }
             }
         }
-        if let signing = try node.child("signing") {
-            trigger.signing = try parseSigning(signing)
+        trigger.signing = problems.check { () throws(ConfigError) in try node.child("signing").map(parseSigning) } ?? nil
+        trigger.protection =
+            problems.check { () throws(ConfigError) in try parseProtection(node) } ?? TriggerProtection()
+    }
+
+    /// `definition`: each operation on its own, so one bad operation hides no other.
+    private func parseDefinition(_ definition: ConfigNode, into trigger: inout TriggerConfig, problems: inout ProblemList) {
+        problems.record(contentsOf: definition.unknownKeyProblems(["enable_manual", "insert", "update", "delete"]))
+        var complete = true
+        func read(_ body: () throws(ConfigError) -> Void) {
+            if problems.check(body) == nil { complete = false }
         }
-        trigger.protection = try parseProtection(node)
-        trigger.ordering = try parseOrdering(node)
-        try parseHasuraExtras(node, into: &trigger)
-        return trigger
+        read { () throws(ConfigError) in trigger.enableManual = try definition.child("enable_manual")?.bool() ?? false }
+        read { () throws(ConfigError) in trigger.insert = try definition.child("insert").map(parseOperation) }
+        read { () throws(ConfigError) in
+            trigger.update = try definition.child("update").map(parseOperation)
+            // Hasura's `update: {columns: []}` listens to no column, so no update ever fires.
+            if case .only(let columns)? = trigger.update?.columns, columns.isEmpty { trigger.update = nil }
+        }
+        read { () throws(ConfigError) in trigger.delete = try definition.child("delete").map(parseOperation) }
+        // With an operation unread, "fires on nothing" could be wrong: say it only when it is sure.
+        guard complete else { return }
+        problems.check { () throws(ConfigError) in
+            if trigger.insert == nil, trigger.update == nil, trigger.delete == nil, !trigger.enableManual,
+                try definition.child("update") == nil
+            {
+                throw definition.error(
+                    .invalidValue, "trigger '\(trigger.name)' fires on nothing: define insert, update, delete or enable_manual")
+            }
+        }
     }
 
     /// Herald's `retry_backoff` extension.
@@ -175,7 +241,7 @@ struct TriggerParser {
             throw node.error(.invalidValue, "set either 'webhook' or 'webhook_from_env', not both")
         case (let literal?, nil):
             let text = try literal.string()
-            let expanded = try expandTemplate(text, node: literal)
+            let expanded = try expandTemplate(text, node: literal, what: "the webhook")
             try Self.validateURL(expanded, node: literal)
             return (expanded, expanded == text ? .literal : .template(text))
         case (nil, let env?):
@@ -186,18 +252,35 @@ struct TriggerParser {
         }
     }
 
-    /// Hasura lets a webhook read `{{NAME}}` from the environment, e.g. `{{BASE_URL}}/orders`.
-    private func expandTemplate(_ text: String, node: ConfigNode) throws(ConfigError) -> String {
+    /// Hasura's `{{NAME}}` substitution from the environment: in a webhook
+    /// (`{{BASE_URL}}/orders`), and since Hasura 2.29 in a header value. `what` names the
+    /// value in messages (`the webhook`, `header 'X-Network' of trigger 'x'`); every variable
+    /// the template lacks is named at once.
+    func expandTemplate(_ text: String, node: ConfigNode, what: String) throws(ConfigError) -> String {
         var result = ""
+        var missing: [String] = []
         var rest = Substring(text)
         while let open = rest.range(of: "{{") {
             guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else {
-                throw node.error(.invalidValue, "unterminated '{{' in webhook")
+                throw node.error(.invalidValue, "unterminated '{{' in \(what)")
             }
             result += rest[..<open.lowerBound]
             let variable = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            result += try lookup(variable, node: node)
+            guard !variable.isEmpty else { throw node.error(.invalidValue, "'{{}}' in \(what) names no environment variable") }
+            if let value = environment[variable], !value.isEmpty {
+                result += value
+            } else {
+                missing.append(variable)
+            }
             rest = rest[close.upperBound...]
+        }
+        guard missing.isEmpty else {
+            let names = missing.map { "{{\($0)}}" }.joined(separator: ", ")
+            throw node.error(
+                .missingEnvironment,
+                missing.count == 1
+                    ? "environment variable \(missing[0]) is not set (\(what) reads it as \(names))"
+                    : "environment variables \(missing.joined(separator: ", ")) are not set (\(what) reads them as \(names))")
         }
         return result + rest
     }
@@ -215,30 +298,48 @@ struct TriggerParser {
     }
 
     /// One `headers:` entry; `owner` names where it is for messages (`trigger 'x'`, `alerts`).
+    /// A `{{NAME}}` in a literal value is filled from the environment as Hasura ≥ 2.29 does:
+    /// sending the braces on would be a silently wrong header. Such a value is a secret
+    /// (``ValueSource/template(_:)``), like one from `value_from_env`.
     func parseHeader(_ node: ConfigNode, owner: String) throws(ConfigError) -> HeaderConfig {
         try node.rejectUnknownKeys(["name", "value", "value_from_env"])
         let nameNode = try node.required("name")
         let name = try nameNode.string()
-        if let problem = HeaderValidation.problem(name: name, value: "", owner: owner) {
-            throw nameNode.error(.invalidValue, problem)
-        }
+        var problems = ProblemList()
+        let nameProblem = HeaderValidation.problem(name: name, value: "", owner: owner)
+        if let nameProblem { problems.record(nameNode.error(.invalidValue, nameProblem)) }
         let literal = try node.child("value")
         let fromEnv = try node.child("value_from_env")
+        // On a problem with the value the empty stand-in is never returned: throwIfAny throws first.
         let header: HeaderConfig
         switch (literal, fromEnv) {
         case (let literal?, nil):
-            header = HeaderConfig(name: name, value: try literal.string(), source: .literal)
+            let text = try literal.string()
+            if text.contains("{{") {
+                header =
+                    problems.check { () throws(ConfigError) in
+                        let value = try expandTemplate(text, node: literal, what: "header '\(name)' of \(owner)")
+                        return HeaderConfig(name: name, value: value, source: .template(text))
+                    } ?? HeaderConfig(name: name, value: "", source: .template(text))
+            } else {
+                header = HeaderConfig(name: name, value: text, source: .literal)
+            }
         case (nil, let env?):
             let variable = try env.string()
-            header = HeaderConfig(name: name, value: try lookup(variable, node: env), source: .environment(variable))
+            header =
+                problems.check { () throws(ConfigError) in
+                    let value = try lookup(variable, node: env, for: "header '\(name)' of \(owner)")
+                    return HeaderConfig(name: name, value: value, source: .environment(variable))
+                } ?? HeaderConfig(name: name, value: "", source: .environment(variable))
         case (nil, nil):
             header = HeaderConfig(name: name, value: "", source: .literal)
         case (.some, .some):
             throw node.error(.invalidValue, "set either 'value' or 'value_from_env', not both")
         }
-        if let problem = HeaderValidation.problem(name: name, value: header.value, owner: owner) {
-            throw node.error(.invalidValue, problem)
+        if nameProblem == nil, let problem = HeaderValidation.problem(name: name, value: header.value, owner: owner) {
+            problems.record(node.error(.invalidValue, problem))
         }
+        try problems.throwIfAny()
         return header
     }
 
@@ -254,10 +355,11 @@ struct TriggerParser {
         return SigningConfig(secretEnvironmentVariable: variable, key: key)
     }
 
-    private func lookup(_ variable: String, node: ConfigNode) throws(ConfigError) -> String {
+    /// The value of `variable`; `user` names what reads it, for the message when it is unset.
+    private func lookup(_ variable: String, node: ConfigNode, for user: String? = nil) throws(ConfigError) -> String {
         guard !variable.isEmpty else { throw node.error(.invalidValue, "empty environment variable name") }
         guard let value = environment[variable], !value.isEmpty else {
-            throw node.error(.missingEnvironment, "environment variable \(variable) is not set")
+            throw node.error(.missingEnvironment, "environment variable \(variable) is not set" + (user.map { " (\($0))" } ?? ""))
         }
         return value
     }

@@ -11,6 +11,9 @@ enum Fixtures {
     /// The metadata-directory config and the environment its from_env / {{VAR}} / value_from_env name.
     static let metadataConfig = path("hasura-metadata/herald.yaml")
 
+    /// A metadata directory with ten problems over its files (see its README.md).
+    static let problemsConfig = path("hasura-metadata-problems/herald.yaml")
+
     static func metadataEnvironment(databaseURL: String) -> [String: String] {
         [
             "HASURA_GRAPHQL_DATABASE_URL": databaseURL,

@@ -10,12 +10,7 @@ struct HasuraMetadataTests {
     let url = "postgres://app@127.0.0.1/app"
 
     func failure(_ body: () throws(ConfigError) -> HeraldConfig) -> ConfigError? {
-        do {
-            _ = try body()
-            return nil
-        } catch {
-            return error
-        }
+        loadFailure(body)
     }
 
     func parse(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> HeraldConfig {
@@ -197,7 +192,7 @@ struct HasuraMetadataTests {
 
     @Test func leaseShorterThanATimeoutNamesTheTriggerLineAndTheSettingToRaise() throws {
         let error = try #require(failure { () throws(ConfigError) in
-            try parse(Self.oneTrigger + "        retry_conf: {timeout_sec: 400}\n")
+            try parse("worker: {lease_seconds: 300}\n" + Self.oneTrigger + "        retry_conf: {timeout_sec: 400}\n")
         })
         #expect(error.line != nil)
         #expect(error.message.contains("raise worker.lease_seconds"))
@@ -209,6 +204,7 @@ struct HasuraMetadataTests {
             try parse(
                 """
                 stats: {bearer_token_env: STATS_TOKEN}
+                worker: {lease_seconds: 300}
                 tables:
                   - table: {schema: public, name: a}
                     event_triggers:
