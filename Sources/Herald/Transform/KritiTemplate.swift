@@ -88,6 +88,8 @@ struct KritiEvaluator {
             for part in parts {
                 switch try evaluate(part) {
                 case .string(let string): text += string
+                case .number(let number): text += number.description
+                case .bool(let flag): text += flag ? "true" : "false"
                 case let other: text += other.jsonText
                 }
             }

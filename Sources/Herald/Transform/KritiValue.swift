@@ -129,44 +129,59 @@ public struct KritiNumber: Sendable, Hashable, Comparable, CustomStringConvertib
 
 /// A JSON object that remembers key order. Setting an existing key replaces its value in
 /// place, as a JSON parser keeping the last duplicate would.
+///
+/// Event payloads are mostly small objects, so keys are found by a linear scan; a hash
+/// index is built only once an object grows past ``indexThreshold`` keys.
 public struct KritiObject: Sendable, Hashable, Sequence {
     public private(set) var keys: [String] = []
     public private(set) var values: [KritiValue] = []
-    private var index: [String: Int] = [:]
+    private var index: [String: Int]?
+
+    static let indexThreshold = 12
 
     public init() {}
 
     public init(minimumCapacity: Int) {
         keys.reserveCapacity(minimumCapacity)
         values.reserveCapacity(minimumCapacity)
-        index.reserveCapacity(minimumCapacity)
     }
 
     public var count: Int { keys.count }
     public var isEmpty: Bool { keys.isEmpty }
 
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return keys.firstIndex(of: key)
+    }
+
     public subscript(key: String) -> KritiValue? {
-        get { index[key].map { values[$0] } }
+        get { position(of: key).map { values[$0] } }
         set {
-            if let position = index[key] {
+            if let position = position(of: key) {
                 if let newValue {
                     values[position] = newValue
                 } else {
-                    removeValue(at: position)
+                    keys.remove(at: position)
+                    values.remove(at: position)
+                    if index != nil { rebuildIndex() }
                 }
             } else if let newValue {
-                index[key] = keys.count
                 keys.append(key)
                 values.append(newValue)
+                if index != nil {
+                    index?[key] = keys.count - 1
+                } else if keys.count > KritiObject.indexThreshold {
+                    rebuildIndex()
+                }
             }
         }
     }
 
-    private mutating func removeValue(at position: Int) {
-        index[keys[position]] = nil
-        keys.remove(at: position)
-        values.remove(at: position)
-        for shifted in position..<keys.count { index[keys[shifted]] = shifted }
+    private mutating func rebuildIndex() {
+        var rebuilt: [String: Int] = [:]
+        rebuilt.reserveCapacity(keys.count)
+        for (position, key) in keys.enumerated() { rebuilt[key] = position }
+        index = rebuilt
     }
 
     public func makeIterator() -> Zip2Sequence<[String], [KritiValue]>.Iterator {
