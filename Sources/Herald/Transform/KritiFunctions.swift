@@ -198,11 +198,13 @@ enum KritiFunctions {
         return .object(merged)
     }
 
-    /// Hasura's `getSessionVariable`: the named session variable, names compared without
-    /// regard to case, from `$session_variables`.
+    /// Hasura's `getSessionVariable` (graphql-engine `Data.Aeson.Kriti.Functions`): the
+    /// named session variable from `$session_variables`, names compared without regard to
+    /// case; `null` for a `null` name.
     static func sessionVariable(
         _ argument: KritiValue, in globals: [String: KritiValue], at span: KritiSpan
     ) throws(KritiFailure) -> KritiValue {
+        if case .null = argument { return .null }
         guard case .string(let name) = argument else {
             throw KritiFailure(code: .functionError, message: "Session variable name should be a string", span: span)
         }

@@ -474,7 +474,7 @@ struct KritiParser {
     }
 
     /// A string literal; `{{ }}` inside it makes it a template. Backslash escapes are
-    /// JSON's (plus `\'` in single-quoted strings).
+    /// JSON's (plus `\'` in single-quoted strings); any other backslash is kept as text.
     mutating func parseString(quote: UInt8) throws(KritiError) -> KritiNode {
         let start = position
         position += 1
@@ -507,7 +507,10 @@ struct KritiParser {
                 let scalar = source.withUnsafeBufferPointer { bytes in JSONReader.readEscape(bytes, at: &cursor) }
                 position = cursor
                 guard let scalar else {
-                    throw error(.lexError, "Invalid Lexeme: '\\'", from: escapeStart, to: escapeStart + 1)
+                    // Kriti's lexer passes a backslash it does not know through as text.
+                    literal.append(UInt8(ascii: "\\"))
+                    position = escapeStart + 1
+                    continue
                 }
                 literal.append(contentsOf: String(Character(scalar)).utf8)
                 continue

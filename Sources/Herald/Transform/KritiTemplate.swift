@@ -12,11 +12,29 @@ public struct KritiTemplate: Sendable {
     let root: KritiNode
     /// Kept to turn an evaluation error's byte offsets into a line and column.
     let source: [UInt8]
+    /// Characters added in front of the user's text on its first line (the opening quote
+    /// of an unescaped template), taken off again when reporting a column.
+    let addedColumns: Int
 
     /// Parses `source`; a syntax error is thrown with ``KritiError/isParseError`` set.
     public init(_ source: String) throws(KritiError) {
         self.source = Array(source.utf8)
+        addedColumns = 0
         root = try KritiParser.parse(self.source)
+    }
+
+    /// Parses `text` as the inside of a string literal, as Hasura reads its unescaped
+    /// templates (`url`, `query_params`, header values, form fields): it puts the text in
+    /// double quotes, so `{{ }}` parts are interpolated and everything else is literal.
+    /// As in Hasura, a `"` in the text ends the string. Error columns refer to `text`.
+    public init(unescaped text: String) throws(KritiError) {
+        source = Array("\"\(text)\"".utf8)
+        addedColumns = 1
+        do {
+            root = try KritiParser.parse(source)
+        } catch {
+            throw error.shiftingFirstLine(by: -1)
+        }
     }
 
     /// Evaluates the template with `variables` bound by name, including the `$`
@@ -26,8 +44,18 @@ public struct KritiTemplate: Sendable {
         do {
             return try evaluator.evaluate(root)
         } catch {
-            throw error.located(in: source)
+            throw error.located(in: source).shiftingFirstLine(by: -addedColumns)
         }
+    }
+}
+
+extension KritiError {
+    func shiftingFirstLine(by columns: Int) -> KritiError {
+        guard columns != 0 else { return self }
+        var shifted = self
+        if shifted.range.start.line == 1 { shifted.range.start.column = max(1, shifted.range.start.column + columns) }
+        if shifted.range.end.line == 1 { shifted.range.end.column = max(1, shifted.range.end.column + columns) }
+        return shifted
     }
 }
 

@@ -139,6 +139,20 @@ struct KritiLanguageTests {
         #expect(result.jsonText == #"{"z":1,"a":2,"m":[3,{"y":1,"b":2}]}"#)
     }
 
+    @Test func unescapedTemplatesReadAsTheInsideOfAString() throws {
+        let url = try KritiTemplate(unescaped: "{{$base_url}}/orders/{{$body.id}}?note={\\d}")
+        #expect(try url.evaluate(["$base_url": "https://x.test", "$body": order]) == "https://x.test/orders/42?note={\\d}")
+        let error = #expect(throws: KritiError.self) { try KritiTemplate(unescaped: "a{{ $x. }}") }
+        #expect(error?.column == 7)
+        let missing = try KritiTemplate(unescaped: "id={{ $body.nope }}")
+        #expect(throws: KritiError.self) { try missing.evaluate(["$body": order]) }
+        do {
+            _ = try missing.evaluate(["$body": order])
+        } catch {
+            #expect(error.column == 7)
+        }
+    }
+
     @Test func oneCompiledTemplateServesManyEvents() throws {
         let template = try KritiTemplate(#"{"id": {{$body.id}}}"#)
         for id in 0..<100 {
@@ -216,6 +230,7 @@ struct KritiFunctionTests {
         #expect(failure(#"getSessionVariable("x-hasura-org")"#, variables)?.message
             == #"Session variable "x-hasura-org" not found"#)
         #expect(failure("getSessionVariable(1)", variables)?.message == "Session variable name should be a string")
+        #expect(try evaluate("getSessionVariable(null)", variables) == .null)
     }
 
     @Test func unknownFunctionIsANameError() {
