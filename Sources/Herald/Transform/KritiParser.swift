@@ -173,64 +173,44 @@ struct KritiParser {
         return .ternary(condition, whenTrue, whenFalse, condition.span + whenFalse.span)
     }
 
+    /// The left-associative operators, loosest first; each level's operands are the next
+    /// level's expressions, and the comparisons come after the last.
+    static let binaryLevels: [(symbol: StaticString, make: @Sendable (KritiNode, KritiNode) -> KritiNode)] = [
+        ("??", { .defaulting($0, $1, $0.span + $1.span) }),
+        ("||", { .binary(.or, $0, $1, $0.span + $1.span) }),
+        ("&&", { .binary(.and, $0, $1, $0.span + $1.span) }),
+    ]
+
     mutating func parseDefaulting() throws(KritiError) -> KritiNode {
-        var left = try parseOr()
+        try parseBinary(level: 0)
+    }
+
+    mutating func parseBinary(level: Int) throws(KritiError) -> KritiNode {
+        guard level < KritiParser.binaryLevels.count else { return try parseComparison() }
+        let (symbol, make) = KritiParser.binaryLevels[level]
+        var left = try parseBinary(level: level + 1)
         while true {
             skipTrivia()
-            guard startsWith("??") else { return left }
-            position += 2
+            guard startsWith(symbol) else { return left }
+            position += symbol.utf8CodeUnitCount
             skipTrivia()
-            let right = try parseOr()
-            left = .defaulting(left, right, left.span + right.span)
+            left = make(left, try parseBinary(level: level + 1))
         }
     }
 
-    mutating func parseOr() throws(KritiError) -> KritiNode {
-        var left = try parseAnd()
-        while true {
-            skipTrivia()
-            guard startsWith("||") else { return left }
-            position += 2
-            skipTrivia()
-            let right = try parseAnd()
-            left = .binary(.or, left, right, left.span + right.span)
-        }
-    }
-
-    mutating func parseAnd() throws(KritiError) -> KritiNode {
-        var left = try parseComparison()
-        while true {
-            skipTrivia()
-            guard startsWith("&&") else { return left }
-            position += 2
-            skipTrivia()
-            let right = try parseComparison()
-            left = .binary(.and, left, right, left.span + right.span)
-        }
-    }
+    /// Two-character operators first, so that `>=` is not read as `>`.
+    static let comparisons: [(symbol: StaticString, op: KritiBinaryOperator)] = [
+        ("==", .equal), ("!=", .notEqual), (">=", .greaterOrEqual), ("<=", .lessOrEqual), (">", .greater),
+        ("<", .less),
+    ]
 
     mutating func parseComparison() throws(KritiError) -> KritiNode {
         let left = try parseApplication()
         skipTrivia()
         let op: KritiBinaryOperator
-        if startsWith("==") {
-            op = .equal
-            position += 2
-        } else if startsWith("!=") {
-            op = .notEqual
-            position += 2
-        } else if startsWith(">=") {
-            op = .greaterOrEqual
-            position += 2
-        } else if startsWith("<=") {
-            op = .lessOrEqual
-            position += 2
-        } else if startsWith(">") {
-            op = .greater
-            position += 1
-        } else if startsWith("<") {
-            op = .less
-            position += 1
+        if let match = KritiParser.comparisons.first(where: { startsWith($0.symbol) }) {
+            op = match.op
+            position += match.symbol.utf8CodeUnitCount
         } else if atKeyword("in") {
             op = .in
             position += 2
