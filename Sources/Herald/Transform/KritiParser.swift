@@ -236,7 +236,7 @@ struct KritiParser {
                 let adjacentBracket = position == afterName && peek() == UInt8(ascii: "[")
                 if !adjacentBracket, startsValue() {
                     let argument = try parseApplication()
-                    return .call(name, argument, KritiSpan(start: start, end: argument.span.end))
+                    return .call(name, argument, KritiSpan(start: start, end: position))
                 }
                 position = start
             }

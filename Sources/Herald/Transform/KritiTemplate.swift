@@ -209,9 +209,7 @@ struct KritiEvaluator {
                 if name == KritiFunctions.getSessionVariable {
                     return try KritiFunctions.sessionVariable(argument, in: globals, at: argumentNode.span)
                 }
-                throw KritiFailure(
-                    code: .nameError, message: "Variable '\(name)' not in scope",
-                    span: KritiSpan(start: span.start, end: span.start + name.utf8.count))
+                throw KritiFailure(code: .nameError, message: "Variable '\(name)' not in scope", span: span)
             }
             do {
                 return try function(argument)

@@ -237,6 +237,7 @@ struct KritiFunctionTests {
         let error = failure("shout(1)")
         #expect(error?.code == .nameError)
         #expect(error?.message == "Variable 'shout' not in scope")
+        #expect(error?.range == KritiError.SourceRange(start: .init(line: 1, column: 1), end: .init(line: 1, column: 9)))
     }
 }
 
