@@ -284,6 +284,15 @@ struct KritiErrorTests {
         #expect(missingEnd?.message == "Unexpected end of input.")
     }
 
+    @Test func deepNestingIsRefusedRatherThanOverflowingTheStack() throws {
+        let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(try evaluate(fine).jsonText == fine)
+        let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        let error = #expect(throws: KritiError.self) { try KritiTemplate(deep) }
+        #expect(error?.message == "Template nested too deeply.")
+        #expect(throws: KritiError.self) { try KritiValue(json: deep) }
+    }
+
     @Test func aStrayCharacterIsALexError() {
         let error = #expect(throws: KritiError.self) { try KritiTemplate("{{ $x @ 1 }}") }
         #expect(error?.code == .lexError)
