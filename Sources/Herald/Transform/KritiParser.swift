@@ -6,6 +6,11 @@
 /// it is still open. Precedence, loosest first: `c ? a : b`, `??`, `||`, `&&`, the
 /// comparisons and `in` (not chainable), function application (`f x`, `f(x)`), and
 /// lookups (`.a`, `['a']`, `[0]`, `?.a`, `?[0]`).
+///
+/// kriti-lang's grammars have ranked these operators differently over time; its latest
+/// takes a single operand on each side of a binary operator, so mixing operators needs
+/// parentheses there. Every template that grammar accepts means the same here; the
+/// ranking above only gives meaning to unparenthesized mixes it would reject.
 struct KritiParser {
     let source: [UInt8]
     var position = 0
