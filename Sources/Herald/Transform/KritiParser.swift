@@ -4,8 +4,9 @@
 /// for the token its context expects, which gives the same language: `{{` opens a
 /// template part wherever a value may start, and `}}` closes it unless an object inside
 /// it is still open. Precedence, loosest first: `c ? a : b`, `??`, `||`, `&&`, the
-/// comparisons and `in` (not chainable), function application (`f x`, `f(x)`), and
-/// lookups (`.a`, `['a']`, `[0]`, `?.a`, `?[0]`).
+/// comparisons and `in` (not chainable), function application (`f x`, `f(x)`; `not`
+/// takes everything up to a `?`, a comma or a closing bracket), and lookups (`.a`,
+/// `['a']`, `[0]`, `?.a`, `?[0]`).
 ///
 /// kriti-lang's grammars have ranked these operators differently over time; its latest
 /// takes a single operand on each side of a binary operator, so mixing operators needs
@@ -240,7 +241,9 @@ struct KritiParser {
                 skipTrivia()
                 let adjacentBracket = position == afterName && peek() == UInt8(ascii: "[")
                 if !adjacentBracket, startsValue() {
-                    let argument = try parseApplication()
+                    // kriti-lang's grammar gives `not` a whole expression: `not a == b`
+                    // negates the comparison.
+                    let argument = name == "not" ? try parseDefaulting() : try parseApplication()
                     return .call(name, argument, KritiSpan(start: start, end: position))
                 }
                 position = start
