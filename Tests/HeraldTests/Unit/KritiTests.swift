@@ -45,6 +45,7 @@ struct KritiLanguageTests {
         #expect(try evaluate("{{ $body.items[1].sku }}", ["$body": order]) == "b-2")
         #expect(try evaluate("{{ $body.items[$body.items[1].qty].qty }}", ["$body": order]) == 1)
         #expect(try evaluate("{{ $body.x-hasura-role }}", ["$body": ["x-hasura-role": "admin"]]) == "admin")
+        #expect(try evaluate("{{ $body['cust{{ $part }}'].name }}", ["$body": order, "$part": "omer"]) == "Ada")
     }
 
     @Test func optionalChainingGivesNullForAnythingMissing() throws {
