@@ -5,7 +5,11 @@ import Yams
 /// Every error names the file it happened in, so a problem inside an included
 /// `public_orders.yaml` points there and not at `tables.yaml`.
 enum ConfigFile {
-    static func load(path: String, includedFrom: ConfigNode? = nil) throws(ConfigError) -> ConfigNode {
+    /// - Parameter includeRoot: the folder includes may not leave; by default the one the
+    ///   file is in, or the including file's root for an included file.
+    static func load(path: String, includedFrom: ConfigNode? = nil, includeRoot: String?? = nil) throws(ConfigError)
+        -> ConfigNode
+    {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -17,7 +21,13 @@ enum ConfigFile {
             throw ConfigError(
                 code: .fileUnreadable, file: path, message: "cannot read configuration file (\(error.localizedDescription))")
         }
-        return try parse(yaml: text, file: path)
+        var node = try parse(yaml: text, file: path)
+        if let includeRoot {
+            node.includeRoot = includeRoot
+        } else if let includedFrom {
+            node.includeRoot = includedFrom.includeRoot
+        }
+        return node
     }
 
     static func parse(yaml: String, file: String) throws(ConfigError) -> ConfigNode {
@@ -25,7 +35,9 @@ enum ConfigFile {
             guard let node = try Yams.compose(yaml: yaml) else {
                 throw ConfigError(code: .syntax, file: file, message: "the file is empty")
             }
-            return ConfigNode(file: file, node: node, path: "")
+            return ConfigNode(
+                file: file, node: node, path: "",
+                includeRoot: URL(fileURLWithPath: file).deletingLastPathComponent().standardized.path)
         } catch let error as ConfigError {
             throw error
         } catch let error as YamlError {
@@ -67,8 +79,19 @@ extension ConfigNode {
         guard let name = includedFileName else { return self }
         guard !name.isEmpty else { throw error(.invalidValue, "!include names no file") }
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent()
-        let path = name.hasPrefix("/") ? name : directory.appendingPathComponent(name).standardized.path
+        let path = name.hasPrefix("/") ? URL(fileURLWithPath: name).standardized.path
+            : directory.appendingPathComponent(name).standardized.path
+        if let root = includeRoot, !Self.isInside(path, root) {
+            throw error(
+                .invalidValue,
+                "!include \(name) leaves \(root): includes stay inside the configuration's (or metadata) directory; set include_outside_directory: true at the top of the configuration to allow it")
+        }
         return try ConfigFile.load(path: path, includedFrom: self)
+    }
+
+    static func isInside(_ path: String, _ root: String) -> Bool {
+        let base = root.hasSuffix("/") ? root : root + "/"
+        return path.hasPrefix(base)
     }
 
     /// A path written in this node's file, relative to that file's folder.

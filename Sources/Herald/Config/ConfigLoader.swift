@@ -28,10 +28,14 @@ public enum ConfigLoader {
 
     static let topLevelKeys: Set<String> = [
         "database", "worker", "stats", "console", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
-        "payload_compat", "sources", "partitioning", "cron_triggers",
+        "payload_compat", "sources", "partitioning", "cron_triggers", "include_outside_directory",
     ]
 
     static func parse(document: ConfigNode, environment: [String: String]) throws(ConfigError) -> HeraldConfig {
+        var document = document
+        if case .mapping = document.node, try document.child("include_outside_directory")?.bool() == true {
+            document.includeRoot = nil
+        }
         let file = document.file
         var config = HeraldConfig(file: file)
         var tables: ConfigNode?

@@ -7,6 +7,9 @@ struct ConfigNode {
     let file: String
     let node: Node
     let path: String
+    /// The folder `!include` may not leave (the configuration's or the metadata directory's);
+    /// nil when the configuration allows includes anywhere (`include_outside_directory`).
+    var includeRoot: String?
 
     var line: Int? { node.mark?.line }
 
@@ -33,7 +36,7 @@ struct ConfigNode {
             guard case .scalar(let scalar) = keyNode else {
                 throw error(.wrongType, "mapping keys must be strings")
             }
-            result.append((scalar.string, ConfigNode(file: file, node: valueNode, path: childPath(scalar.string))))
+            result.append((scalar.string, ConfigNode(file: file, node: valueNode, path: childPath(scalar.string), includeRoot: includeRoot)))
         }
         return result
     }
@@ -81,7 +84,7 @@ struct ConfigNode {
             throw error(.wrongType, "expected a list")
         }
         return sequence.enumerated().map { index, element in
-            ConfigNode(file: file, node: element, path: "\(path)[\(index)]")
+            ConfigNode(file: file, node: element, path: "\(path)[\(index)]", includeRoot: includeRoot)
         }
     }
 

@@ -28,31 +28,34 @@ struct HasuraMetadata {
     ///   - directory: the metadata directory (absolute, or relative to the config file).
     ///   - source: which source to read when `databases.yaml` lists several.
     static func load(directory: String, source: String?, key: ConfigNode) throws(ConfigError) -> HasuraMetadata {
-        let root = URL(fileURLWithPath: directory)
-        var metadata = try loadSource(root: root, directory: directory, source: source, key: key)
+        let root = URL(fileURLWithPath: directory).standardized
+        // Every file of the export may include others only inside the metadata directory
+        // (unless the configuration allowed includes anywhere: the key node has no root).
+        let includeRoot: String?? = .some(key.includeRoot == nil ? nil : root.path)
+        var metadata = try loadSource(root: root, directory: directory, source: source, key: key, includeRoot: includeRoot)
         let cron = root.appendingPathComponent("cron_triggers.yaml").path
         if FileManager.default.fileExists(atPath: cron) {
-            metadata.cronTriggers = try ConfigFile.load(path: cron)
+            metadata.cronTriggers = try ConfigFile.load(path: cron, includeRoot: includeRoot)
         }
         return metadata
     }
 
-    private static func loadSource(root: URL, directory: String, source: String?, key: ConfigNode) throws(ConfigError)
-        -> HasuraMetadata
-    {
+    private static func loadSource(
+        root: URL, directory: String, source: String?, key: ConfigNode, includeRoot: String??
+    ) throws(ConfigError) -> HasuraMetadata {
         let databases = root.appendingPathComponent("databases/databases.yaml").path
         let legacyTables = root.appendingPathComponent("tables.yaml").path
         let manager = FileManager.default
         if !manager.fileExists(atPath: databases) {
             if manager.fileExists(atPath: legacyTables) {
                 return HasuraMetadata(
-                    sourceName: nil, databaseURL: .hasuraVariable, tables: try ConfigFile.load(path: legacyTables))
+                    sourceName: nil, databaseURL: .hasuraVariable, tables: try ConfigFile.load(path: legacyTables, includeRoot: includeRoot))
             }
             throw key.error(
                 .fileUnreadable,
                 "\(directory) is not a Hasura metadata directory: it has no databases/databases.yaml (written by `hasura metadata export`)")
         }
-        let list = try ConfigFile.load(path: databases)
+        let list = try ConfigFile.load(path: databases, includeRoot: includeRoot)
         var named: [(name: String, node: ConfigNode)] = []
         var postgres: [ConfigNode] = []
         for entry in try list.elements() {

@@ -272,7 +272,8 @@ public struct FlowControl<Job: FlowJob> {
             return .wait(until: blockedByRoom ? nil : min(nextPoll, nextGateChange(source: source, now: now) ?? nextPoll))
         }
         sources[source]?.waitsForRoom = false
-        sources[source]?.rotation &+= 1
+        let step = rotationStep(served: limitsByTrigger, state: state)
+        sources[source]?.rotation &+= step
         return .claim(limitsByTrigger)
     }
 
@@ -372,6 +373,22 @@ public struct FlowControl<Job: FlowJob> {
             reserve += share - state.held
         }
         return max(min(free, share - own.held), free - reserve)
+    }
+
+    /// How far the next plan's starting trigger moves: past the last trigger this plan
+    /// served, so that consecutive claims over many triggers with one due event each (a
+    /// thousand cron ticks at once) ask for disjoint triggers instead of re-asking the ones
+    /// just claimed; by one when that would come back round to the same start, so that with
+    /// few triggers the first place still alternates.
+    private func rotationStep(served: [String: Int], state: SourceState) -> Int {
+        let count = state.triggers.count
+        guard count > 1 else { return 1 }
+        var last = 0
+        for offset in 0..<count where served[state.triggers[(offset + state.rotation) % count].name] != nil {
+            last = offset
+        }
+        let step = last + 1
+        return step % count == 0 ? 1 : step
     }
 
     /// Per-trigger claim sizes for a source: each eligible host's room split over its

@@ -56,6 +56,48 @@ struct FlowControlTests {
         #expect(turn3.start.map(\.id) == Array(16..<32))
     }
 
+    /// A thousand cron ticks at once: a thousand triggers on one host, one due event each.
+    /// Consecutive claims ask for disjoint triggers, so the burst takes ten claims of a
+    /// hundred, not one new trigger per claim after the first.
+    @Test func manyTriggersWithOneDueEventEachAreClaimedInDisjointWindows() {
+        let names = (0..<1000).map { "cron_\($0)" }
+        var flow = FlowControl<Job>(limits: limits(batch: 100), routes: names.map { route($0, "a") }, now: t0)
+        var asked = Set<String>()
+        var claims = 0
+        var id = 0
+        while let limits = claimLimits(flow.planClaim(now: t0)), claims < 30 {
+            claims += 1
+            #expect(limits.values.allSatisfy { $0 == 1 })
+            let fresh = Set(limits.keys).subtracting(asked)
+            asked.formUnion(limits.keys)
+            // Each trigger had one event: the ones asked before now return none.
+            var got: [Job] = []
+            for name in fresh {
+                got.append(Job(id: id, hostKey: "a", triggerName: name, startDeadline: t0 + .seconds(200)))
+                id += 1
+            }
+            _ = flow.claimed(got, limits: limits)
+            // Keep the host hungry, as a delivery thread would.
+            let turn = flow.takeStartable(freeSlots: 100, now: t0)
+            _ = flow.finished(hostKeys: turn.start.map(\.hostKey))
+            if asked.count == 1000 { break }
+        }
+        #expect(asked.count == 1000)
+        #expect(claims == 10)
+    }
+
+    @Test func twoTriggersStillAlternateFirstPlace() {
+        var flow = FlowControl<Job>(limits: limits(pool: 1, perHost: 1, batch: 1), routes: [route("a", "h"), route("b", "h")], now: t0)
+        var firsts: [String] = []
+        for _ in 0..<4 {
+            guard let limits = claimLimits(flow.planClaim(now: t0)) else { break }
+            firsts += limits.keys.sorted()
+            _ = flow.claimed([], limits: [:])
+            flow.notified()
+        }
+        #expect(Set(firsts) == ["a", "b"])
+    }
+
     @Test func claimerWaitsForRoomAndIsWokenWhenTheQueueRunsLow() {
         var flow = FlowControl<Job>(limits: limits(pool: 16, batch: 200), routes: [route("t", "a")], now: t0)
         // A full claim: more may be due, but a batch (half the host's prefetch) is queued,

@@ -38,4 +38,43 @@ struct SecurityUnitTests {
         let pieces = escaped.unicodeScalars.split(separator: "&", omittingEmptySubsequences: false).dropFirst()
         #expect(pieces.allSatisfy { piece in entities.contains { piece.starts(with: $0) } })
     }
+
+    // MARK: !include stays inside the configuration's directory
+
+    /// A config in its own folder and a table file beside that folder.
+    func layout(_ config: (String) -> String) throws -> (config: String, outside: String) {
+        let base = NSTemporaryDirectory() + "herald-include-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base + "/conf", withIntermediateDirectories: true)
+        let outside = base + "/outside.yaml"
+        try """
+            - table: {schema: public, name: orders}
+              event_triggers:
+                - {name: t, definition: {insert: {columns: "*"}}, webhook: "http://127.0.0.1:9/x"}
+            """.write(toFile: outside, atomically: true, encoding: .utf8)
+        let path = base + "/conf/herald.yaml"
+        try config(outside).write(toFile: path, atomically: true, encoding: .utf8)
+        return (path, outside)
+    }
+
+    @Test(arguments: ["../outside.yaml", "ABSOLUTE"])
+    func includesMayNotLeaveTheConfigurationsDirectory(target: String) throws {
+        let (path, _) = try layout { outside in
+            "database: {url: 'postgres://a@127.0.0.1/a'}\ntables: \"!include \(target == "ABSOLUTE" ? outside : target)\"\n"
+        }
+        do {
+            _ = try ConfigLoader.load(path: path, environment: [:])
+            Issue.record("an include outside the directory loaded")
+        } catch {
+            #expect(error.description.contains("leaves"))
+            #expect(error.description.contains("include_outside_directory"))
+        }
+    }
+
+    @Test func theConfigurationMayAllowIncludesAnywhere() throws {
+        let (path, _) = try layout { _ in
+            "include_outside_directory: true\ndatabase: {url: 'postgres://a@127.0.0.1/a'}\ntables: \"!include ../outside.yaml\"\n"
+        }
+        let config = try ConfigLoader.load(path: path, environment: [:])
+        #expect(config.trigger(named: "t") != nil)
+    }
 }
