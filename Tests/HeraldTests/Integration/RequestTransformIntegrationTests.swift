@@ -16,6 +16,7 @@ struct RequestTransformIntegrationTests {
         return """
                   - name: hasura_v1_example
                     definition: {insert: {columns: "*"}}
+                    retry_conf: {num_retries: 2, interval_sec: 0, timeout_sec: 5}
                     webhook: \(base)
                     headers: [{name: Authorization, value: bearer-xxxx}]
                     request_transform:
@@ -27,6 +28,7 @@ struct RequestTransformIntegrationTests {
                       body: "{\\n  \\"table\\": {\\n    \\"name\\": {{$body.table.name}},\\n    \\"schema\\": {{$body.table.schema}}\\n  },\\n  \\"To\\": {\\n    \\"username\\": {{$body.event.data.new.name}},\\n    \\"email\\": {{$body.event.data.new.email}}\\n  }\\n}"
                   - name: path_and_query
                     definition: {insert: {columns: "*"}}
+                    retry_conf: {num_retries: 2, interval_sec: 0, timeout_sec: 5}
                     webhook: \(base)/users
                     request_transform:
                       version: 2
@@ -35,6 +37,7 @@ struct RequestTransformIntegrationTests {
                       query_params: {city: '{{$body.event.data.new.city}}', source: herald}
                   - name: form_post
                     definition: {insert: {columns: "*"}}
+                    retry_conf: {num_retries: 2, interval_sec: 0, timeout_sec: 5}
                     webhook: \(base)/form
                     signing: {secret_from_env: TRANSFORM_SECRET}
                     request_transform:
@@ -44,6 +47,7 @@ struct RequestTransformIntegrationTests {
                         form_template: {name: '{{$body.event.data.new.name}}', email: '{{$body.event.data.new.email}}'}
                   - name: get_without_body
                     definition: {insert: {columns: "*"}}
+                    retry_conf: {num_retries: 2, interval_sec: 0, timeout_sec: 5}
                     webhook: \(base)/lookup
                     headers: [{name: X-Source, value: herald}]
                     request_transform:
@@ -54,6 +58,7 @@ struct RequestTransformIntegrationTests {
                       body: {action: remove}
                   - name: signed_json
                     definition: {insert: {columns: "*"}}
+                    retry_conf: {num_retries: 2, interval_sec: 0, timeout_sec: 5}
                     webhook: \(base)/slack
                     signing: {secret_from_env: TRANSFORM_SECRET}
                     request_transform:
@@ -62,6 +67,7 @@ struct RequestTransformIntegrationTests {
                       body: {action: transform, template: '{"text": "New user {{$body.event.data.new.name}} <{{$body.event.data.new.email}}>"}'}
                   - name: failing_template
                     definition: {insert: {columns: "*"}}
+                    retry_conf: {num_retries: 2, interval_sec: 0, timeout_sec: 5}
                     webhook: \(base)/never
                     request_transform: {version: 2, url: '{{$base_url}}/{{$body.event.data.new.account.id}}'}
             """
@@ -105,7 +111,9 @@ struct RequestTransformIntegrationTests {
         #expect(put.method == "PUT")
         #expect(put.path == "/users/7?city=San%20Jos%C3%A9&source=herald")
         let untransformed = try request("/default")
-        #expect(put.body.contains(#""name":"Ada Lovelace""#))
+        // Without a body transform the payload is Herald's, as the untransformed trigger's.
+        #expect(put.body.contains(#""trigger":{"name":"path_and_query"}"#))
+        #expect(put.header("content-type") == "application/json")
         #expect(untransformed.method == "POST")
 
         let form = try request("/form")
@@ -153,17 +161,18 @@ struct RequestTransformIntegrationTests {
     @Test func previewRequestPrintsTheTransformedRequestForAPayloadFileAndForAStoredEvent() throws {
         let receiver = try Receiver()
         let setup = try Self.fixture(receiver)
+        let environment = ["TRANSFORM_SECRET": Self.secret]
         let payload = try temporaryFile(
             #"{"event": {"data": {"new": {"id": 3, "name": "Grace", "email": "g@example.com", "city": "Arlington"}}}}"#,
             suffix: ".json")
-        let fromFile = try runHerald(["preview-request", "path_and_query", "--payload", payload, "--config", setup.configPath])
+        let fromFile = try runHerald(["preview-request", "path_and_query", "--payload", payload, "--config", setup.configPath], environment: environment)
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
         #expect(fromFile.stdout.hasPrefix("PUT \(receiver.url("/users/3?city=Arlington&source=herald"))\n"), "\(fromFile.stdout)")
 
         try setup.connection.query("INSERT INTO items (id, name, email, city) VALUES (9, 'Linus', 'l@example.com', 'Oslo')")
         let number = try #require(
             try setup.connection.query("SELECT id FROM herald.event_log WHERE trigger_name = 'get_without_body'")[0, 0])
-        let fromEvent = try runHerald(["preview-request", "get_without_body", "--event", number, "--config", setup.configPath])
+        let fromEvent = try runHerald(["preview-request", "get_without_body", "--event", number, "--config", setup.configPath], environment: environment)
         #expect(fromEvent.status == 0, "\(fromEvent.stderr)")
         let lines = fromEvent.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.first == "GET \(receiver.url("/lookup?email=l@example.com"))")
@@ -174,13 +183,13 @@ struct RequestTransformIntegrationTests {
 
         let signedEvent = try #require(
             try setup.connection.query("SELECT id FROM herald.event_log WHERE trigger_name = 'hasura_v1_example'")[0, 0])
-        let v1 = try runHerald(["preview-request", "hasura_v1_example", "--event", signedEvent, "--config", setup.configPath])
+        let v1 = try runHerald(["preview-request", "hasura_v1_example", "--event", signedEvent, "--config", setup.configPath], environment: environment)
         #expect(v1.stdout.contains("Authorization: <redacted>"), "\(v1.stdout)")
         #expect(v1.stdout.contains(#""username": "Linus""#) || v1.stdout.contains(#""username":"Linus""#), "\(v1.stdout)")
 
         let failing = try #require(
             try setup.connection.query("SELECT id FROM herald.event_log WHERE trigger_name = 'failing_template'")[0, 0])
-        let refused = try runHerald(["preview-request", "failing_template", "--event", failing, "--config", setup.configPath])
+        let refused = try runHerald(["preview-request", "failing_template", "--event", failing, "--config", setup.configPath], environment: environment)
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("not sent: request transform failed"), "\(refused.stdout)")
         // Nothing was sent by any preview.
