@@ -59,6 +59,23 @@ public struct RequestTransform: Sendable, Equatable {
         removeHeaders.union(addHeaders.map { $0.name.lowercased() })
     }
 
+    /// What the transform changes, for `check-config`: `version 2, PUT, url, query_params,
+    /// headers +1 -2, body form`. Templates are not shown: they may hold literal credentials.
+    public var summary: String {
+        var parts = ["version \(version)"]
+        if let method { parts.append(method.rawValue) }
+        if url != nil { parts.append("url") }
+        if queryParams != nil { parts.append("query_params") }
+        if !addHeaders.isEmpty || !removeHeaders.isEmpty { parts.append("headers +\(addHeaders.count) -\(removeHeaders.count)") }
+        switch body {
+        case .unchanged: break
+        case .transform: parts.append("body template")
+        case .remove: parts.append("body removed")
+        case .form, .formFromObject: parts.append("body form")
+        }
+        return parts.joined(separator: ", ")
+    }
+
     /// The request after the transform.
     public struct Applied: Sendable, Equatable {
         public var method: Method

@@ -80,6 +80,7 @@ struct RequestTransformTests {
         guard case .transform = transform.body else { Issue.record("body: \(transform.body)"); return }
         guard case .pairs(let pairs)? = transform.queryParams else { Issue.record("query_params"); return }
         #expect(pairs.count == 1)
+        #expect(transform.summary == "version 2, PUT, url, query_params, headers +1 -1, body template")
     }
 
     @Test func versionOneTakesTheBodyTemplateAndItsContentType() throws {
