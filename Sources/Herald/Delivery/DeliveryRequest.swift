@@ -65,6 +65,12 @@ public struct DeliveryRequest: Sendable {
                 transformFailure = "request transform failed: \(error)"
                 return
             }
+            if transform.url != nil || transform.queryParams != nil, !Self.isSendable(applied.url) {
+                // curl would refuse it as malformed, and it would be retried as if the receiver failed.
+                transformFailure =
+                    "request transform made an invalid URL (not http:// or https:// with a host, or a character that must be escaped, e.g. with escapeUri): \(Redaction.url(applied.url))"
+                return
+            }
             method = applied.method
             url = applied.url
             body = applied.body ?? []
@@ -76,6 +82,22 @@ public struct DeliveryRequest: Sendable {
             configuredHeaders += applied.addedHeaders.map {
                 Header(name: $0.name, value: $0.value, isSecret: Redaction.isSensitiveHeader($0.name))
             }
+        }
+
+        /// An http(s) URL with a host, every character one RFC 3986 allows unescaped (curl
+        /// refuses a space; Foundation would quietly escape it).
+        private static func isSendable(_ url: String) -> Bool {
+            let allowedPunctuation = Set("-._~:/?#[]@!$&'()*+,;=%".utf8)
+            guard
+                url.utf8.allSatisfy({ byte in
+                    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                        || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || allowedPunctuation.contains(byte)
+                }),
+                let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+                scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+            else { return false }
+            return true
         }
     }
 

@@ -288,6 +288,14 @@ struct RequestTransformTests {
         #expect(fine.prepared.url == "https://api.example.com/v1/users/9")
     }
 
+    @Test func aURLThatCannotBeSentIsRefusedNotRetried() throws {
+        let raw = try Self.trigger("version: 2\nurl: \"{{$base_url}}/by-name/{{$body.event.data.new.name}}\"")
+        let failure = try #require(DeliveryRequest.Prepared(event: Self.event(), trigger: raw, installation: Self.installation).transformFailure)
+        #expect(failure.contains("invalid URL"), "\(failure)")
+        let escaped = try Self.trigger("version: 2\nurl: \"{{$base_url}}/by-name/{{escapeUri($body.event.data.new.name)}}\"")
+        #expect(Self.request(escaped).url == "https://api.example.com/v1/by-name/Ada%20Lovelace")
+    }
+
     @Test func previewOfAPayloadFileRedactsSecretsAndShowsTheTransformedRequest() throws {
         let trigger = try Self.trigger(
             """
