@@ -296,6 +296,23 @@ struct RequestTransformTests {
         #expect(Self.request(escaped).url == "https://api.example.com/v1/by-name/Ada%20Lovelace")
     }
 
+    @Test func theConsolesEventPageShowsTheTransformedRequest() throws {
+        let trigger = try Self.trigger("version: 2\nmethod: PUT\nurl: \"{{$base_url}}/users/{{$body.event.data.new.id}}\"")
+        let detail = EventBrowser.Detail(
+            event: Self.event(), status: "pending", leasedBy: nil, nextAttemptAt: "", finishedAt: nil, lastStatusCode: nil,
+            lastError: nil, attempts: [])
+        let context = PageContext(
+            identity: .bearer, csrf: "c", readOnly: true, links: ConsoleLinks(publicURL: ""), path: "/console/events/x")
+        let html = EventPage.render(detail: detail, trigger: trigger, id: "x", context: context, notice: nil).html
+        #expect(html.contains("PUT https://api.example.com/v1/users/7"))
+        #expect(html.contains("Authorization: &lt;redacted&gt;"))
+        #expect(!html.contains("t0ken"))
+        var plain = trigger
+        plain.requestTransform = nil
+        #expect(!EventPage.render(detail: detail, trigger: plain, id: "x", context: context, notice: nil).html
+            .contains("transformed-request"))
+    }
+
     @Test func previewOfAPayloadFileRedactsSecretsAndShowsTheTransformedRequest() throws {
         let trigger = try Self.trigger(
             """
