@@ -2,9 +2,10 @@ import CCurl
 import CCurlShims
 import Foundation
 
-/// One HTTP request in flight (a POST unless a request transform names another method): owns its header list and body copy and frees them in `deinit`.
-/// The curl easy handle is lent by the deliverer's ``CurlHandlePool`` and returned after
-/// the transfer. Used only on the deliverer's thread.
+/// One HTTP request in flight (a POST unless a request transform names another method):
+/// owns its header list and body copy and frees them in `deinit`. The curl easy handle is
+/// lent by the deliverer's ``CurlHandlePool`` and returned after the transfer. Used only on
+/// the deliverer's thread.
 final class CurlTransfer {
     let handle: UnsafeMutableRawPointer
     let job: DeliveryJob

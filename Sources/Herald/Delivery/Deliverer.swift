@@ -19,7 +19,8 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// Lease end minus the request timeout: a job not started by then is dropped unsent.
     public let startDeadline: ContinuousClock.Instant
     /// Why this job must not be sent (a scheduled event past its tolerance, a one-off event
-    /// that cannot be sent as stored, a request transform that fails on it): its attempt is recorded as that failure instead.
+    /// that cannot be sent as stored, a request transform that fails on it): its attempt is
+    /// recorded as that failure instead.
     public let refusal: (DeliveryErrorClass, String)?
 
     public var triggerName: String { trigger.name }

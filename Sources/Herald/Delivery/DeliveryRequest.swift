@@ -55,20 +55,22 @@ public struct DeliveryRequest: Sendable {
         private mutating func apply(_ transform: RequestTransform, webhook: String) {
             let applied: RequestTransform.Applied
             do {
-                let value = try KritiValue(json: body)
+                // Herald's payload is always JSON; `preview-request --payload` checks its file.
+                let value = (try? KritiValue(json: body)) ?? .null
                 var session = KritiValue.null
                 if case .object(let root) = value, case .object(let event)? = root["event"] {
                     session = event["session_variables"] ?? .null
                 }
                 applied = try transform.apply(body: value, payload: body, baseURL: webhook, sessionVariables: session)
             } catch {
-                transformFailure = "request transform failed: \(error)"
+                transformFailure = "request transform failed in \(error)"
                 return
             }
             if transform.url != nil || transform.queryParams != nil, !Self.isSendable(applied.url) {
                 // curl would refuse it as malformed, and it would be retried as if the receiver failed.
                 transformFailure =
-                    "request transform made an invalid URL (not http:// or https:// with a host, or a character that must be escaped, e.g. with escapeUri): \(Redaction.url(applied.url))"
+                    "request transform made a URL that cannot be sent (not http(s) with a host, or a character "
+                    + "that must be escaped: use escapeUri): \(Redaction.url(applied.url))"
                 return
             }
             method = applied.method

@@ -93,75 +93,95 @@ public struct RequestTransform: Sendable, Equatable {
         }
     }
 
+    /// Why a transform could not be applied to one event: the part that failed (`url`,
+    /// `body`, `header 'X-Id'`, …) and Kriti's error, or a value of the wrong type.
+    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        public var part: String
+        public var message: String
+
+        public var description: String { "\(part): \(message)" }
+    }
+
     /// Evaluates the transform for one delivery. `payload` is Herald's payload JSON, bound to
     /// `$body` (and sent as is when the body is unchanged).
-    public func apply(payload: [UInt8], baseURL: String, sessionVariables: KritiValue) throws(KritiError) -> Applied {
-        let bodyValue = try KritiValue(json: payload)
+    public func apply(payload: [UInt8], baseURL: String, sessionVariables: KritiValue) throws(Failure) -> Applied {
+        let bodyValue: KritiValue
+        do {
+            bodyValue = try KritiValue(json: payload)
+        } catch {
+            throw Failure(part: "$body", message: "not JSON: \(error)")
+        }
         return try apply(body: bodyValue, payload: payload, baseURL: baseURL, sessionVariables: sessionVariables)
     }
 
     /// As ``apply(payload:baseURL:sessionVariables:)`` with `$body` already parsed.
     public func apply(body bodyValue: KritiValue, payload: [UInt8], baseURL: String, sessionVariables: KritiValue)
-        throws(KritiError) -> Applied
+        throws(Failure) -> Applied
     {
         let variables: [String: KritiValue] = [
             "$body": bodyValue, "$base_url": .string(baseURL), "$session_variables": sessionVariables,
         ]
+        func evaluate(_ template: KritiTemplate, _ part: String) throws(Failure) -> KritiValue {
+            do {
+                return try template.evaluate(variables)
+            } catch {
+                throw Failure(part: part, message: error.description)
+            }
+        }
         var target = baseURL
         if let url {
-            target = try Self.text(url.evaluate(variables), what: "url")
+            target = try Self.text(evaluate(url, "url"), part: "url")
         }
         if let queryParams {
-            target = try Self.replacingQuery(of: target, with: Self.query(queryParams, variables))
+            let query: String
+            switch queryParams {
+            case .template(let template):
+                let text = try Self.text(evaluate(template, "query_params"), part: "query_params")
+                query = text.hasPrefix("?") ? String(text.dropFirst()) : text
+            case .pairs(let pairs):
+                var encoded: [(String, String?)] = []
+                for pair in pairs {
+                    guard let value = pair.value else { continue }
+                    let key = try Self.text(evaluate(pair.key, "a query_params key"), part: "a query_params key")
+                    let part = "query parameter '\(key)'"
+                    encoded.append((key, try Self.scalarText(evaluate(value, part), part: part)))
+                }
+                query = Self.formEncoded(encoded)
+            }
+            target = Self.replacingQuery(of: target, with: query)
         }
-        var applied = Applied(method: method ?? .POST, url: target, body: payload, contentType: "application/json",
-                              addedHeaders: [])
+        var applied = Applied(
+            method: method ?? .POST, url: target, body: payload, contentType: "application/json", addedHeaders: [])
         switch body {
         case .unchanged:
             break
         case .transform(let template):
-            applied.body = try template.evaluate(variables).jsonBytes
+            applied.body = try evaluate(template, "body").jsonBytes
         case .remove:
             applied.body = nil
             applied.contentType = nil
         case .form(let fields):
             var pairs: [(String, String?)] = []
             for field in fields {
-                pairs.append((field.name, try Self.scalarText(field.value.evaluate(variables), what: "form field '\(field.name)'")))
+                let part = "form field '\(field.name)'"
+                pairs.append((field.name, try Self.scalarText(evaluate(field.value, part), part: part)))
             }
             applied.body = Array(Self.formEncoded(pairs).utf8)
             applied.contentType = "application/x-www-form-urlencoded"
         case .formFromObject(let template):
-            guard case .object(let object) = try template.evaluate(variables) else {
-                throw Self.failure("the body template of a form-urlencoded transform must give an object")
+            guard case .object(let object) = try evaluate(template, "body") else {
+                throw Failure(part: "body", message: "a form-urlencoded body template must make an object")
             }
             var pairs: [(String, String?)] = []
-            for (key, value) in object { pairs.append((key, try Self.scalarText(value, what: "form field '\(key)'"))) }
+            for (key, value) in object { pairs.append((key, try Self.scalarText(value, part: "form field '\(key)'"))) }
             applied.body = Array(Self.formEncoded(pairs).utf8)
             applied.contentType = "application/x-www-form-urlencoded"
         }
         for header in addHeaders {
-            let value = try Self.scalarText(header.value.evaluate(variables), what: "header '\(header.name)'") ?? ""
-            applied.addedHeaders.append((header.name, value))
+            let part = "header '\(header.name)'"
+            applied.addedHeaders.append((header.name, try Self.scalarText(evaluate(header.value, part), part: part) ?? ""))
         }
         return applied
-    }
-
-    /// The query string (without `?`) the parameters make.
-    private static func query(_ params: QueryParams, _ variables: [String: KritiValue]) throws(KritiError) -> String {
-        switch params {
-        case .template(let template):
-            let text = try self.text(template.evaluate(variables), what: "query_params")
-            return text.hasPrefix("?") ? String(text.dropFirst()) : text
-        case .pairs(let pairs):
-            var encoded: [(String, String?)] = []
-            for pair in pairs {
-                guard let value = pair.value else { continue }
-                let key = try text(pair.key.evaluate(variables), what: "a query_params key")
-                encoded.append((key, try scalarText(value.evaluate(variables), what: "query parameter '\(key)'")))
-            }
-            return formEncoded(encoded)
-        }
     }
 
     /// `url` with its query string replaced; Hasura's `query_params` replaces the URL's.
@@ -200,26 +220,22 @@ public struct RequestTransform: Sendable, Equatable {
     }
 
     /// A template's value that must be a string (the URL, a whole query string).
-    private static func text(_ value: KritiValue, what: String) throws(KritiError) -> String {
+    private static func text(_ value: KritiValue, part: String) throws(Failure) -> String {
         guard case .string(let text) = value else {
-            throw failure("\(what) must evaluate to a string, got \(value.typeName)")
+            throw Failure(part: part, message: "must make a string, made \(value.typeName)")
         }
         return text
     }
 
     /// A scalar as text (Hasura's `encodeScalar`): strings as they are, numbers and booleans
     /// as JSON writes them; nil for null (the pair is left out). Objects and arrays fail.
-    private static func scalarText(_ value: KritiValue, what: String) throws(KritiError) -> String? {
+    private static func scalarText(_ value: KritiValue, part: String) throws(Failure) -> String? {
         switch value {
         case .string(let text): return text
         case .null: return nil
         case .number, .bool: return value.jsonText
-        case .object, .array: throw failure("\(what) must evaluate to a string, number, boolean or null, got \(value.typeName)")
+        case .object, .array:
+            throw Failure(part: part, message: "must make a string, number, boolean or null, made \(value.typeName)")
         }
-    }
-
-    private static func failure(_ message: String) -> KritiError {
-        let start = KritiError.SourceLocation(line: 1, column: 1)
-        return KritiError(code: .typeError, message: message, range: .init(start: start, end: start))
     }
 }
