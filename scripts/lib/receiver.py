@@ -2,7 +2,8 @@
 """A real HTTP webhook receiver for Herald's tests, demo and failure drills.
 
 Listens on 127.0.0.1 (port 0 = any free port, printed as "PORT <n>" on the first line) and
-answers POSTs according to the path:
+answers POSTs (and the GET, PUT, PATCH and DELETE a request transform may send) according
+to the path:
 
   /ok                      200
   /fast                    200, status line, headers and body in one write (see _send_at_once)
@@ -22,7 +23,7 @@ answers POSTs according to the path:
                            after a random 20-150 ms, the others at once
   /failwhen/<text>         500 when the body contains <text> (percent-decoded), else 200
 
-GET /_requests returns every request received (path, headers, body, time) as JSON;
+GET /_requests returns every request received (method, path, headers, body, time) as JSON;
 GET /_stats returns {"count", "max_concurrency", "max_concurrency_by_path"}.
 With --print each request is printed as one line.
 """
@@ -78,7 +79,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 body = None
         if body is None:
-            self._send(404)
+            # Any other GET is a delivery (a request transform may send GET).
+            self.do_POST()
         else:
             self._send(200, body, [("Content-Type", "application/json")])
 
@@ -91,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
         arg = parts[1] if len(parts) > 1 else ""
         webhook_id = self.headers.get("webhook-id", "")
         with LOCK:
-            REQUESTS.append({"path": self.path, "headers": dict(self.headers.items()),
+            REQUESTS.append({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
                              "body": body.decode("utf-8", "replace"), "time": time.time()})
             key = (self.path, webhook_id)
             ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
@@ -111,6 +113,11 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 ACTIVE["all"] -= 1
                 ACTIVE[self.path] -= 1
+
+    # A request transform may send any of these; they are answered as POSTs are.
+    do_PUT = do_POST
+    do_PATCH = do_POST
+    do_DELETE = do_POST
 
     def _respond(self, kind, arg, attempt, path_count=0, first_seen=0.0):
         if kind == "status":

@@ -72,6 +72,7 @@ public enum ConfigSummary {
         if let signing = trigger.signing {
             lines.append("    \(signing)")
         }
+        if let transform = trigger.requestTransform { lines.append("    request_transform: \(transform.summary)") }
         if let comment = trigger.comment { lines.append("    comment: \(comment)") }
         if trigger.triggerOnReplication { lines.append("    fires on replicated rows too (trigger_on_replication)") }
         if trigger.createdAtFormat == .hasura { lines.append("    created_at in Hasura's form (payload_compat)") }

@@ -8,7 +8,7 @@ extension TriggerParser {
         "name", "webhook", "webhook_from_env", "schedule", "payload", "headers", "retry_conf", "comment",
         "include_in_metadata", "replace",
         // Herald extensions, as on event triggers.
-        "retry_backoff", "signing",
+        "retry_backoff", "signing", "request_transform",
     ]).union(protectionKeys)
 
     /// Every cron trigger of `list` with every problem, so all are reported in one run; as

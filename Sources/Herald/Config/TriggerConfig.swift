@@ -151,6 +151,8 @@ public struct TriggerConfig: Sendable, Equatable {
     public var webhookSource: ValueSource = .literal
     public var headers: [HeaderConfig] = []
     public var signing: SigningConfig?
+    /// Hasura's `request_transform`, compiled; nil sends Herald's payload as it is.
+    public var requestTransform: RequestTransform?
     /// Rate limit, circuit breaker and what the receiver may stop (Herald extensions).
     public var protection = TriggerProtection()
     /// Per-key ordered delivery (Herald extension); nil delivers without ordering.

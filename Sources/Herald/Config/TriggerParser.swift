@@ -10,14 +10,13 @@ struct TriggerParser {
 
     static let triggerKeys = Set([
         "name", "definition", "retry_conf", "webhook", "webhook_from_env", "headers", "retry_backoff", "signing",
+        "request_transform",
         // Hasura keys of real exports (see parseHasuraExtras).
         "source", "replace", "comment", "trigger_on_replication", "cleanup_config", "ordering",
     ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
     /// something other than what the user configured. Not listed as expected keys.
     static let unsupportedTriggerKeys: [String: String] = [
-        "request_transform":
-            "request transforms are not supported by Herald: the receiver would get a different request than Hasura sent; remove the key and transform in the receiver",
         "response_transform":
             "response transforms are not supported by Herald (they only apply to actions in Hasura); remove the key",
     ]
@@ -137,7 +136,7 @@ struct TriggerParser {
     }
 
     /// What event and cron triggers share beyond the webhook and the retries: `retry_backoff`,
-    /// `headers` (each on its own), `signing` and the protection keys.
+    /// `headers` (each on its own), `signing`, `request_transform` and the protection keys.
     func readDeliveryExtras(
         _ node: ConfigNode, owner: String, into trigger: inout TriggerConfig, problems: inout ProblemList
     ) {
@@ -152,6 +151,9 @@ struct TriggerParser {
             }
         }
         trigger.signing = problems.check { () throws(ConfigError) in try node.child("signing").map(parseSigning) } ?? nil
+        trigger.requestTransform =
+            problems.check { () throws(ConfigError) in try node.child("request_transform").map(parseRequestTransform) }
+            ?? nil
         trigger.protection =
             problems.check { () throws(ConfigError) in try parseProtection(node) } ?? TriggerProtection()
     }

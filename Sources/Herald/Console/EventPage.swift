@@ -7,6 +7,10 @@ enum EventPage {
     ) -> Markup {
         let event = detail.event
         let payload = prettyPayload(event: event, trigger: trigger, id: id)
+        let transformed: Markup =
+            transformedRequest(event: event, trigger: trigger, id: id).map { (text: String) -> Markup in
+                "<h2>Request as sent (after request_transform)</h2><pre id=\"transformed-request\">\(text)</pre>"
+            } ?? ""
         let attempts: [Markup] = detail.attempts.reversed().map { attempt in
             let outcome =
                 attempt.statusCode.map { "HTTP \($0)" } ?? "\(attempt.errorClass ?? "error")"
@@ -55,7 +59,7 @@ enum EventPage {
             <dt>Attempts made</dt><dd>\(event.tries)</dd><dt>Next attempt</dt><dd>\(detail.status == "pending" ? detail.nextAttemptAt + " UTC" : "–")</dd>\
             \(finished)\(last)\(lease)</dl>
             \(actions)
-            <h2>Payload as delivered</h2><pre id="payload">\(payload)</pre>
+            <h2>Payload as delivered</h2><pre id="payload">\(payload)</pre>\(transformed)
             <h2>Attempts (\(detail.attempts.count), newest first)</h2>\(attempts.isEmpty ? "<p class=\"muted\">None yet.</p>" as Markup : "")\(attempts)
             """)
     }
@@ -64,19 +68,30 @@ enum EventPage {
     /// indented. `current_retry` is that of the next attempt. Without the trigger's config
     /// the stored `event` object is shown instead.
     static func prettyPayload(event: ClaimedEvent, trigger: TriggerConfig?, id: String) -> String {
-        var trigger = trigger
-        if let route = trigger, route.schedule != nil {
-            // A cron tick or one-off event: its scheduled time (and a one-off event's own
-            // payload and comment) come from the stored event, as when it is sent.
-            trigger = ScheduledEventDecoder.decode(
-                event, route: route, now: Date(), environment: [:], leaseSeconds: Int(Int32.max)
-            ).trigger
-        }
+        let trigger = trigger.map { sentTrigger(event: event, route: $0) }
         let body = trigger.map { DeliveryRequest.payload(event: event, trigger: $0, messageID: id) } ?? event.payload
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]),
             let data = try? JSONSerialization.data(
                 withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
         else { return body }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// For a trigger with a `request_transform`: the request its next attempt sends, as
+    /// `herald preview-request` prints it (secrets redacted); nil for other triggers.
+    static func transformedRequest(event: ClaimedEvent, trigger: TriggerConfig?, id: String) -> String? {
+        guard let route = trigger, route.requestTransform != nil else { return nil }
+        let trigger = sentTrigger(event: event, route: route)
+        let body = Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: id).utf8)
+        let prepared = DeliveryRequest.Prepared(payload: body, trigger: trigger, messageID: id)
+        return RequestPreview(prepared: prepared, trigger: trigger, timestamp: Int(Date().timeIntervalSince1970)).text
+    }
+
+    /// The trigger an event is sent with: a cron tick or one-off event takes its scheduled
+    /// time (and a one-off event its own payload and comment) from the stored event.
+    private static func sentTrigger(event: ClaimedEvent, route: TriggerConfig) -> TriggerConfig {
+        guard route.schedule != nil else { return route }
+        return ScheduledEventDecoder.decode(event, route: route, now: Date(), environment: [:], leaseSeconds: Int(Int32.max))
+            .trigger
     }
 }

@@ -2,9 +2,10 @@ import CCurl
 import CCurlShims
 import Foundation
 
-/// One HTTP POST in flight: owns its header list and body copy and frees them in `deinit`.
-/// The curl easy handle is lent by the deliverer's ``CurlHandlePool`` and returned after
-/// the transfer. Used only on the deliverer's thread.
+/// One HTTP request in flight (a POST unless a request transform names another method):
+/// owns its header list and body copy and frees them in `deinit`. The curl easy handle is
+/// lent by the deliverer's ``CurlHandlePool`` and returned after the transfer. Used only on
+/// the deliverer's thread.
 final class CurlTransfer {
     let handle: UnsafeMutableRawPointer
     let job: DeliveryJob
@@ -46,9 +47,18 @@ final class CurlTransfer {
 
     private func configure() {
         herald_easy_setopt_string(handle, CURLOPT_URL, request.url)
-        herald_easy_setopt_long(handle, CURLOPT_POST, 1)
-        herald_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress)
-        herald_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        if request.sendsBody {
+            herald_easy_setopt_long(handle, CURLOPT_POST, 1)
+            herald_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress)
+            herald_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        } else {
+            // No body at all: not even "Content-Length: 0", which a GET must not carry.
+            herald_easy_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        }
+        if request.method != .POST || !request.sendsBody {
+            // The method named on the request line; curl keeps the body decision above.
+            herald_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+        }
         // The whole request, connect to last byte; time queued in Herald does not count
         // because a transfer is only created when a slot is free.
         herald_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, job.timeoutMilliseconds)

@@ -19,7 +19,8 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// Lease end minus the request timeout: a job not started by then is dropped unsent.
     public let startDeadline: ContinuousClock.Instant
     /// Why this job must not be sent (a scheduled event past its tolerance, a one-off event
-    /// that cannot be sent as stored): its attempt is recorded as that failure instead.
+    /// that cannot be sent as stored, a request transform that fails on it): its attempt is
+    /// recorded as that failure instead.
     public let refusal: (DeliveryErrorClass, String)?
 
     public var triggerName: String { trigger.name }
@@ -33,14 +34,16 @@ public final class DeliveryJob: Sendable, FlowJob {
         event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: EventIDKey, hostKey: String? = nil,
         leaseEnds: ContinuousClock.Instant, refusal: (DeliveryErrorClass, String)? = nil
     ) {
-        self.refusal = refusal
         self.event = event
         self.trigger = trigger
         self.policy = policy
         self.hostKey = hostKey ?? DeliveryJob.hostKey(trigger.webhook)
         timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
         startDeadline = leaseEnds - .milliseconds(timeoutMilliseconds)
-        prepared = DeliveryRequest.Prepared(event: event, trigger: trigger, installation: installation)
+        let prepared = DeliveryRequest.Prepared(event: event, trigger: trigger, installation: installation)
+        self.prepared = prepared
+        // A transform that fails on this event is final: the receiver was never asked.
+        self.refusal = refusal ?? prepared.transformFailure.map { (DeliveryErrorClass.unsendable, $0) }
     }
 
     static func hostKey(_ url: String) -> String {

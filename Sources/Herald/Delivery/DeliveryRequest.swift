@@ -12,29 +12,102 @@ public struct DeliveryRequest: Sendable {
 
     /// The parts of a request that do not depend on the attempt's time: made on the
     /// claimer's thread so the delivery thread, the busiest in Herald, only adds the
-    /// timestamp and signature.
+    /// timestamp and signature. A trigger's `request_transform` is applied here.
     public struct Prepared: Sendable {
+        public var method: RequestTransform.Method = .POST
         public var url: String
         public var messageID: String
         public var body: [UInt8]
+        /// False when the transform removes the body: nothing is sent, not even an empty one.
+        public var sendsBody = true
+        /// Nil when no `Content-Type` is sent (a removed body).
+        public var contentType: String? = "application/json"
         /// Headers after webhook-id; the signature (if any) and the timestamp go before them.
         public var configuredHeaders: [Header]
         public var signingKey: [UInt8]?
+        /// Lowercased names of Herald's own headers not to send: removed by the transform,
+        /// or replaced by one of its `add_headers`.
+        public var overriddenHeaders: Set<String> = []
+        /// Why the transform could not be applied to this event (Kriti's message); the
+        /// request is then the untransformed one and must not be sent.
+        public var transformFailure: String?
 
         public init(event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey) {
+            let messageID = event.importedID ?? EventID.uuid(key: installation, number: event.id)
+            self.init(
+                payload: Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8),
+                trigger: trigger, messageID: messageID)
+        }
+
+        /// The request for `payload` (Herald's payload JSON, or any JSON `preview-request`
+        /// is given), with the trigger's transform applied.
+        public init(payload: [UInt8], trigger: TriggerConfig, messageID: String) {
             url = trigger.webhook
-            messageID = event.importedID ?? EventID.uuid(key: installation, number: event.id)
-            body = Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8)
+            self.messageID = messageID
+            body = payload
             configuredHeaders = trigger.headers.map {
                 Header(name: $0.name, value: $0.value, isSecret: $0.isSecret)
             }
             signingKey = trigger.signing?.key
+            if let transform = trigger.requestTransform { apply(transform, webhook: trigger.webhook) }
+        }
+
+        private mutating func apply(_ transform: RequestTransform, webhook: String) {
+            let applied: RequestTransform.Applied
+            do {
+                // Herald's payload is always JSON; `preview-request --payload` checks its file.
+                let value = (try? KritiValue(json: body)) ?? .null
+                var session = KritiValue.null
+                if case .object(let root) = value, case .object(let event)? = root["event"] {
+                    session = event["session_variables"] ?? .null
+                }
+                applied = try transform.apply(body: value, payload: body, baseURL: webhook, sessionVariables: session)
+            } catch {
+                transformFailure = "request transform failed in \(error)"
+                return
+            }
+            if transform.url != nil || transform.queryParams != nil, !Self.isSendable(applied.url) {
+                // curl would refuse it as malformed, and it would be retried as if the receiver failed.
+                transformFailure =
+                    "request transform made a URL that cannot be sent (not http(s) with a host, or a character "
+                    + "that must be escaped: use escapeUri): \(Redaction.url(applied.url))"
+                return
+            }
+            method = applied.method
+            url = applied.url
+            body = applied.body ?? []
+            sendsBody = applied.body != nil
+            contentType = applied.contentType
+            let overridden = transform.overriddenHeaders
+            overriddenHeaders = overridden
+            configuredHeaders.removeAll { overridden.contains($0.name.lowercased()) }
+            configuredHeaders += applied.addedHeaders.map {
+                Header(name: $0.name, value: $0.value, isSecret: Redaction.isSensitiveHeader($0.name))
+            }
+        }
+
+        /// An http(s) URL with a host, every character one RFC 3986 allows unescaped (curl
+        /// refuses a space; Foundation would quietly escape it).
+        private static func isSendable(_ url: String) -> Bool {
+            let allowedPunctuation = Set("-._~:/?#[]@!$&'()*+,;=%".utf8)
+            guard
+                url.utf8.allSatisfy({ byte in
+                    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                        || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || allowedPunctuation.contains(byte)
+                }),
+                let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+                scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+            else { return false }
+            return true
         }
     }
 
+    public var method: RequestTransform.Method
     public var url: String
     public var headers: [Header]
     public var body: [UInt8]
+    public var sendsBody: Bool
     public var messageID: String
 
     public init(event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey, timestamp: Int) {
@@ -42,11 +115,17 @@ public struct DeliveryRequest: Sendable {
     }
 
     public init(prepared: Prepared, timestamp: Int) {
+        method = prepared.method
         url = prepared.url
         messageID = prepared.messageID
         body = prepared.body
-        var headers = [
-            Header(name: "Content-Type", value: "application/json", isSecret: false),
+        sendsBody = prepared.sendsBody
+        var headers: [Header] = []
+        headers.reserveCapacity(5 + prepared.configuredHeaders.count)
+        if let contentType = prepared.contentType {
+            headers.append(Header(name: "Content-Type", value: contentType, isSecret: false))
+        }
+        headers += [
             Header(name: "User-Agent", value: Self.userAgent, isSecret: false),
             Header(name: "webhook-id", value: messageID, isSecret: false),
             Header(name: "webhook-timestamp", value: String(timestamp), isSecret: false),
@@ -57,6 +136,9 @@ public struct DeliveryRequest: Sendable {
                     name: "webhook-signature",
                     value: WebhookSignature.sign(key: key, messageID: messageID, timestamp: timestamp, body: body),
                     isSecret: false))
+        }
+        if !prepared.overriddenHeaders.isEmpty {
+            headers.removeAll { prepared.overriddenHeaders.contains($0.name.lowercased()) }
         }
         headers += prepared.configuredHeaders
         self.headers = headers

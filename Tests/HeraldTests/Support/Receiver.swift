@@ -4,6 +4,7 @@ import Foundation
 /// behaviour is chosen by the request path. It records every request it gets.
 final class Receiver: @unchecked Sendable {
     struct Request: Decodable {
+        var method: String
         var path: String
         var headers: [String: String]
         var body: String

@@ -180,10 +180,10 @@ struct ConfigTests {
                       - name: t
                         definition: {insert: {columns: "*"}}
                         webhook: http://localhost/x
-                        request_transform: {method: PUT}
+                        response_transform: {version: 2}
                 """))
         #expect(error.code == .unsupported)
-        #expect(error.key == "tables[0].event_triggers[0].request_transform")
+        #expect(error.key == "tables[0].event_triggers[0].response_transform")
     }
 
     @Test func invalidTriggerNameIsRejected() throws {

@@ -143,8 +143,8 @@ struct HasuraMetadataTests {
         oneTriggerYAML(withKeys: line)
     }
 
-    @Test(arguments: ["request_transform", "response_transform"])
-    func transformsAreRefusedWithAReasonAndNotOfferedAsExpected(key: String) throws {
+    @Test(arguments: ["response_transform"])
+    func responseTransformsAreRefusedWithAReasonAndNotOfferedAsExpected(key: String) throws {
         let error = try #require(failure { () throws(ConfigError) in
             try parse(withTriggerKey("\(key): {method: POST}"))
         })
@@ -152,7 +152,7 @@ struct HasuraMetadataTests {
         #expect(error.key?.hasSuffix(key) == true)
         #expect(error.message.contains("not supported"))
         let unknown = try #require(failure { () throws(ConfigError) in try parse(withTriggerKey("retry_cnf: {}")) })
-        #expect(!unknown.message.contains("transform"))
+        #expect(!unknown.message.contains("response_transform"))
         #expect(unknown.message.contains("cleanup_config"))
     }
 

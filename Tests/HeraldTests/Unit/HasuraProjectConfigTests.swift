@@ -201,11 +201,11 @@ struct EveryProblemTests {
 
     @Test func everyUnknownKeyOfATriggerIsNamed() throws {
         let error = try #require(loadFailure { () throws(ConfigError) in
-            try parse(oneTriggerYAML(withKeys: "retry_cnf: {}\nheders: []\nrequest_transform: {}"))
+            try parse(oneTriggerYAML(withKeys: "retry_cnf: {}\nheders: []\nresponse_transform: {}"))
         })
         let problems = allProblems(error)
         #expect(problems.count == 3)
-        #expect(problems.contains { $0.code == .unsupported && $0.key?.hasSuffix("request_transform") == true })
+        #expect(problems.contains { $0.code == .unsupported && $0.key?.hasSuffix("response_transform") == true })
         #expect(problems.filter { $0.code == .unknownKey }.compactMap(\.key).sorted().map { $0.split(separator: ".").last }
             == ["heders", "retry_cnf"])
     }
