@@ -235,7 +235,8 @@ public final class Claimer: Service {
             var event = claimed
             event.source = source
             if trigger.schedule != nil {
-                return scheduledJob(event, route: trigger, installation: installation, leaseEnds: leaseEnds, now: now)
+                return scheduledJob(
+                    event, route: trigger, hostKey: hostKey, installation: installation, leaseEnds: leaseEnds, now: now)
             }
             return DeliveryJob(
                 event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
@@ -250,15 +251,18 @@ public final class Claimer: Service {
     /// A cron tick or one-off event: its trigger as this event is sent (scheduled time, and
     /// for one-off events their own webhook, headers and retries), or the refusal to record.
     private func scheduledJob(
-        _ event: ClaimedEvent, route: TriggerConfig, installation: EventIDKey, leaseEnds: ContinuousClock.Instant,
-        now: Date
+        _ event: ClaimedEvent, route: TriggerConfig, hostKey: String, installation: EventIDKey,
+        leaseEnds: ContinuousClock.Instant, now: Date
     ) -> DeliveryJob {
         let decoded = ScheduledEventDecoder.decode(
             event, route: route, now: now, environment: ProcessInfo.processInfo.environment,
             leaseSeconds: config.worker.leaseSeconds)
+        // A cron tick goes to its trigger's webhook, whose host key was parsed once; a one-off
+        // event's own webhook is parsed here.
         return DeliveryJob(
             event: event, trigger: decoded.trigger, policy: RetryPolicy(trigger: decoded.trigger, worker: config.worker),
-            installation: installation, leaseEnds: leaseEnds, refusal: decoded.refusal)
+            installation: installation, hostKey: decoded.trigger.webhook == route.webhook ? hostKey : nil,
+            leaseEnds: leaseEnds, refusal: decoded.refusal)
     }
 
     private func connect(_ backoff: inout ReconnectBackoff, _ throttle: inout ErrorLogThrottle) -> PGConnection? {

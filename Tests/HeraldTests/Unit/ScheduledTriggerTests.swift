@@ -181,6 +181,29 @@ struct ScheduledTriggerTests {
         #expect(request.headers.contains { $0.name == "webhook-id" && $0.value == "9b2f4c1e-8d7a-4b6c-9e3f-2a1b0c9d8e7f" })
     }
 
+    @Test(arguments: [
+        "2026-12-03T22:00:00Z", "2026-12-03T22:00:00.25Z", "2026-12-03T22:00:00.250000Z", "1970-01-01T00:00:00Z",
+        "2000-02-29T23:59:59Z", "2100-03-01T00:00:00.000001Z", "1999-12-31T12:30:45.5Z",
+    ])
+    func handParsedTimesMatchFoundations(text: String) throws {
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let expected = try #require(ISO8601DateFormatter().date(from: text) ?? fractional.date(from: text))
+        let parsed = try #require(ScheduledEventDecoder.parseTime(text))
+        #expect(abs(parsed.timeIntervalSince1970 - expected.timeIntervalSince1970) < 0.001)
+    }
+
+    @Test(arguments: ["2026-12-03 22:00:00Z", "2026-13-03T22:00:00Z", "2026-12-03T22:00:00", "2026-12-03T22:00:00+01:00", ""])
+    func malformedTimesAreRefused(text: String) {
+        #expect(ScheduledEventDecoder.parseTime(text) == nil)
+    }
+
+    @Test func aTickTimeIsReadWithoutAJSONParserOnlyInItsExactForm() {
+        #expect(ScheduledEventDecoder.cronTickTime(#"{"scheduled_time": "2026-12-03T22:00:00Z"}"#) == "2026-12-03T22:00:00Z")
+        #expect(ScheduledEventDecoder.cronTickTime(#"{"scheduled_time": "x\"y"}"#) == nil)
+        #expect(ScheduledEventDecoder.cronTickTime(#"{"payload": 1, "scheduled_time": "2026-12-03T22:00:00Z"}"#) == nil)
+    }
+
     @Test func consoleShowsATickAsItIsSent() throws {
         let route = try cronTrigger()
         let shown = EventPage.prettyPayload(
