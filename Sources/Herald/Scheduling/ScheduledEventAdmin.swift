@@ -63,17 +63,18 @@ public struct ScheduledEventAdmin {
             SELECT id, trigger_name, payload ->> 'scheduled_time',
                    to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), tries,
                    coalesce(payload ->> 'webhook', ''), payload ->> 'comment',
-                   CASE WHEN locked_by IS NOT NULL AND next_attempt_at > now() THEN locked_by END
+                   CASE WHEN locked_by IS NOT NULL AND next_attempt_at > now() THEN locked_by END, imported_id::text
             FROM herald.event_log
             WHERE status = 'pending' AND schema_name = 'herald' AND table_name IN ('scheduled_events', 'cron_triggers')
             ORDER BY next_attempt_at, id
             LIMIT $1
             """, [String(limit)])
-        return try (0..<result.rowCount).map { row in
+        // The public id from the same row (``EventAdmin/publicID(_:)`` would query once per event).
+        return (0..<result.rowCount).map { row in
             let number = Int64(result[row, 0] ?? "") ?? 0
             let trigger = result[row, 1] ?? ""
             return PendingScheduledEvent(
-                id: try admin.publicID(number), cronTrigger: trigger == TriggerConfig.oneOffName ? nil : trigger,
+                id: result[row, 8] ?? EventID.uuid(key: admin.key, number: number), cronTrigger: trigger == TriggerConfig.oneOffName ? nil : trigger,
                 scheduledTime: result[row, 2] ?? "", nextAttemptAt: result[row, 3] ?? "",
                 tries: Int(result[row, 4] ?? "") ?? 0, webhook: Redaction.url(result[row, 5] ?? ""),
                 comment: result[row, 6], lockedBy: result[row, 7])

@@ -1,6 +1,7 @@
 import Foundation
-import Herald
 import Testing
+
+@testable import Herald
 
 /// Cron triggers and one-off scheduled events against a real PostgreSQL, real workers and a
 /// real receiver. Cron ticks are real minutes, so these tests take a few minutes each; they
@@ -67,7 +68,7 @@ struct ScheduledTriggerIntegrationTests {
             #expect((body["payload"] as? [String: Any])?["job"] as? String == name)
             #expect(body["comment"] as? String == "every minute")
             // Due within a second of its time.
-            if let scheduled = ScheduledEventDecoderProbe.time(time) {
+            if let scheduled = ScheduledEventDecoder.parseTime(time) {
                 #expect(request.time - scheduled.timeIntervalSince1970 < 1.0, "\(name) \(time) arrived late")
                 #expect(request.time >= scheduled.timeIntervalSince1970)
             }
@@ -318,16 +319,5 @@ extension ScheduledTriggerIntegrationTests {
         let rowIDs = items.compactMap { ((Self.body($0)["event"] as? [String: Any])?["data"] as? [String: Any]).flatMap { ($0["new"] as? [String: Any])?["id"] as? Int } }
         #expect(rowIDs.sorted() == committed.sorted())
         #expect(try database.values("SELECT status FROM hdb_catalog.hdb_cron_events WHERE trigger_name = 'not_mine'") == ["scheduled"])
-    }
-}
-
-/// Parses the scheduled_time texts Herald sends.
-enum ScheduledEventDecoderProbe {
-    static func time(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
     }
 }
