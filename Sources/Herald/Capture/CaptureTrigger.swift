@@ -55,21 +55,31 @@ public struct CaptureTrigger: Sendable, Equatable {
         var sql = "CREATE TRIGGER \(SQLQuoting.identifier(name)) AFTER \(operation.sqlKeyword) ON \(config.table.quoted)"
         sql += " FOR EACH ROW"
         // A WHEN clause is evaluated before the function is called, so updates that change
-        // none of the listed columns cost no plpgsql call at all.
+        // none of the listed columns, and rows the filter rejects, cost no plpgsql call at all.
+        var conditions: [String] = []
         if operation == .update {
             switch spec.columns {
             case .only(let columns):
                 let changes = columns.map {
                     "OLD.\(SQLQuoting.identifier($0)) IS DISTINCT FROM NEW.\(SQLQuoting.identifier($0))"
                 }
-                sql += " WHEN (\(changes.joined(separator: " OR ")))"
+                conditions.append(changes.joined(separator: " OR "))
             case .all:
                 // Hasura sends no event for an update that changes nothing (`SET v = v`). The
                 // row is compared byte for byte (`*<>`, Hasura's own fallback): `IS DISTINCT
                 // FROM` on a whole row needs an equality operator for every column, and one
                 // json or point column would make every UPDATE of the table fail.
-                sql += " WHEN (OLD.* *<> NEW.*)"
+                conditions.append("OLD.* *<> NEW.*")
             }
+        }
+        if let filter = config.filter?.condition(for: operation, table: config.table) {
+            // Comments were dropped when the filter was read, so none can swallow what follows.
+            conditions.append(filter)
+        }
+        if conditions.count == 1 {
+            sql += " WHEN (\(conditions[0]))"
+        } else if !conditions.isEmpty {
+            sql += " WHEN (" + conditions.map { "(\($0))" }.joined(separator: " AND ") + ")"
         }
         var arguments = [config.name]
         if let keyColumns { arguments.append(PGArray.literal(keyColumns)) }

@@ -8,6 +8,7 @@ public struct InstallError: Error, CustomStringConvertible, Sendable, Equatable 
         public static let columnNotFound = Code("column_not_found")
         public static let notATable = Code("not_a_table")
         public static let noPrimaryKey = Code("no_primary_key")
+        public static let invalidFilter = Code("invalid_filter")
 
         public var description: String { name }
     }

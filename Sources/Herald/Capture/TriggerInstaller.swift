@@ -128,9 +128,10 @@ public struct TriggerInstaller {
 
     private func triggerPlan(_ connection: PGConnection) throws -> InstallPlan {
         try validateTables(connection)
+        try RowFilterCheck(triggers: config.triggers).validate(connection)
         var desired: [CaptureTrigger] = []
         for trigger in config.triggers {
-            desired += CaptureTrigger.triggers(for: trigger, keyColumns: try keyColumns(of: trigger, connection))
+            desired += CaptureTrigger.triggers(for: trigger, keyColumns: try Self.keyColumns(of: trigger, connection))
         }
         let installed = try installedTriggers(connection)
         var plan = InstallPlan()
@@ -193,18 +194,10 @@ public struct TriggerInstaller {
 
     /// An ordered trigger's key columns: the listed ones, or the table's primary key in
     /// index order (a table without one is refused, naming it). Nil for unordered triggers.
-    private func keyColumns(of trigger: TriggerConfig, _ connection: PGConnection) throws -> [String]? {
+    static func keyColumns(of trigger: TriggerConfig, _ connection: PGConnection) throws -> [String]? {
         guard let ordering = trigger.ordering else { return nil }
         if case .columns(let columns) = ordering.key { return columns }
-        let result = try connection.query(
-            """
-            SELECT a.attname FROM pg_index i
-            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
-            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-            WHERE i.indrelid = to_regclass($1) AND i.indisprimary
-            ORDER BY k.position
-            """, [trigger.table.quoted])
-        let columns = result.column(0).compactMap { $0 }
+        let columns = try Self.primaryKey(of: trigger.table, connection)
         guard !columns.isEmpty else {
             throw InstallError(
                 code: .noPrimaryKey, trigger: trigger.name, table: trigger.table,
@@ -212,6 +205,19 @@ public struct TriggerInstaller {
                     "table \(trigger.table) has no primary key, which trigger \(trigger.name)'s ordering.key: primary_key needs; list the key columns instead")
         }
         return columns
+    }
+
+    /// The table's primary-key columns in index order; empty when it has none.
+    static func primaryKey(of table: TableName, _ connection: PGConnection) throws(PGError) -> [String] {
+        let result = try connection.query(
+            """
+            SELECT a.attname FROM pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+            ORDER BY k.position
+            """, [table.quoted])
+        return result.column(0).compactMap { $0 }
     }
 
     private func tableColumns(_ connection: PGConnection, trigger: TriggerConfig) throws -> Set<String> {

@@ -157,6 +157,8 @@ public struct TriggerConfig: Sendable, Equatable {
     public var protection = TriggerProtection()
     /// Per-key ordered delivery (Herald extension); nil delivers without ordering.
     public var ordering: OrderingConfig?
+    /// Herald's `filter:`: which row changes become events (nil: all of them).
+    public var filter: RowFilter?
     /// Hasura's `comment`: shown by `check-config`, not sent.
     public var comment: String?
     /// Hasura's `trigger_on_replication`: the capture triggers also fire for rows applied by

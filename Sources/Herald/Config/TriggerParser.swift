@@ -13,6 +13,8 @@ struct TriggerParser {
         "request_transform",
         // Hasura keys of real exports (see parseHasuraExtras).
         "source", "replace", "comment", "trigger_on_replication", "cleanup_config", "ordering",
+        // Herald's own.
+        "filter",
     ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
     /// something other than what the user configured. Not listed as expected keys.
@@ -92,6 +94,7 @@ struct TriggerParser {
         }
         readDeliveryExtras(node, owner: "trigger '\(label)'", into: &trigger, problems: &problems)
         trigger.ordering = problems.check { () throws(ConfigError) in try parseOrdering(node) } ?? nil
+        trigger.filter = problems.check { () throws(ConfigError) in try parseRowFilter(node) } ?? nil
         problems.check { () throws(ConfigError) in try parseHasuraExtras(node, into: &trigger) }
         return (name == nil ? nil : trigger, problems.inFileOrder)
     }

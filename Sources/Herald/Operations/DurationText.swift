@@ -11,6 +11,13 @@ public enum DurationText {
         return value * multiplier
     }
 
+    /// A duration for people: `45s`, `3m20s`, `2h05m`.
+    public static func describe(seconds: Int) -> String {
+        if seconds < 60 { return "\(max(0, seconds))s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(String(format: "%02d", seconds % 60))s" }
+        return "\(seconds / 3600)h\(String(format: "%02d", seconds % 3600 / 60))m"
+    }
+
     /// The message for text that is not a duration, naming where it came from.
     public static func problem(_ text: String, in place: String) -> String {
         let hint = Int(text.trimmingCharacters(in: .whitespaces)) != nil ? " (a unit is required: s, m, h, d or w)" : ""

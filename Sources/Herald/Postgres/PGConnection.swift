@@ -63,6 +63,10 @@ public final class PGConnection {
     /// The backend process id, for `pg_terminate_backend` and notification filtering.
     public var backendPID: Int32 { PQbackendPID(handle) }
 
+    /// Whether a transaction block is open (a failed statement there aborts the block, so
+    /// a check that may fail runs under a savepoint).
+    public var inTransaction: Bool { PQtransactionStatus(handle) != PQTRANS_IDLE }
+
     /// The socket descriptor, for waiting on notifications with `poll`.
     public var socket: Int32 { PQsocket(handle) }
 

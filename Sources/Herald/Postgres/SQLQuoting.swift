@@ -19,3 +19,16 @@ public enum SQLQuoting {
         "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
     }
 }
+
+/// Bound parameters collected while a statement is assembled: each value added is sent
+/// separately and its placeholder (`$n`) goes into the SQL text.
+struct SQLParameters {
+    private(set) var values: [String?]
+
+    init(_ values: [String?] = []) { self.values = values }
+
+    mutating func add(_ value: String?) -> String {
+        values.append(value)
+        return "$\(values.count)"
+    }
+}

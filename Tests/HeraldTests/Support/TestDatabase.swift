@@ -58,6 +58,13 @@ final class TestDatabase: @unchecked Sendable {
         try connect().query(sql, parameters).column(0)
     }
 
+    /// Runs SQL and returns every column of its first row (empty when there is none).
+    func firstRow(_ sql: String, _ parameters: [String?] = []) throws -> [String?] {
+        let result = try connect().query(sql, parameters)
+        guard result.rowCount > 0 else { return [] }
+        return (0..<result.columnCount).map { result[0, $0] }
+    }
+
     /// A config with this database's URL and the given `tables:` YAML.
     func config(tables: String, environment: [String: String] = [:]) throws -> HeraldConfig {
         try ConfigLoader.parse(
