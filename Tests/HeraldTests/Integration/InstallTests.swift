@@ -32,7 +32,7 @@ struct InstallTests {
         let config = try database.config(
             tables: Self.trigger("a", definition: #"{insert: {columns: "*"}, update: {columns: [status]}}"#))
         let first = try TriggerInstaller(config: config, logger: logger).install(connection)
-        #expect(first.migrations.map(\.version) == Array(1...SchemaMigrator.latestVersion))
+        #expect(first.migrations.map(\.version) == SchemaMigrator.migrations.map(\.version))
         #expect(first.create.map(\.name) == ["herald_a_insert", "herald_a_update"])
         let second = try TriggerInstaller(config: config, logger: logger).install(connection)
         #expect(second.isEmpty)
@@ -167,7 +167,7 @@ struct InstallTests {
                 VALUES ('t', 'public', 'x', '{"op": "MANUAL"}')
                 """)
         let applied = try connection.transaction { try SchemaMigrator.apply(connection) }
-        #expect(applied.map(\.version) == Array(2...SchemaMigrator.latestVersion))
+        #expect(applied.map(\.version) == SchemaMigrator.migrations.map(\.version).filter { $0 >= 2 })
         #expect(try SchemaMigrator.currentVersion(connection) == SchemaMigrator.latestVersion)
         #expect(try connection.query("SELECT count(*) FROM herald.event_log")[0, 0] == "1")
         #expect(try connection.transaction { try SchemaMigrator.apply(connection) }.isEmpty)
