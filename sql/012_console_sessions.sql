@@ -1,7 +1,8 @@
 -- Herald schema version 12: console login sessions, revocable server-side.
 --
--- A console login gets a random 32-byte id in its cookie; only the id's SHA-256 is stored,
--- so reading this table (a backup, a read-only role) gives no cookie that works. Logout and
+-- A console login gets a random 32-byte id in its cookie; only its HMAC-SHA256 keyed by the
+-- console token is stored, so reading this table (a backup, a read-only role) gives no
+-- cookie that works, and a new token ends every session. Logout and
 -- `herald console-logout --all` set revoked_at; rows past expires_at are deleted at the
 -- next login or console-logout.
 CREATE TABLE herald.console_sessions (

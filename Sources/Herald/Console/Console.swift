@@ -45,7 +45,8 @@ public struct Console: Sendable {
         router.post("/console/logout") { request, context in
             try await acting(request, context, action: "logout") { _, identity, _ in
                 if case .session(let id) = identity {
-                    try await database.run { try ConsoleSessions.revoke($0, id: id) }
+                    let hash = auth.sessionHash(id)
+                    try await database.run { try ConsoleSessions.revoke($0, hash: hash) }
                 }
                 var response = ConsoleResponse.redirect(auth.needsLogin ? "/console/login" : "/console")
                 response.headers[.setCookie] = auth.setCookie("", maxAge: 0)
@@ -106,7 +107,8 @@ public struct Console: Sendable {
         switch auth.credential(request) {
         case .proven(let identity): return identity
         case .session(let id):
-            return try await database.run { try ConsoleSessions.isLive($0, id: id) } ? .session(id) : nil
+            let hash = auth.sessionHash(id)
+            return try await database.run { try ConsoleSessions.isLive($0, hash: hash) } ? .session(id) : nil
         case nil: return nil
         }
     }
@@ -183,12 +185,13 @@ public struct Console: Sendable {
         }
         logins.refund()
         let session = ConsoleAuth.newSessionID()
+        let hash = auth.sessionHash(session)
         let userAgent = request.headers[.userAgent]
         let remote = "\(context.remoteAddress)"
         return await rendering {
             try await database.run { connection in
                 try ConsoleSessions.create(
-                    connection, id: session, lifetimeSeconds: ConsoleAuth.sessionSeconds, userAgent: userAgent,
+                    connection, hash: hash, lifetimeSeconds: ConsoleAuth.sessionSeconds, userAgent: userAgent,
                     remoteAddress: remote)
             }
             logger.notice(

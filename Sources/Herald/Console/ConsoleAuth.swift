@@ -7,8 +7,9 @@ import Hummingbird
 /// With a token (`stats.bearer_token_env`) a request is let in by `Authorization: Bearer
 /// <token>` (scripts) or by the session cookie the login page sets after the same token was
 /// typed. The cookie holds a random session id (32 bytes from the system's CSPRNG), unique per
-/// login; the database keeps only its SHA-256 (``ConsoleSessions``), so a session can be
-/// revoked (logout, `herald console-logout --all`) and a leaked table row cannot be replayed.
+/// login; the database keeps only its HMAC-SHA256 keyed by the token (``ConsoleSessions``),
+/// so a session can be revoked (logout, `herald console-logout --all`), a leaked table row
+/// cannot be replayed, and every session still ends when the token changes.
 /// POSTs from a cookie session need a CSRF token bound to that cookie; a Bearer request needs
 /// none, since a browser never adds that header on its own. Without a token (a loopback
 /// listener, or `allow_unauthenticated`) the console is open, still with CSRF tokens, and on
@@ -89,9 +90,10 @@ struct ConsoleAuth: Sendable {
         return base64URL(bytes)
     }
 
-    /// What the database stores for a session id: its SHA-256, hex.
-    static func sessionHash(_ id: String) -> String {
-        SHA256.hash(data: Array(id.utf8)).map { String(format: "%02x", $0) }.joined()
+    /// What the database stores for a session id: its HMAC-SHA256 keyed by the token, hex.
+    /// Keyed, so a new token orphans every stored session without touching the table.
+    func sessionHash(_ id: String) -> String {
+        code("session.\(id)").map { String(format: "%02x", $0) }.joined()
     }
 
     /// Rejects what ``newSessionID()`` cannot have made before it costs a database lookup.
@@ -125,10 +127,10 @@ struct ConsoleAuth: Sendable {
             + (secureCookie ? "; Secure" : "")
     }
 
-    private func mac(_ message: String) -> String {
-        let code = HMAC<SHA256>.authenticationCode(
-            for: Array(message.utf8), using: SymmetricKey(data: Array(keyBytes.value.utf8)))
-        return Self.base64URL(Array(code))
+    private func mac(_ message: String) -> String { Self.base64URL(code(message)) }
+
+    private func code(_ message: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: Array(keyBytes.value.utf8))))
     }
 
     private static func base64URL(_ bytes: [UInt8]) -> String {

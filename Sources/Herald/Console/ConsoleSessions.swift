@@ -1,7 +1,8 @@
 import Foundation
 
-/// Console login sessions in `herald.console_sessions`, keyed by the SHA-256 of the session
-/// id (the cookie), never the id itself. Every statement about sessions lives here.
+/// Console login sessions in `herald.console_sessions`, keyed by a hash of the session id
+/// (``ConsoleAuth/sessionHash(_:)``), never the id itself. Every statement about sessions
+/// lives here.
 ///
 /// Writes run in `BEGIN READ WRITE`: a read-only console's connections default to read-only
 /// transactions, and sessions are the one thing it writes (its role then needs INSERT and
@@ -10,7 +11,7 @@ public enum ConsoleSessions {
     /// Records a new session and drops expired ones, so the table stays as small as the
     /// number of live logins.
     static func create(
-        _ connection: PGConnection, id: String, lifetimeSeconds: Int, userAgent: String?, remoteAddress: String?
+        _ connection: PGConnection, hash: String, lifetimeSeconds: Int, userAgent: String?, remoteAddress: String?
     ) throws {
         try writing(connection) {
             try connection.query("DELETE FROM herald.console_sessions WHERE expires_at < now()")
@@ -19,14 +20,13 @@ public enum ConsoleSessions {
                 INSERT INTO herald.console_sessions (id_hash, expires_at, user_agent, remote_addr)
                 VALUES (decode($1, 'hex'), now() + make_interval(secs => $2::int), $3, $4)
                 """,
-                [ConsoleAuth.sessionHash(id), String(lifetimeSeconds), userAgent.map { String($0.prefix(256)) }, remoteAddress])
+                [hash, String(lifetimeSeconds), userAgent.map { String($0.prefix(256)) }, remoteAddress])
         }
     }
 
-    /// Whether `id` names a session that is neither revoked nor expired. `last_seen` is
+    /// Whether `hash` names a session that is neither revoked nor expired. `last_seen` is
     /// written at most once a minute, so browsing does not turn every page into a write.
-    static func isLive(_ connection: PGConnection, id: String) throws -> Bool {
-        let hash = ConsoleAuth.sessionHash(id)
+    static func isLive(_ connection: PGConnection, hash: String) throws -> Bool {
         let found = try connection.query(
             """
             SELECT last_seen < now() - interval '1 minute' FROM herald.console_sessions
@@ -43,11 +43,11 @@ public enum ConsoleSessions {
     }
 
     /// Ends one session (logout): its cookie stops working at once, wherever it was copied.
-    static func revoke(_ connection: PGConnection, id: String) throws {
+    static func revoke(_ connection: PGConnection, hash: String) throws {
         try writing(connection) {
             try connection.query(
                 "UPDATE herald.console_sessions SET revoked_at = now() WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL",
-                [ConsoleAuth.sessionHash(id)])
+                [hash])
         }
     }
 
