@@ -39,3 +39,31 @@ struct ConsoleCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct ConsoleLogoutCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console-logout",
+        abstract: "End console login sessions (every browser must log in again).",
+        discussion: """
+            Sessions live in herald.console_sessions; this revokes them, so their cookies stop
+            working at once on every console of this database. Run it after changing the
+            console token (stats.bearer_token_env) or when a cookie may have leaked.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "Revoke every live session.")
+    var all = false
+
+    func validate() throws {
+        guard all else { throw ValidationError("give --all to revoke every console session") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.loadSourceConfig()
+            let revoked = try ConsoleSessions.revokeAll(PGConnection(url: config.database.url))
+            print("revoked \(revoked) console session\(revoked == 1 ? "" : "s")")
+        }
+    }
+}

@@ -14,7 +14,7 @@ struct HeraldCLI: AsyncParsableCommand {
             SkipEventCommand.self, InvokeCommand.self, StatsCommand.self, CleanupCommand.self, TriggersCommand.self,
             DisableTriggerCommand.self, EnableTriggerCommand.self, MigrateFromHasuraCommand.self, ConsoleCommand.self,
             MaintainCommand.self, ScheduleEventCommand.self, ScheduledCommand.self, CancelEventCommand.self,
-            PreviewRequestCommand.self, BackfillCommand.self,
+            PreviewRequestCommand.self, BackfillCommand.self, ConsoleLogoutCommand.self,
         ])
 }
 

@@ -58,14 +58,17 @@ public enum ConfigLoader {
             }
             if let section = try document.child("stats") {
                 try readStrings(
-                    section, StatsSettings.stringSettings, into: &config.stats, alsoAllowed: ["allow_unauthenticated"])
+                    section, StatsSettings.stringSettings, into: &config.stats,
+                    alsoAllowed: ["allow_unauthenticated", "idle_timeout_seconds"])
                 config.stats.allowUnauthenticated = try section.child("allow_unauthenticated")?.bool() ?? false
+                config.stats.idleTimeoutSeconds = try positive(section.child("idle_timeout_seconds")) ?? config.stats.idleTimeoutSeconds
             }
             if let section = try document.child("console") {
                 try section.rejectUnknownKeys(Set(ConsoleSettings.keys))
                 config.console.enabled = try section.child("enabled")?.bool() ?? true
                 config.console.readOnly = try section.child("read_only")?.bool() ?? false
                 config.console.publicURL = try section.child("public_url")?.string() ?? ""
+                config.console.connections = try positive(section.child("connections")) ?? config.console.connections
             }
             sourcesNode = try document.child("sources")
             if let sourcesNode {
@@ -488,11 +491,36 @@ public enum ConfigLoader {
         if let text = environment["HERALD_CONSOLE_PUBLIC_URL"] {
             config.console.publicURL = text
         }
+        if let value = try positive(environment, "HERALD_STATS_IDLE_TIMEOUT_SECONDS", file: file) {
+            config.stats.idleTimeoutSeconds = value
+        }
+        if let value = try positive(environment, "HERALD_CONSOLE_CONNECTIONS", file: file) {
+            config.console.connections = value
+        }
         for setting in DatabaseSettings.stringSettings {
             if let value = environment["HERALD_DATABASE_\(setting.key.uppercased())"], !value.isEmpty {
                 config.database[keyPath: setting.keyPath] = value
             }
         }
+    }
+
+    /// An integer setting of at least 1 outside the integer tables (its section mixes types).
+    private static func positive(_ node: ConfigNode?) throws(ConfigError) -> Int? {
+        guard let node else { return nil }
+        let value = try node.int()
+        guard value >= 1 else { throw node.error(.invalidValue, "must be at least 1 (got \(value))") }
+        return value
+    }
+
+    private static func positive(_ environment: [String: String], _ variable: String, file: String) throws(ConfigError)
+        -> Int?
+    {
+        guard let text = environment[variable], !text.isEmpty else { return nil }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 1 else {
+            throw ConfigError(
+                code: .invalidValue, file: file, key: "$\(variable)", message: "must be an integer of at least 1 (got '\(text)')")
+        }
+        return value
     }
 
     private static func boolean(_ text: String, variable: String, file: String) throws(ConfigError) -> Bool {

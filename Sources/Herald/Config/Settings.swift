@@ -91,6 +91,11 @@ public struct StatsSettings: Sendable, Equatable {
     /// Lets a non-loopback `listen` run without a token; refused otherwise, because the
     /// console can redeliver events and /stats describes the deployment.
     public var allowUnauthenticated = false
+    /// Seconds a connection to the listener (stats and console) may sit without sending a
+    /// complete request part before it is closed: bounds idle keep-alive connections and
+    /// clients that send headers slowly or never finish them, which would otherwise hold
+    /// file descriptors the worker needs for libpq and curl.
+    public var idleTimeoutSeconds = 30
 
     public init() {}
 }
@@ -104,10 +109,14 @@ public struct ConsoleSettings: Sendable, Equatable {
     /// The console's address as people reach it (through a proxy, say): links in log lines
     /// and the "link to this page" of every page start with it.
     public var publicURL = ""
+    /// Database connections (and threads) the console uses at most; requests beyond them
+    /// wait briefly for one, then get 503. Keeps a burst of page loads from taking the
+    /// server's connection slots the worker needs.
+    public var connections = 4
 
     public init() {}
 
-    static let keys = ["enabled", "read_only", "public_url"]
+    static let keys = ["enabled", "read_only", "public_url", "connections"]
 }
 
 /// One integer setting: its YAML key, where it lives, and the smallest value that makes sense.

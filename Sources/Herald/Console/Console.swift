@@ -12,6 +12,7 @@ public struct Console: Sendable {
     let database: ConsoleDatabase
     let links: ConsoleLinks
     let logger: Logger
+    let logins = SharedLoginLimiter()
 
     /// `listenerIsLoopback` decides whether an open (token-less) console checks the Host header.
     public init(config: HeraldConfig, listenerIsLoopback: Bool, logger: Logger) {
@@ -19,7 +20,8 @@ public struct Console: Sendable {
         auth = ConsoleAuth(
             token: config.stats.bearerToken, listenerIsLoopback: listenerIsLoopback,
             secureCookie: config.console.publicURL.lowercased().hasPrefix("https://"))
-        database = ConsoleDatabase(url: config.database.url, readOnly: config.console.readOnly)
+        database = ConsoleDatabase(
+            url: config.database.url, readOnly: config.console.readOnly, connections: config.console.connections)
         links = ConsoleLinks(publicURL: config.console.publicURL)
         self.logger = logger
     }
@@ -41,7 +43,11 @@ public struct Console: Sendable {
         }
         router.post("/console/login") { request, context in try await login(request, context) }
         router.post("/console/logout") { request, context in
-            try await acting(request, context, action: "logout") { _, _, _ in
+            try await acting(request, context, action: "logout") { _, identity, _ in
+                if case .session(let id) = identity {
+                    let hash = auth.sessionHash(id)
+                    try await database.run { try ConsoleSessions.revoke($0, hash: hash) }
+                }
                 var response = ConsoleResponse.redirect(auth.needsLogin ? "/console/login" : "/console")
                 response.headers[.setCookie] = auth.setCookie("", maxAge: 0)
                 return response
@@ -84,14 +90,27 @@ public struct Console: Sendable {
     private func viewing(
         _ request: Request, _ context: HeraldRequestContext, _ body: (PageContext) async throws -> Response
     ) async throws -> Response {
-        guard let identity = auth.authenticate(request) else {
-            if auth.needsLogin, request.headers[.authorization] == nil {
-                return ConsoleResponse.redirect("/console/login?" + FormCoding.encode([("next", request.uri.string)]))
+        await rendering {
+            guard let identity = try await identify(request) else {
+                if auth.needsLogin, request.headers[.authorization] == nil {
+                    return ConsoleResponse.redirect("/console/login?" + FormCoding.encode([("next", request.uri.string)]))
+                }
+                return ConsoleResponse.unauthorized()
             }
-            return ConsoleResponse.unauthorized()
+            return try await body(pageContext(identity, request))
         }
-        let page = pageContext(identity, request)
-        return await rendering { try await body(page) }
+    }
+
+    /// Who the request is; a session cookie counts only while its session is live in the
+    /// database (not logged out, not revoked, not expired).
+    private func identify(_ request: Request) async throws -> ConsoleAuth.Identity? {
+        switch auth.credential(request) {
+        case .proven(let identity): return identity
+        case .session(let id):
+            let hash = auth.sessionHash(id)
+            return try await database.run { try ConsoleSessions.isLive($0, hash: hash) } ? .session(id) : nil
+        case nil: return nil
+        }
     }
 
     /// A POST that changes something: authenticated, with the CSRF token of its session,
@@ -100,8 +119,15 @@ public struct Console: Sendable {
         _ request: Request, _ context: HeraldRequestContext, action: String,
         _ body: (PageContext, ConsoleAuth.Identity, [String: String]) async throws -> Response
     ) async throws -> Response {
-        guard let identity = auth.authenticate(request) else { return ConsoleResponse.unauthorized() }
         let fields = try await Self.form(request)
+        return await rendering { try await acting(request, context, action: action, fields: fields, body) }
+    }
+
+    private func acting(
+        _ request: Request, _ context: HeraldRequestContext, action: String, fields: [String: String],
+        _ body: (PageContext, ConsoleAuth.Identity, [String: String]) async throws -> Response
+    ) async throws -> Response {
+        guard let identity = try await identify(request) else { return ConsoleResponse.unauthorized() }
         guard auth.allowsPost(from: identity, csrf: fields["csrf"]) else {
             logger.warning(
                 "console request refused: missing or wrong CSRF token",
@@ -115,8 +141,7 @@ public struct Console: Sendable {
         var page = pageContext(identity, request)
         page.path = request.uri.path
         if readOnly, action != "logout" { return ConsoleResponse.readOnly(page) }
-        let ready = page
-        return await rendering { try await body(ready, identity, fields) }
+        return try await body(page, identity, fields)
     }
 
     /// Turns what a page could not do into an error page instead of a dropped connection.
@@ -126,6 +151,8 @@ public struct Console: Sendable {
         } catch let invalid as EventFilter.Invalid {
             return ConsoleResponse.html(
                 ConsoleLayout.message(title: "Invalid filter", context: nil, invalid.description), status: .badRequest)
+        } catch let busy as ConsoleGate.Busy {
+            return ConsoleResponse.busy(busy)
         } catch {
             logger.error("console page failed", metadata: ["error": "\(error)"])
             return ConsoleResponse.html(
@@ -143,19 +170,36 @@ public struct Console: Sendable {
         guard auth.needsLogin else { return ConsoleResponse.redirect("/console") }
         let fields = try await Self.form(request)
         let next = Self.safeNext(fields["next"] ?? "/console")
+        // Taken before the compare, so parallel guesses cannot all pass a check made before
+        // any of them failed.
+        if case .refused(let retryAfter) = logins.attempt() {
+            logger.warning("console login refused: too many failed logins", metadata: ["from": "\(context.remoteAddress)"])
+            return ConsoleResponse.tooManyLogins(retryAfterSeconds: retryAfter)
+        }
         guard auth.acceptsLogin(fields["token"] ?? "") else {
             logger.warning("console login failed", metadata: ["from": "\(context.remoteAddress)"])
-            // A pause per wrong guess makes guessing slow; the compare itself leaks no timing.
+            // A pause per wrong guess also slows a single guesser between refills; the
+            // compare itself leaks no timing.
             try await Task.sleep(for: .milliseconds(300))
             return ConsoleResponse.html(ConsoleLayout.login(next: next, failed: true), status: .unauthorized)
         }
-        let session = auth.newSession()
-        logger.notice(
-            "console login",
-            metadata: ["who": "\(ConsoleAuth.Identity.session(session).auditName)", "from": "\(context.remoteAddress)"])
-        var response = ConsoleResponse.redirect(next)
-        response.headers[.setCookie] = auth.setCookie(session, maxAge: ConsoleAuth.sessionSeconds)
-        return response
+        logins.refund()
+        let session = ConsoleAuth.newSessionID()
+        let hash = auth.sessionHash(session)
+        let userAgent = request.headers[.userAgent]
+        let remote = "\(context.remoteAddress)"
+        return await rendering {
+            try await database.run { connection in
+                try ConsoleSessions.create(
+                    connection, hash: hash, lifetimeSeconds: ConsoleAuth.sessionSeconds, userAgent: userAgent,
+                    remoteAddress: remote)
+            }
+            logger.notice(
+                "console login", metadata: ["who": "\(ConsoleAuth.Identity.session(session).auditName)", "from": "\(remote)"])
+            var response = ConsoleResponse.redirect(next)
+            response.headers[.setCookie] = auth.setCookie(session, maxAge: ConsoleAuth.sessionSeconds)
+            return response
+        }
     }
 
     // MARK: Pages

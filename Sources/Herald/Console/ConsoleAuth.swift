@@ -6,13 +6,14 @@ import Hummingbird
 ///
 /// With a token (`stats.bearer_token_env`) a request is let in by `Authorization: Bearer
 /// <token>` (scripts) or by the session cookie the login page sets after the same token was
-/// typed. The cookie holds an expiry and an HMAC of it keyed by the token, not the token
-/// itself: it cannot be turned back into the token, stops working when it expires, and every
-/// cookie dies when the token changes. POSTs from a cookie session need a CSRF token bound to
-/// that cookie; a Bearer request needs none, since a browser never adds that header on its
-/// own. Without a token (a loopback listener, or `allow_unauthenticated`) the console is
-/// open, still with CSRF tokens, and on loopback only for requests whose Host is loopback,
-/// which keeps DNS-rebinding pages out.
+/// typed. The cookie holds a random session id (32 bytes from the system's CSPRNG), unique per
+/// login; the database keeps only its HMAC-SHA256 keyed by the token (``ConsoleSessions``),
+/// so a session can be revoked (logout, `herald console-logout --all`), a leaked table row
+/// cannot be replayed, and every session still ends when the token changes.
+/// POSTs from a cookie session need a CSRF token bound to that cookie; a Bearer request needs
+/// none, since a browser never adds that header on its own. Without a token (a loopback
+/// listener, or `allow_unauthenticated`) the console is open, still with CSRF tokens, and on
+/// loopback only for requests whose Host is loopback, which keeps DNS-rebinding pages out.
 struct ConsoleAuth: Sendable {
     enum Identity: Sendable, Equatable {
         case session(String)
@@ -52,19 +53,26 @@ struct ConsoleAuth: Sendable {
 
     var needsLogin: Bool { token != nil }
 
-    /// The identity a request proves, or nil.
-    func authenticate(_ request: Request, now: Date = Date()) -> Identity? {
+    /// What a request presents: an identity proven on the spot, or a session id the caller
+    /// must still find live in the database.
+    enum Credential: Sendable, Equatable {
+        case proven(Identity)
+        case session(id: String)
+    }
+
+    /// The credential a request presents, or nil when it presents none that could be good.
+    func credential(_ request: Request) -> Credential? {
         guard let token else {
             if requireLoopbackHost, !Self.isLoopbackHost(request.head.authority ?? "") {
                 return nil
             }
-            return .open
+            return .proven(.open)
         }
         if let header = request.headers[.authorization] {
-            return ConstantTime.bearerMatches(header, token: token) ? .bearer : nil
+            return ConstantTime.bearerMatches(header, token: token) ? .proven(.bearer) : nil
         }
-        guard let cookie = request.cookies[Self.cookieName]?.value, isValidSession(cookie, now: now) else { return nil }
-        return .session(cookie)
+        guard let cookie = request.cookies[Self.cookieName]?.value, Self.isWellFormedSessionID(cookie) else { return nil }
+        return .session(id: cookie)
     }
 
     /// Whether a typed token is the configured one.
@@ -73,16 +81,29 @@ struct ConsoleAuth: Sendable {
         return ConstantTime.equal(typed, token.value)
     }
 
-    /// A new session cookie value: `<expiry>.<mac>`.
-    func newSession(now: Date = Date()) -> String {
-        let expiry = Int(now.timeIntervalSince1970) + Self.sessionSeconds
-        return "\(expiry).\(mac("session.\(expiry)"))"
+    static let sessionIDBytes = 32
+
+    /// A new session id: 32 random bytes, base64url without padding (43 characters).
+    static func newSessionID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<sessionIDBytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return base64URL(bytes)
     }
 
-    func isValidSession(_ cookie: String, now: Date) -> Bool {
-        let parts = cookie.split(separator: ".", maxSplits: 1)
-        guard parts.count == 2, let expiry = Int(parts[0]), expiry > Int(now.timeIntervalSince1970) else { return false }
-        return ConstantTime.equal(String(parts[1]), mac("session.\(expiry)"))
+    /// What the database stores for a session id: its HMAC-SHA256 keyed by the token, hex.
+    /// Keyed, so a new token orphans every stored session without touching the table.
+    func sessionHash(_ id: String) -> String {
+        code("session.\(id)").map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Rejects what ``newSessionID()`` cannot have made before it costs a database lookup.
+    static func isWellFormedSessionID(_ text: String) -> Bool {
+        text.utf8.count == 43
+            && text.utf8.allSatisfy { byte in
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-")
+                    || byte == UInt8(ascii: "_")
+            }
     }
 
     /// The CSRF token forms of this identity carry.
@@ -106,10 +127,14 @@ struct ConsoleAuth: Sendable {
             + (secureCookie ? "; Secure" : "")
     }
 
-    private func mac(_ message: String) -> String {
-        let code = HMAC<SHA256>.authenticationCode(
-            for: Array(message.utf8), using: SymmetricKey(data: Array(keyBytes.value.utf8)))
-        return Data(code).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+    private func mac(_ message: String) -> String { Self.base64URL(code(message)) }
+
+    private func code(_ message: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: Array(keyBytes.value.utf8))))
+    }
+
+    private static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 

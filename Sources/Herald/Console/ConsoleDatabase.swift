@@ -3,7 +3,9 @@ import Synchronization
 
 /// The console's way to the database: blocking libpq calls on threads Herald owns (never
 /// the cooperative pool), over a few kept-open connections so a page does not pay for a
-/// connection setup.
+/// connection setup. At most `connections` calls run at once (``ConsoleGate``), so the
+/// console never holds more connections or threads than that, however many requests arrive:
+/// the database's connection slots stay free for the worker and the operator's psql.
 final class ConsoleDatabase: Sendable {
     /// A connection handed between threads, one at a time, through the idle list.
     private final class Pooled: @unchecked Sendable {
@@ -11,7 +13,6 @@ final class ConsoleDatabase: Sendable {
         init(_ connection: PGConnection) { self.connection = connection }
     }
 
-    static let maxIdle = 4
     /// Longer than any console page should take; a runaway search becomes an error page
     /// instead of a stuck request.
     static let statementTimeoutSeconds = 10
@@ -19,22 +20,30 @@ final class ConsoleDatabase: Sendable {
     private let url: Secret
     private let readOnly: Bool
     private let idle = Mutex<[Pooled]>([])
+    private let gate: ConsoleGate
+    private let connections: Int
     private let cache = Mutex<(key: EventIDKey?, keyColumns: [String]?)>((nil, nil))
 
-    init(url: String, readOnly: Bool) {
+    init(url: String, readOnly: Bool, connections: Int) {
         self.url = Secret(url)
         self.readOnly = readOnly
+        self.connections = connections
+        gate = ConsoleGate(slots: connections)
     }
 
-    /// Runs `body` with a connection on a thread of its own.
+    /// Runs `body` with a connection on a thread of its own, once one of the console's slots
+    /// is free; throws ``ConsoleGate/Busy`` when none frees up within a short wait.
     func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
-        try await runBlocking("herald-console") { [self] in
-            let pooled = try idle.withLock { $0.popLast() } ?? connect()
-            let value = try body(pooled.connection)
-            if pooled.connection.isOpen {
-                idle.withLock { if $0.count < Self.maxIdle { $0.append(pooled) } }
+        try await gate.withSlot {
+            try await runBlocking("herald-console") { [self] in
+                let pooled = try idle.withLock { $0.popLast() } ?? connect()
+                let value = try body(pooled.connection)
+                // Holding a slot, so at most `connections` exist: every open one is kept.
+                if pooled.connection.isOpen {
+                    idle.withLock { if $0.count < connections { $0.append(pooled) } }
+                }
+                return value
             }
-            return value
         }
     }
 

@@ -39,6 +39,28 @@ enum ConsoleResponse {
         return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "unauthorized\n")))
     }
 
+    /// 503: every console database slot stayed busy for the whole wait.
+    static func busy(_ busy: ConsoleGate.Busy) -> Response {
+        var response = plain(busy.description + "\n", status: .serviceUnavailable)
+        response.headers[.retryAfter] = "2"
+        return response
+    }
+
+    /// 429: too many wrong logins lately, from anyone; says when the next guess is taken.
+    static func tooManyLogins(retryAfterSeconds: Int) -> Response {
+        var response = plain(
+            "too many failed logins; try again in \(retryAfterSeconds) s\n", status: .tooManyRequests)
+        response.headers[.retryAfter] = String(retryAfterSeconds)
+        return response
+    }
+
+    private static func plain(_ text: String, status: HTTPResponse.Status) -> Response {
+        var headers = securityHeaders
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
     static func readOnly(_ page: PageContext) -> Response {
         html(
             ConsoleLayout.message(

@@ -30,8 +30,10 @@ public enum ConsoleServer {
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/") { _, _ in ConsoleResponse.redirect("/console") }
         Console(config: config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)
+        // The same idle and header-read timeout as the worker's listener (see StatsServer).
         let application = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.stats.idleTimeoutSeconds)))),
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "herald"),
             onServerRunning: { channel in
                 logger.info(

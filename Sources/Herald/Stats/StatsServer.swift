@@ -47,8 +47,12 @@ public enum StatsServer {
         if worker.config.console.enabled {
             Console(config: worker.config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)
         }
+        // Hummingbird's idle timer restarts only when a whole request part (head, body chunk,
+        // end) arrives, so it is also the header-read timeout: a client trickling a partial
+        // head is closed when it runs out.
         let application = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(worker.config.stats.idleTimeoutSeconds)))),
             configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "herald"),
             onServerRunning: { channel in
                 var metadata: Logger.Metadata = ["address": "\(channel.localAddress.map { "\($0)" } ?? "")"]

@@ -271,4 +271,20 @@ struct ConfigTests {
         #expect(config.triggers[0].signing?.key.count == 24)
         #expect(!ConfigSummary.text(for: config).contains("MfKQ9r8"))
     }
+
+    @Test func listenerTimeoutAndConsoleConnectionsComeFromFileOrEnvironment() throws {
+        let defaults = try parse("")
+        #expect(defaults.stats.idleTimeoutSeconds == 30)
+        #expect(defaults.console.connections == 4)
+        let file = try parse("stats: {idle_timeout_seconds: 5}\nconsole: {connections: 2}\n")
+        #expect(file.stats.idleTimeoutSeconds == 5)
+        #expect(file.console.connections == 2)
+        let overridden = try parse(
+            "console: {connections: 2}\n",
+            environment: ["HERALD_CONSOLE_CONNECTIONS": "3", "HERALD_STATS_IDLE_TIMEOUT_SECONDS": "1"])
+        #expect(overridden.console.connections == 3)
+        #expect(overridden.stats.idleTimeoutSeconds == 1)
+        #expect(failure("console: {connections: 0}\n")?.key == "console.connections")
+        #expect(failure("", environment: ["HERALD_STATS_IDLE_TIMEOUT_SECONDS": "soon"])?.key == "$HERALD_STATS_IDLE_TIMEOUT_SECONDS")
+    }
 }

@@ -66,18 +66,21 @@ struct ConsoleUnitTests {
         #expect(numeric.parameters.contains(#"{"data":{"new":{"order_id":"42"}}}"#))
     }
 
-    @Test func sessionCookieAndCSRFTokenAreBoundToTheToken() {
+    @Test func sessionIDsAreRandomWellFormedAndStoredOnlyAsAHash() {
         let auth = ConsoleAuth(token: Secret("t0ken"), listenerIsLoopback: true, secureCookie: false)
-        let now = Date()
-        let session = auth.newSession(now: now)
-        #expect(auth.isValidSession(session, now: now))
-        #expect(!auth.isValidSession(session, now: now.addingTimeInterval(Double(ConsoleAuth.sessionSeconds + 1))))
+        let session = ConsoleAuth.newSessionID()
+        #expect(ConsoleAuth.isWellFormedSessionID(session))
+        #expect(ConsoleAuth.newSessionID() != session)
         #expect(!session.contains("t0ken"))
-        let other = ConsoleAuth(token: Secret("other"), listenerIsLoopback: true, secureCookie: false)
-        #expect(!other.isValidSession(session, now: now))
-        let forged = String(session.prefix { $0 != "." }) + ".AAAA"
-        #expect(!auth.isValidSession(forged, now: now))
+        #expect(!ConsoleAuth.isWellFormedSessionID("99999999999.AAAA"))
+        #expect(!ConsoleAuth.isWellFormedSessionID(String(session.dropLast()) + "="))
+        let hash = auth.sessionHash(session)
+        #expect(hash.count == 64)
+        #expect(!hash.contains(session))
         let identity = ConsoleAuth.Identity.session(session)
+        let other = ConsoleAuth(token: Secret("other"), listenerIsLoopback: true, secureCookie: false)
+        // A new token finds none of the old token's sessions.
+        #expect(other.sessionHash(session) != hash)
         #expect(auth.allowsPost(from: identity, csrf: auth.csrfToken(for: identity)))
         #expect(!auth.allowsPost(from: identity, csrf: nil))
         #expect(!auth.allowsPost(from: identity, csrf: other.csrfToken(for: identity)))
@@ -127,13 +130,13 @@ struct ConsoleLinkTests {
                 head: HTTPRequest(method: .get, scheme: "http", authority: authority, path: "/console"),
                 body: RequestBody(buffer: ByteBuffer()))
         }
-        #expect(auth.authenticate(request("127.0.0.1:9464")) == .open)
-        #expect(auth.authenticate(request("localhost:9464")) == .open)
-        #expect(auth.authenticate(request("[::1]:9464")) == .open)
+        #expect(auth.credential(request("127.0.0.1:9464")) == .proven(.open))
+        #expect(auth.credential(request("localhost:9464")) == .proven(.open))
+        #expect(auth.credential(request("[::1]:9464")) == .proven(.open))
         // A DNS-rebinding page reaches the loopback listener under its own name.
-        #expect(auth.authenticate(request("attacker.example:9464")) == nil)
+        #expect(auth.credential(request("attacker.example:9464")) == nil)
         let tokened = ConsoleAuth(token: Secret("t"), listenerIsLoopback: true, secureCookie: false)
-        #expect(tokened.authenticate(request("127.0.0.1:9464")) == nil)
+        #expect(tokened.credential(request("127.0.0.1:9464")) == nil)
     }
 }
 
