@@ -73,6 +73,12 @@ public enum ConfigSummary {
             lines.append("    \(signing)")
         }
         if let transform = trigger.requestTransform { lines.append("    request_transform: \(transform.summary)") }
+        if let filter = trigger.filter {
+            for operation in CaptureOperation.allCases where trigger.spec(for: operation) != nil {
+                guard let expression = filter.expressions[operation] else { continue }
+                lines.append("    filter (\(operation.rawValue)): \(expression.source)")
+            }
+        }
         if let comment = trigger.comment { lines.append("    comment: \(comment)") }
         if trigger.triggerOnReplication { lines.append("    fires on replicated rows too (trigger_on_replication)") }
         if trigger.createdAtFormat == .hasura { lines.append("    created_at in Hasura's form (payload_compat)") }
