@@ -59,9 +59,13 @@ def sql_summary(raw):
     if raw is None:
         return None
     claimed = raw["events"] - raw["left_pending"]
-    return {"synchronous_commit": raw["synchronous_commit"], "events": claimed,
-            "seconds": round(raw["seconds"], 3), "left_pending": raw["left_pending"],
-            "events_per_s": round(claimed / raw["seconds"]) if raw["seconds"] > 0 else None}
+    summary = {"synchronous_commit": raw["synchronous_commit"], "events": claimed,
+               "seconds": round(raw["seconds"], 3), "left_pending": raw["left_pending"],
+               "events_per_s": round(claimed / raw["seconds"]) if raw["seconds"] > 0 else None}
+    if "postgres_ticks" in raw and claimed:
+        # pgbench's own CPU is not in it: the server's processes only.
+        summary["postgres_cpu_us_per_event"] = round(raw["postgres_ticks"] * tick_us / claimed, 1)
+    return summary
 
 
 result = {"config": config}
@@ -80,6 +84,9 @@ sql_sync, sql_async = sql_summary(load("sql-sync")), sql_summary(load("sql-async
 if sql_sync or sql_async:
     # Herald's own connections commit asynchronously: the asynchronous bound is like with like.
     result["sql_only_bound"] = {"asynchronous": sql_async, "synchronous": sql_sync}
+sql_bookkeeping = sql_summary(load("sql-bookkeeping"))
+if sql_bookkeeping:
+    result["sql_bookkeeping_bound"] = sql_bookkeeping
 
 if "drain" in result:
     d = result["drain"]
@@ -90,6 +97,8 @@ if "drain" in result:
         result["drain_to_sql_ratio"] = ratio(d["events_per_s"], sql_async["events_per_s"])
     if sql_sync:
         result["drain_to_sql_sync_ratio"] = ratio(d["events_per_s"], sql_sync["events_per_s"])
+    if sql_bookkeeping:
+        result["drain_to_bookkeeping_ratio"] = ratio(d["events_per_s"], sql_bookkeeping["events_per_s"])
 
 cells = [drain_summary(load(os.path.splitext(os.path.basename(p))[0]))
          for p in sorted(glob.glob(os.path.join(results_dir, "matrix-*.json")))]
@@ -215,6 +224,14 @@ if "drain_to_sql_ratio" in result:
     row("drain / SQL-only bound (asynchronous, like Herald)", result["drain_to_sql_ratio"])
 if "drain_to_sql_sync_ratio" in result:
     row("drain / SQL-only bound (synchronous, reference)", result["drain_to_sql_sync_ratio"])
+if "sql_bookkeeping_bound" in result:
+    b = result["sql_bookkeeping_bound"]
+    row("SQL bound + Herald's bookkeeping (attempt row per event): events/s", b["events_per_s"])
+    row("  PostgreSQL CPU per event: claim+mark bound / bookkeeping bound (µs)",
+        f"{(result.get('sql_only_bound', {}).get('asynchronous') or {}).get('postgres_cpu_us_per_event')} / "
+        f"{b.get('postgres_cpu_us_per_event')}")
+if "drain_to_bookkeeping_ratio" in result:
+    row("drain / bookkeeping bound (target >= 0.85)", result["drain_to_bookkeeping_ratio"])
 if "drain" in result:
     row("worker peak RSS during drain (MiB)", result["drain"]["worker_peak_rss_mib"])
 for r in result.get("steady", []):
