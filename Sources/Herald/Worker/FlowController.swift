@@ -21,7 +21,11 @@ public final class FlowController: Sendable {
 
     private let state: Mutex<FlowControl<DeliveryJob>>
     private let claimerWakes: [String: WakePipe]
-    private let deliveryWake = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Held as an object, not as a bare closure: copying an optional closure out of the lock
+    /// (`withLock { $0 }?()`) allocated a 32-byte context on every wake that was never freed
+    /// in release builds (heaptrack: 36,503 of them in six minutes, the worker's slow RSS
+    /// growth). A class reference is retained and released like any other.
+    private let deliveryWake = Mutex<DeliveryWake?>(nil)
     private let databaseWork = Mutex([String: DatabaseWork]())
     private let noticeSink: @Sendable ([Notice]) -> Void
 
@@ -98,11 +102,12 @@ public final class FlowController: Sendable {
 
     /// Installed once by the deliverer.
     func setDeliveryWake(_ wake: @escaping @Sendable () -> Void) {
-        deliveryWake.withLock { $0 = wake }
+        let waker = DeliveryWake(wake)
+        deliveryWake.withLock { $0 = waker }
     }
 
-    private func wakeDelivery() {
-        deliveryWake.withLock { $0 }?()
+    func wakeDelivery() {
+        deliveryWake.withLock { $0 }?.wake()
     }
 
     func planClaim(source: String) -> FlowControl<DeliveryJob>.ClaimPlan {
@@ -208,4 +213,11 @@ public final class FlowController: Sendable {
 
     /// Transfers running now.
     public var inFlight: Int { state.withLock { $0.inFlightTotal } }
+}
+
+/// The deliverer's wake-up, installed once (see `FlowController.deliveryWake`).
+final class DeliveryWake: Sendable {
+    let wake: @Sendable () -> Void
+
+    init(_ wake: @escaping @Sendable () -> Void) { self.wake = wake }
 }
