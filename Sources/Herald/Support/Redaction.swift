@@ -108,21 +108,23 @@ public enum Redaction {
     /// The secret parts of a database URL as they may reappear in a libpq message: the
     /// password as written (percent-encoded or not) and decoded, and password parameters.
     static func databaseSecrets(_ url: String) -> [String] {
-        var secrets: [String] = []
-        if let scheme = url.range(of: "://") {
-            let authorityEnd = url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" } ?? url.endIndex
-            if let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@"),
-                let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
-            {
-                let password = String(url[url.index(after: colon)..<at])
-                secrets += [password, password.removingPercentEncoding].compactMap { $0 }
-            }
-        }
+        var secrets = passwordForms(url)
         for match in url.matches(of: /(?i)(?:password|sslpassword)\s*=\s*('([^']*)'|[^\s&#]+)/) {
             let value = String(match.output.2 ?? match.output.1)
             secrets += [value, value.removingPercentEncoding].compactMap { $0 }
         }
         return secrets
+    }
+
+    /// The password of a `scheme://user:password@host…` URL, as written and percent-decoded.
+    static func passwordForms(_ url: String) -> [String] {
+        guard let scheme = url.range(of: "://") else { return [] }
+        let authorityEnd = url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
+        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return [] }
+        let password = String(url[url.index(after: colon)..<at])
+        return [password, password.removingPercentEncoding].compactMap { $0 }
     }
 
     /// A libpq message about `url` (a connection failure) fit to show: libpq quotes the part

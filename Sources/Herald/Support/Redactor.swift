@@ -88,15 +88,8 @@ public struct Redactor: Sendable {
     /// from it, e.g. in a receiver's error page.
     static func urlSecrets(_ url: String) -> [String] {
         guard let scheme = url.range(of: "://") else { return [] }
-        var secrets: [String] = []
+        var secrets = Redaction.passwordForms(url)
         let authorityEnd = url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
-        if let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") {
-            let userInfo = url[scheme.upperBound..<at]
-            if let colon = userInfo.firstIndex(of: ":") {
-                let password = String(userInfo[userInfo.index(after: colon)...])
-                secrets += [password, password.removingPercentEncoding].compactMap { $0 }
-            }
-        }
         if let question = url[authorityEnd...].firstIndex(of: "?") {
             let query = url[url.index(after: question)...].prefix { $0 != "#" }
             for pair in query.split(separator: "&") {
@@ -108,19 +101,9 @@ public struct Redactor: Sendable {
         return secrets
     }
 
+    /// The secret as it stands inside a JSON string literal.
     private static func jsonEscaped(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
+        String(DeliveryRequest.json(text).dropFirst().dropLast())
     }
 }
 
