@@ -16,7 +16,10 @@ struct RedactingMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = try await next(request, context)
         let collected = CollectedBody()
         try await response.body.write(BodyCollector(target: collected))
-        let text = redactor(String(buffer: collected.buffer.withLock { $0 }))
+        // In a page the placeholder is text, not a tag the browser would swallow.
+        let isHTML = response.headers[.contentType]?.hasPrefix("text/html") == true
+        let text = redactor(
+            String(buffer: collected.buffer.withLock { $0 }), placeholder: isHTML ? Markup.escape(Redaction.placeholder) : Redaction.placeholder)
         response.body = ResponseBody(byteBuffer: ByteBuffer(string: text))
         return response
     }

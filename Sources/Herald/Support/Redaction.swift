@@ -34,7 +34,7 @@ public enum Redaction {
     /// (`http://user:pw@{{HOST}}/x`), log lines and error messages quoting a URL. A URL ends
     /// at white space, a quote, an angle bracket or a backslash, as it does in logs, JSON and
     /// HTML; brackets and braces belong to it (`[::1]`, `{{HOST}}`).
-    public static func urls(in text: String) -> String {
+    public static func urls(in text: String, placeholder: String = placeholder) -> String {
         guard text.contains("://") else { return text }
         let bytes = Array(text.utf8)
         var output: [UInt8] = []

@@ -69,17 +69,18 @@ public struct Redactor: Sendable {
         self.init(secrets: secrets)
     }
 
-    /// `text` with every configured secret and every URL's secret parts replaced.
-    public func callAsFunction(_ text: String) -> String {
-        Redaction.urls(in: values(in: text))
+    /// `text` with every configured secret and every URL's secret parts replaced by
+    /// `placeholder` (an HTML page wants it escaped).
+    public func callAsFunction(_ text: String, placeholder: String = Redaction.placeholder) -> String {
+        Redaction.urls(in: values(in: text, placeholder: placeholder), placeholder: placeholder)
     }
 
     /// `text` with every configured secret replaced, URLs otherwise kept: for output whose
     /// point is to show a URL as built (`preview-request`: a transform's query string).
-    public func values(in text: String) -> String {
+    public func values(in text: String, placeholder: String = Redaction.placeholder) -> String {
         var result = text
         for needle in needles where result.contains(needle) {
-            result = result.replacingOccurrences(of: needle, with: Redaction.placeholder)
+            result = result.replacingOccurrences(of: needle, with: placeholder)
         }
         return result
     }
@@ -89,6 +90,11 @@ public struct Redactor: Sendable {
     static func urlSecrets(_ url: String) -> [String] {
         guard let scheme = url.range(of: "://") else { return [] }
         var secrets = Redaction.passwordForms(url)
+        if !secrets.isEmpty, let at = url[scheme.upperBound...].firstIndex(of: "@") {
+            // The Basic credentials curl sends for it, which a receiver may echo back.
+            let userInfo = String(url[scheme.upperBound..<at])
+            secrets.append(Data((userInfo.removingPercentEncoding ?? userInfo).utf8).base64EncodedString())
+        }
         let authorityEnd = url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
         if let question = url[authorityEnd...].firstIndex(of: "?") {
             let query = url[url.index(after: question)...].prefix { $0 != "#" }

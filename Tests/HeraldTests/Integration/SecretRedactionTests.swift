@@ -22,6 +22,8 @@ struct SecretRedactionTests {
         "alerts webhook token": "alertq-Planted8x",
         "console token": "console-Planted9x",
         "malformed database URL password": "s3cr%zzet-Planted10x",
+        // What curl sends for the webhook's userinfo, echoed back by the receiver.
+        "webhook basic auth": Data("hook:hookpw-Planted2x".utf8).base64EncodedString(),
     ]
 
     static func leaks(in surfaces: [String: String]) -> [String] {
@@ -50,7 +52,7 @@ struct SecretRedactionTests {
             worker: {fetch_interval_ms: 100, recorder_flush_interval_ms: 5, stats_log_interval_seconds: 1}
             stats: {listen: '127.0.0.1:\(port)', bearer_token_env: PLANTED_CONSOLE}
             alerts:
-              webhook: 'http://alerts:\(Self.secrets["alerts webhook password"]!)@\(receiverHost)/status/500?token=\(Self.secrets["alerts webhook token"]!)'
+              webhook: 'http://alerts:\(Self.secrets["alerts webhook password"]!)@\(receiverHost)/ok?token=\(Self.secrets["alerts webhook token"]!)'
               digest_interval_sec: 1
             tables:
               - table: {schema: public, name: items}
@@ -58,7 +60,7 @@ struct SecretRedactionTests {
                   - name: literal_hook
                     definition: {insert: {columns: "*"}, enable_manual: true}
                     retry_conf: {num_retries: 0, interval_sec: 0, timeout_sec: 5}
-                    webhook: 'http://hook:\(Self.secrets["webhook password"]!)@\(receiverHost)/status/500?token=\(Self.secrets["webhook query token"]!)'
+                    webhook: 'http://hook:\(Self.secrets["webhook password"]!)@\(receiverHost)/echo?token=\(Self.secrets["webhook query token"]!)'
                     headers: [{name: X-Custom, value_from_env: PLANTED_HEADER}]
                     signing: {secret_from_env: PLANTED_SIGNING}
                   - name: template_hook
@@ -107,9 +109,16 @@ struct SecretRedactionTests {
             try eventually(timeout: 30) {
                 try connection.query("SELECT count(*) FROM herald.event_log WHERE status = 'failed'")[0, 0] == "6"
             }, "\(worker.log)")
-        // The failed events raise alerts, whose webhook fails too: its retries are logged.
-        #expect(try eventually(timeout: 30) { worker.log.contains("alert webhook failed") }, "\(worker.log)")
-        let eventNumber = try #require(try connection.query("SELECT min(id) FROM herald.event_log")[0, 0])
+        // The failed events raise alerts; the dispatcher's log lines carry its webhook.
+        var alertBodies: [String] = []
+        #expect(
+            try eventually(timeout: 30) {
+                alertBodies = try receiver.requests().filter { $0.header("webhook-id")?.hasPrefix("alert_") == true }
+                    .map(\.body)
+                return alertBodies.contains { $0.contains("literal_hook") }
+            }, "\(worker.log)")
+        #expect(worker.log.contains("alerts enabled"))
+        let eventNumber = try #require(try connection.query("SELECT min(id) FROM herald.event_log WHERE trigger_name = 'literal_hook'")[0, 0])
         for page in ["/stats", "/metrics", "/console", "/console/events", "/console/events/\(eventNumber)"] {
             let response = try httpGet(base + page, headers: auth)
             #expect(response.status == 200, "\(page): \(response.body)")
@@ -117,6 +126,11 @@ struct SecretRedactionTests {
         }
         _ = worker.terminate()
         surfaces["worker log"] = worker.log
+        // The literal trigger's receiver echoes its request (headers, query) in a 500 body, which
+        // is stored, shown on the event page and quoted in the failed-event alert.
+        #expect(alertBodies.contains { $0.contains("X-Custom: <redacted>") }, "\(alertBodies)")
+        #expect(surfaces["/console/events/\(eventNumber)"]?.contains("X-Custom: &lt;redacted&gt;") == true)
+        surfaces["alert bodies"] = alertBodies.joined(separator: "\n")
         #expect(surfaces["worker log"]?.contains("alerts") == true)
 
         #expect(Self.leaks(in: surfaces) == [])
