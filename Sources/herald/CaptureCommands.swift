@@ -12,7 +12,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try options.source == nil ? options.loadConfig() : options.loadSourceConfig()
-            print(ConfigSummary.text(for: config))
+            print(redacted(ConfigSummary.text(for: config)))
             print("configuration OK")
         }
     }

@@ -47,7 +47,7 @@ struct GlobalOptions: ParsableArguments {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return RedactingLogHandler(handler)
         }
         return Logger(label: "herald")
     }
@@ -55,7 +55,9 @@ struct GlobalOptions: ParsableArguments {
     /// Loads the configuration or exits with a message naming what is wrong.
     func loadConfig() throws -> HeraldConfig {
         do {
-            return try ConfigLoader.load(path: configPath)
+            let config = try ConfigLoader.load(path: configPath)
+            ProcessRedactor.shared.set(Redactor(config: config))
+            return config
         } catch {
             throw CLIFailure(message: error.description, exitCode: .configError)
         }
@@ -107,12 +109,18 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let failure as CLIFailure {
-        FileHandle.standardError.write(Data("herald: error: \(failure.message)\n".utf8))
+        FileHandle.standardError.write(Data("herald: error: \(redacted(failure.message))\n".utf8))
         throw failure.exitCode
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("herald: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("herald: error: \(redacted("\(error)"))\n".utf8))
         throw ExitCode.failure
     }
+}
+
+/// `text` without the configuration's secrets, for what a command prints (its log lines are
+/// redacted by the log handler).
+func redacted(_ text: String) -> String {
+    ProcessRedactor.shared.redactor(text)
 }

@@ -57,7 +57,8 @@ struct PreviewRequestCommand: AsyncParsableCommand {
                 }
                 preview = found
             }
-            print(preview.text)
+            // Configured secrets only: the query string a transform builds is what is previewed.
+            print(ProcessRedactor.shared.redactor.values(in: preview.text))
             if preview.failure != nil { throw ExitCode(1) }
         }
     }

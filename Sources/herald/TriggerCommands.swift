@@ -89,7 +89,7 @@ struct TriggersCommand: AsyncParsableCommand {
 private func sendOperatorAlert(options: GlobalOptions, config: HeraldConfig, _ alert: Alert) async {
     guard let alertsConfig = config.alerts else { return }
     let logger = options.makeLogger()
-    let dispatcher = AlertDispatcher(config: alertsConfig, logger: logger)
+    let dispatcher = AlertDispatcher(config: alertsConfig, redactor: Redactor(config: config), logger: logger)
     let group = ServiceGroup(services: [dispatcher], logger: logger)
     dispatcher.emit(alert)
     async let running: Void? = try? group.run()

@@ -22,6 +22,8 @@ to the path:
   /chaos/<percent>         500 for that percent of requests at random; one in ten answers
                            after a random 20-150 ms, the others at once
   /failwhen/<text>         500 when the body contains <text> (percent-decoded), else 200
+  /echo                    500 whose body is the request line and headers, as careless error
+                           pages print them (secrets included)
 
 GET /_requests returns every request received (method, path, headers, body, time) as JSON;
 GET /_stats returns {"count", "max_concurrency", "max_concurrency_by_path"}.
@@ -122,6 +124,9 @@ class Handler(BaseHTTPRequestHandler):
     def _respond(self, kind, arg, attempt, path_count=0, first_seen=0.0):
         if kind == "status":
             self._send(int(arg), b"status " + arg.encode())
+        elif kind == "echo":
+            head = "%s %s\n" % (self.command, self.path) + "".join("%s: %s\n" % item for item in self.headers.items())
+            self._send(500, head.encode())
         elif kind == "flaky":
             self._send(500 if attempt <= int(arg) else 200, b"attempt %d" % attempt)
         elif kind == "retry-after":

@@ -59,6 +59,7 @@ public final class AlertDispatcher: Service {
     }
 
     public let config: AlertsConfig
+    private let redactor: Redactor
     private let tuning: Tuning
     private let logger: Logger
     private let state: Mutex<State>
@@ -70,12 +71,14 @@ public final class AlertDispatcher: Service {
     private let overflowCounter = Counter(label: "herald_alerts_overflow_total")
 
     /// Create after bootstrapping the metrics system: metric handles are made here.
-    public convenience init(config: AlertsConfig, logger: Logger) {
-        self.init(config: config, logger: logger, tuning: Tuning())
+    /// - Parameter redactor: applied to every alert body (``Redactor/init(config:environment:)``).
+    public convenience init(config: AlertsConfig, redactor: Redactor = .urlsOnly, logger: Logger) {
+        self.init(config: config, redactor: redactor, logger: logger, tuning: Tuning())
     }
 
-    init(config: AlertsConfig, logger: Logger, tuning: Tuning) {
+    init(config: AlertsConfig, redactor: Redactor = .urlsOnly, logger: Logger, tuning: Tuning) {
         self.config = config
+        self.redactor = redactor
         self.tuning = tuning
         var logger = logger
         logger[metadataKey: "alerts_webhook"] = "\(config.displayWebhook)"
@@ -163,7 +166,7 @@ public final class AlertDispatcher: Service {
                 return (next, false, next == nil ? state.inbox.nextDigestDue : nil)
             }
             if stopping { break }
-            if let next { current = Outgoing(message: AlertMessage(next)) }
+            if let next { current = Outgoing(message: AlertMessage(next, redactor: redactor)) }
             guard var outgoing = current else {
                 transport.sleep(min(tuning.tick, digestDue.map { $0 - now } ?? tuning.tick))
                 continue
@@ -229,7 +232,7 @@ public final class AlertDispatcher: Service {
         var problem: String?
         var queued = rest[...]
         // Messages are made one by one: after a failure the rest need not be.
-        var message = current ?? queued.popFirst().map { AlertMessage($0) }
+        var message = current ?? queued.popFirst().map { AlertMessage($0, redactor: redactor) }
         while let next = message {
             let remaining = deadline - .now
             guard remaining > .milliseconds(10) else {
@@ -242,7 +245,7 @@ public final class AlertDispatcher: Service {
                 break
             }
             sent += 1
-            message = queued.popFirst().map { AlertMessage($0) }
+            message = queued.popFirst().map { AlertMessage($0, redactor: redactor) }
         }
         if sent < total {
             recordFailed(total - sent)

@@ -7,8 +7,10 @@ struct AlertMessage: Sendable, Equatable {
     let type: String
     let body: [UInt8]
 
-    init(_ pending: PendingAlert, id: String = AlertMessage.newID()) {
-        self.init(id: id, type: pending.alert.type, body: Array(Self.payload(pending).utf8))
+    /// The body is redacted before it is signed: an alert quotes receivers' errors and
+    /// response bodies, which may repeat a secret or a URL with credentials.
+    init(_ pending: PendingAlert, id: String = AlertMessage.newID(), redactor: Redactor = .urlsOnly) {
+        self.init(id: id, type: pending.alert.type, body: Array(redactor(Self.payload(pending)).utf8))
     }
 
     init(id: String, type: String, body: [UInt8]) {

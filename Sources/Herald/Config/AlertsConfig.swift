@@ -22,12 +22,12 @@ public struct AlertsConfig: Sendable, Equatable {
         self.webhook = webhook
     }
 
-    /// The webhook as it may be printed: a URL from the environment can carry credentials.
+    /// The webhook as it may be printed, shown as a trigger's is (``TriggerConfig/displayWebhook``).
     public var displayWebhook: String {
         switch webhookSource {
-        case .literal: webhook
+        case .literal: Redaction.url(webhook)
         case .environment(let name): "<env \(name)>"
-        case .template(let text): text
+        case .template(let text): Redaction.redactQuery(Redaction.urls(in: text))
         }
     }
 

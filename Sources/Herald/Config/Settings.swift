@@ -12,15 +12,7 @@ public struct DatabaseSettings: Sendable, Equatable {
     public var redactedURL: String { Self.redact(url) }
 
     static func redact(_ url: String) -> String {
-        // postgres://user:secret@host/db → postgres://user:***@host/db
-        if let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) {
-            let userInfo = url[scheme.upperBound..<at.lowerBound]
-            if let colon = userInfo.firstIndex(of: ":") {
-                return url.replacingCharacters(in: userInfo.index(after: colon)..<at.lowerBound, with: "***")
-            }
-        }
-        // Keyword form: password=secret
-        return url.replacing(/password\s*=\s*('[^']*'|\S+)/, with: "password=***")
+        Redaction.databaseURL(url, mask: "***")
     }
 }
 

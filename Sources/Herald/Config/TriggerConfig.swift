@@ -185,7 +185,8 @@ public struct TriggerConfig: Sendable, Equatable {
         switch webhookSource {
         case .literal: Redaction.url(webhook)
         case .environment(let name): "<env \(name)>"
-        case .template(let text): Redaction.redactQuery(text)
+        // The template's own text may carry credentials (`http://user:pw@{{HOST}}/x`).
+        case .template(let text): Redaction.redactQuery(Redaction.urls(in: text))
         }
     }
 }

@@ -27,6 +27,7 @@ public enum ConsoleServer {
 
     public static func application(config: HeraldConfig, address: StatsListenAddress, logger: Logger) -> some Service {
         let router = Router(context: HeraldRequestContext.self)
+        router.add(middleware: RedactingMiddleware(redactor: Redactor(config: config)))
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/") { _, _ in ConsoleResponse.redirect("/console") }
         Console(config: config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)

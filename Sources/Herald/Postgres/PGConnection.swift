@@ -42,7 +42,8 @@ public final class PGConnection {
         guard PQstatus(handle) == CONNECTION_OK else {
             let message = Self.trimmed(PQerrorMessage(handle)) ?? "unknown error"
             PQfinish(handle)
-            throw PGError(code: .connectionFailed, message: message)
+            // libpq quotes what it could not parse, which may be the password.
+            throw PGError(code: .connectionFailed, message: Redaction.connectionMessage(message, url: url))
         }
         // Server notices ("relation already exists, skipping") would go straight to stderr
         // through libpq's default processor; Herald reports what matters itself.

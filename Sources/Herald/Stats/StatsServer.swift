@@ -20,6 +20,7 @@ public enum StatsServer {
                 metadata: ["listen": "\(worker.config.stats.listen)"])
         }
         let router = Router(context: HeraldRequestContext.self)
+        router.add(middleware: RedactingMiddleware(redactor: Redactor(config: worker.config)))
         router.add(middleware: BearerTokenMiddleware(token: token))
         if token == nil && address.isLoopback {
             router.add(middleware: LoopbackHostMiddleware())

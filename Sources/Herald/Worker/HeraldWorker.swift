@@ -145,7 +145,7 @@ public final class HeraldWorker: Sendable {
     {
         let worker = config.worker
         let shutdownDeadline = ShutdownDeadline()
-        let alerts = config.alerts.map { AlertDispatcher(config: $0, logger: logger) }
+        let alerts = config.alerts.map { AlertDispatcher(config: $0, redactor: Redactor(config: config), logger: logger) }
         let reporter = FlowNoticeReporter(
             logger: logger, metrics: stats.metrics, alert: { alerts?.emit($0) },
             openSecondsByTrigger: Dictionary(
