@@ -111,4 +111,22 @@ struct StatsEndpointTests {
             "\(worker.log)")
         #expect(try fixture.count("locked_by IS NOT NULL") == 0)
     }
+
+    @Test func consoleOnAWorkersAddressSaysWhichAddressWhyAndToPassListen() throws {
+        let receiver = try Receiver()
+        let fixture = try WorkerFixture(webhook: receiver.url("/ok"))
+        // The receiver stands in for a running worker holding stats.listen.
+        let yaml = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: #"stats: {listen: ""}"#, with: "stats: {listen: '127.0.0.1:\(receiver.port)'}")
+        try yaml.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let console = try runHerald(["console", "--config", fixture.configPath])
+        #expect(console.status != 0)
+        #expect(
+            console.stderr.contains(
+                "herald: error: herald console cannot listen on 127.0.0.1:\(receiver.port): address already in use;"
+                    + " the address is stats.listen (the default without --listen)"),
+            "\(console.stderr)")
+        #expect(console.stderr.contains("pass --listen HOST:PORT"))
+        #expect(!console.stderr.contains("errno"))
+    }
 }
