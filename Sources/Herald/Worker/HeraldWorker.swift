@@ -168,9 +168,9 @@ public final class HeraldWorker: Sendable {
         let alerts = config.alerts.map { AlertDispatcher(config: $0, logger: logger) }
         let reporter = FlowNoticeReporter(
             logger: logger, metrics: stats.metrics, alert: { alerts?.emit($0) },
-            openSecondsByTrigger: Dictionary(
-                uniqueKeysWithValues: config.triggersBySource.map {
-                    ($0.ref, $0.trigger.protection.circuitBreaker?.openSeconds ?? 0)
+            breakers: Dictionary(
+                uniqueKeysWithValues: config.triggersBySource.compactMap { ref, trigger in
+                    trigger.protection.circuitBreaker.map { (ref, $0) }
                 }))
         for source in config.sources { stats.metrics.setSourceReady(source.name, false) }
         for (ref, _) in config.triggersBySource {
@@ -186,13 +186,17 @@ public final class HeraldWorker: Sendable {
             routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
         var recorders: [String: Recorder] = [:]
         var claimers: [Claimer] = []
+        let failureLog = FinalFailureLog(logger: logger)
         for source in config.sources {
             let scoped = config.scoped(to: source)
             let logger = logger(for: source)
             recorders[source.name] = Recorder(
                 databaseURL: source.database.url, source: source.name, workerID: workerID, settings: worker, flow: flow,
                 shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
-                onFailedEvents: { outcomes in outcomes.forEach { alerts?.emit($0.failedAlert) } })
+                onFailedEvents: { outcomes in
+                    failureLog.report(outcomes, now: .now)
+                    outcomes.forEach { alerts?.emit($0.failedAlert) }
+                })
             claimers.append(
                 Claimer(
                     config: scoped, workerID: workerID, installation: installations[source.name], flow: flow, stats: stats,
