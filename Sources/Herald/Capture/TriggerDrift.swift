@@ -107,12 +107,17 @@ extension TriggerInstaller {
         let tables = Set(config.triggers.map(\.table))
         for existing in installed where !desired.contains(where: { $0.table == existing.table && $0.name == existing.name }) {
             guard !missingTables.contains(existing.table) else { continue }
-            let prune = tables.contains(existing.table) ? "" : " --prune"
+            // On a table this configuration does not name it may be another configuration's on
+            // the same database (install-triggers keeps those without --prune): say so.
+            let drop =
+                tables.contains(existing.table)
+                ? "herald install-triggers"
+                : "herald install-triggers --prune, unless another configuration on this database delivers it"
             drift.findings.append(
                 .init(
                     kind: .unconfigured, trigger: existing.name, table: existing.table,
                     fix: "its events are captured but this configuration does not deliver them; add the trigger to \(file)"
-                        + " (a misspelt key there?), or drop it with herald install-triggers\(prune)"))
+                        + " (a misspelt key there?), or drop it with \(drop)"))
         }
         return drift
     }
