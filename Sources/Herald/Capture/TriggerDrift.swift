@@ -54,8 +54,10 @@ public struct TriggerDrift: Sendable, Equatable {
 
     public func count(_ kind: Kind) -> Int { findings.filter { $0.kind == kind }.count }
 
-    /// The state of one configured trigger's capture, for `herald triggers`.
+    /// The state of one configured trigger's capture, for `herald triggers`: `-` for cron
+    /// triggers and one-off events, which capture nothing.
     public func capture(of trigger: TriggerConfig) -> String {
+        guard trigger.isEventTrigger else { return "-" }
         guard trigger.hasCaptureOperations else { return "manual only" }
         return findings.first { $0.trigger == trigger.name && $0.kind != .unconfigured }?.kind.rawValue ?? "installed"
     }
