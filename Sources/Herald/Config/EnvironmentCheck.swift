@@ -18,6 +18,8 @@ public enum EnvironmentCheck {
             ?? environment["HERALD_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : ($0, "$HERALD_LOG_LEVEL") }
             ?? ("info", "")
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            // The error's file is where the value came from, which leads its message as a
+            // file name would: "--log-level: unknown log level 'verbose' (…)".
             throw ConfigError(
                 code: .invalidValue, file: origin, key: nil,
                 message: "unknown log level '\(text)' (expected one of: \(logLevelNames.joined(separator: ", ")))")
