@@ -22,7 +22,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         try await reportingErrors {
             let logger = options.makeLogger()
             let config = try options.loadSourceConfig()
-            let text = listen ?? (config.stats.listen.isEmpty ? "127.0.0.1:9465" : config.stats.listen)
+            let text = listen ?? (config.stats.listen.isEmpty ? ConsoleServer.fallbackListen : config.stats.listen)
             guard let address = StatsListenAddress(text) else {
                 throw CLIFailure(message: "--listen '\(text)' is not host:port", exitCode: .configError)
             }
@@ -33,7 +33,9 @@ struct ConsoleCommand: AsyncParsableCommand {
             }
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [ConsoleServer.application(config: config, address: address, logger: logger)],
+                    services: [ConsoleServer.application(
+                        config: config, address: address,
+                        origin: ConsoleServer.listenOrigin(option: listen, statsListen: config.stats.listen), logger: logger)],
                     gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
             try await group.run()
         }

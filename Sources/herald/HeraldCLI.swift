@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Herald
 import Logging
+import Synchronization
 
 @main
 struct HeraldCLI: AsyncParsableCommand {
@@ -40,10 +41,24 @@ struct GlobalOptions: ParsableArguments {
 
     var configPath: String { config ?? ConfigLoader.defaultPath() }
 
+    /// Refuses a log level that names none, before any command runs: a typo such as
+    /// `verbose` must not quietly log at info. `--log-level` is a usage error (64),
+    /// `HERALD_LOG_LEVEL` a configuration error (78).
+    func validate() throws {
+        do {
+            _ = try EnvironmentCheck.logLevel(option: logLevel, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            guard logLevel == nil else { throw ValidationError(error.description) }
+            printError("error: \(error.description)")
+            throw ExitCode.configError
+        }
+    }
+
     /// Sets up logging once for the process and returns the root logger.
     func makeLogger() -> Logger {
-        let name = logLevel ?? ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
-        let level = Logger.Level(rawValue: name.lowercased()) ?? .info
+        // validate() has refused a level that names none.
+        let level =
+            (try? EnvironmentCheck.logLevel(option: logLevel, environment: ProcessInfo.processInfo.environment)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -54,13 +69,16 @@ struct GlobalOptions: ParsableArguments {
 
     /// Loads the configuration or exits with a message naming what is wrong.
     func loadConfig() throws -> HeraldConfig {
+        let config: HeraldConfig
         do {
-            let config = try ConfigLoader.load(path: configPath)
+            config = try ConfigLoader.load(path: configPath)
             ProcessRedactor.shared.set(Redactor(config: config))
-            return config
         } catch {
             throw CLIFailure(message: error.description, exitCode: .configError)
         }
+        config.warnings.forEach { printError("warning: \($0)") }
+        LoadedDatabase.origin.withLock { $0 = config.database.urlOrigin }
+        return config
     }
 }
 
@@ -104,10 +122,22 @@ extension ExitCode {
     static let usage = ExitCode(64)
 }
 
+/// Where the loaded configuration's database URL came from, for a failure to connect: the
+/// file, `HERALD_DATABASE_URL` and Hasura's metadata can each set it, and the one that won is
+/// not always the one the user looked at.
+enum LoadedDatabase {
+    static let origin = Mutex("")
+}
+
 /// Runs a command body, turning Herald's errors into a one-line message and an exit code.
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
+    } catch let error as PGError where error.code == .connectionFailed {
+        let origin = LoadedDatabase.origin.withLock { $0 }
+        let from = origin.isEmpty ? "" : " (the database URL is from \(origin))"
+        FileHandle.standardError.write(Data("herald: error: \(redacted("\(error)"))\(from)\n".utf8))
+        throw ExitCode.failure
     } catch let failure as CLIFailure {
         FileHandle.standardError.write(Data("herald: error: \(redacted(failure.message))\n".utf8))
         throw failure.exitCode

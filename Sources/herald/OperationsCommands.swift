@@ -61,7 +61,7 @@ struct RedeliverEventCommand: AsyncParsableCommand {
                     print("event \(try admin.publicID(number)) queued for redelivery")
                 case .unknown(let text):
                     problems += 1
-                    printError("event \(text): no such event")
+                    printError(EventID.notFoundMessage(text))
                 case .busy(let number, let worker):
                     problems += 1
                     printError("event \(try admin.publicID(number)): being delivered by \(worker); use --force to redeliver anyway")

@@ -53,7 +53,7 @@ struct PreviewRequestCommand: AsyncParsableCommand {
                 let id = event ?? ""
                 let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
                 guard let found = try RequestPreview.forEvent(id, trigger: trigger, admin: admin, timestamp: now) else {
-                    throw CLIFailure(message: "event \(id): no such event")
+                    throw CLIFailure(message: EventID.notFoundMessage(id))
                 }
                 preview = found
             }

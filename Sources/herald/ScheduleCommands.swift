@@ -201,7 +201,7 @@ struct CancelEventCommand: AsyncParsableCommand {
                     print("event \(id) cancelled")
                 case .unknown(let text):
                     problems += 1
-                    printError("event \(text): no such event")
+                    printError(EventID.notFoundMessage(text))
                 case .notScheduled(let id):
                     problems += 1
                     printError("event \(id) is a captured change, not a scheduled event; use skip-event")

@@ -34,7 +34,7 @@ struct SkipEventCommand: AsyncParsableCommand {
                     print("event \(try admin.publicID(number)) skipped (marked failed)\(released)")
                 case .unknown(let text):
                     problems += 1
-                    printError("event \(text): no such event")
+                    printError(EventID.notFoundMessage(text))
                 case .notPending(let number, let status):
                     problems += 1
                     printError("event \(try admin.publicID(number)): is \(status), not pending; nothing to skip")

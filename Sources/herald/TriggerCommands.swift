@@ -71,7 +71,11 @@ struct TriggersCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try options.loadSourceConfig()
-            let rows = try TriggerAdmin(connection: PGConnection(url: config.database.url)).list(config)
+            let connection = try PGConnection(url: config.database.url)
+            let drift = try TriggerInstaller(config: config, logger: options.makeLogger()).drift(connection)
+            let rows = try TriggerAdmin(connection: connection).list(config, drift: drift)
+            // Each disagreement with its fix, including installed triggers no row shows.
+            drift.findings.forEach { printError("warning: \($0.line)") }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,8 +1,8 @@
 # Shared by scripts/test, scripts/demo and scripts/bench: system packages and a throwaway
 # PostgreSQL. Source it; it defines functions only.
 
-# prometheus: its promtool checks config/prometheus-alerts.yaml in the tests.
-HERALD_APT_PACKAGES=(postgresql libpq-dev pkg-config libcurl4-openssl-dev python3 curl prometheus)
+# What building and running Herald needs; scripts/test adds what only the tests use.
+HERALD_APT_PACKAGES=(postgresql libpq-dev pkg-config libcurl4-openssl-dev python3 curl)
 
 # Installs what Herald needs to build and test. As root it runs apt-get; otherwise it prints
 # the exact command and fails, because a half-installed machine gives confusing build errors.

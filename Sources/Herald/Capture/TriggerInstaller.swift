@@ -169,7 +169,7 @@ public struct TriggerInstaller {
     private func validateTables(_ connection: PGConnection) throws {
         var columnsByTable: [TableName: Set<String>?] = [:]
         var problems: [InstallError] = []
-        for trigger in config.triggers where trigger.insert != nil || trigger.update != nil || trigger.delete != nil {
+        for trigger in config.triggers where trigger.hasCaptureOperations {
             if columnsByTable[trigger.table] == nil {
                 do {
                     columnsByTable[trigger.table] = .some(try tableColumns(connection, trigger: trigger))
@@ -220,7 +220,7 @@ public struct TriggerInstaller {
         return result.column(0).compactMap { $0 }
     }
 
-    private func tableColumns(_ connection: PGConnection, trigger: TriggerConfig) throws -> Set<String> {
+    func tableColumns(_ connection: PGConnection, trigger: TriggerConfig) throws -> Set<String> {
         let relation = try connection.query(
             """
             SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -243,7 +243,7 @@ public struct TriggerInstaller {
 
     /// Herald's triggers are the ones that call herald.capture() or herald.capture_ordered(); partition clones (which
     /// PostgreSQL manages through the parent) are left out.
-    private func installedTriggers(_ connection: PGConnection) throws -> [InstalledTrigger] {
+    func installedTriggers(_ connection: PGConnection) throws -> [InstalledTrigger] {
         let result = try connection.query(
             """
             SELECT n.nspname, c.relname, t.tgname, coalesce(d.description, ''),

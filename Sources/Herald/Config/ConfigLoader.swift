@@ -52,6 +52,7 @@ public enum ConfigLoader {
             try document.rejectUnknownKeys(topLevelKeys)
             if let section = try document.child("database") {
                 try readStrings(section, DatabaseSettings.stringSettings, into: &config.database)
+                if !config.database.url.isEmpty { config.database.urlOrigin = "database.url in \(file)" }
             }
             if let section = try document.child("worker") {
                 try readIntegers(section, WorkerSettings.integerSettings, into: &config.worker)
@@ -139,10 +140,12 @@ public enum ConfigLoader {
             guard sourcesNode == nil else { return }
             if config.database.url.isEmpty, let metadata {
                 config.database.url = try metadataDatabaseURL(metadata.databaseURL, environment: environment, file: file)
+                config.database.urlOrigin = "the Hasura metadata's databases.yaml (hasura_metadata)"
             }
             // A copied tables.yaml has no databases.yaml either: Hasura read its variable.
             if config.database.url.isEmpty, bareTableList, let url = environment[hasuraDatabaseVariable], !url.isEmpty {
                 config.database.url = url
+                config.database.urlOrigin = "$\(hasuraDatabaseVariable)"
             }
             if config.database.url.isEmpty {
                 throw ConfigError(
@@ -154,8 +157,9 @@ public enum ConfigLoader {
         }
         check { () throws(ConfigError) in
             guard sourcesNode == nil, let tables else { return }
-            let (triggers, triggerProblems) = try TriggerParser(environment: environment, sourceName: metadata?.sourceName)
-                .parseAll(tables: tables)
+            let (triggers, triggerProblems) = try TriggerParser(
+                environment: environment, sourceName: metadata?.sourceName, isHasuraExport: metadata != nil || bareTableList
+            ).parseAll(tables: tables)
             config.triggers = triggers
             problems += triggerProblems
         }
@@ -164,7 +168,9 @@ public enum ConfigLoader {
             config.alerts = try AlertsConfig.parse(alerts, environment: environment)
         }
         if sourcesNode == nil {
-            config.sources = [SourceConfig(name: SourceConfig.defaultName, url: config.database.url, triggers: config.triggers)]
+            var source = SourceConfig(name: SourceConfig.defaultName, triggers: config.triggers)
+            source.database = config.database
+            config.sources = [source]
         }
         check { () throws(ConfigError) in
             try addScheduledTriggers(
@@ -186,6 +192,9 @@ public enum ConfigLoader {
             deriveLease(&config)
         }
         if let combined = ConfigError.combining(problems) { throw combined }
+        config.warnings = EnvironmentCheck.unknownVariableWarnings(
+            environment: environment,
+            referenced: EnvironmentCheck.mentionedVariables(in: document.node).union([config.stats.bearerTokenEnv]))
         return config
     }
 
@@ -295,6 +304,7 @@ public enum ConfigLoader {
                 problems.check { () throws(ConfigError) in
                     try sourceURL(try element.required("database"), source: name, environment: environment)
                 } ?? ""
+            source.database.urlOrigin = "the database of source '\(name)' in \(node.file)"
             if let tables = problems.check({ () throws(ConfigError) in try element.child("tables") }) ?? nil,
                 let (triggers, triggerProblems) = problems.check({ () throws(ConfigError) in
                     try TriggerParser(environment: environment, sourceName: name).parseAll(tables: tables)
@@ -459,6 +469,18 @@ public enum ConfigLoader {
         }
     }
 
+    /// Every `HERALD_<SECTION>_<KEY>` variable ``applyOverrides(_:file:to:)`` and
+    /// ``readRetention(_:environment:file:into:)`` read, for naming the misspelt ones.
+    static var overrideVariables: Set<String> {
+        var names = WorkerSettings.integerSettings.map { "HERALD_WORKER_\($0.key.uppercased())" }
+        names += StatsSettings.stringSettings.map { "HERALD_STATS_\($0.key.uppercased())" }
+        names += DatabaseSettings.stringSettings.map { "HERALD_DATABASE_\($0.key.uppercased())" }
+        names += RetentionSettings.keys.map { "HERALD_RETENTION_\($0.uppercased())" }
+        names += ["HERALD_STATS_ALLOW_UNAUTHENTICATED", "HERALD_STATS_IDLE_TIMEOUT_SECONDS"]
+        names += ConsoleSettings.keys.map { "HERALD_CONSOLE_\($0.uppercased())" }
+        return Set(names)
+    }
+
     /// `HERALD_<SECTION>_<KEY>` beats the file, so a systemd `EnvironmentFile=` can tune a
     /// deployment without editing it.
     private static func applyOverrides(
@@ -501,6 +523,11 @@ public enum ConfigLoader {
             if let value = environment["HERALD_DATABASE_\(setting.key.uppercased())"], !value.isEmpty {
                 config.database[keyPath: setting.keyPath] = value
             }
+        }
+        if let value = environment["HERALD_DATABASE_URL"], !value.isEmpty {
+            config.database.urlOrigin =
+                config.database.urlOrigin.isEmpty
+                ? "$HERALD_DATABASE_URL" : "$HERALD_DATABASE_URL, which overrides \(config.database.urlOrigin)"
         }
     }
 

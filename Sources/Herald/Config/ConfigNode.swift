@@ -58,10 +58,17 @@ struct ConfigNode {
         }
         let expected = allowed.sorted().joined(separator: ", ")
         return entries.filter { !allowed.contains($0.key) && !reportedElsewhere.contains($0.key) }.map { key, value in
-            ConfigError(
+            let hint = ClosestName.suggestion(for: key, among: allowed).map { "did you mean '\($0)'? " } ?? ""
+            return ConfigError(
                 code: .unknownKey, file: file, line: value.line, key: childPath(key),
-                message: "unknown key '\(key)' (expected one of: \(expected))")
+                message: "unknown key '\(key)' (\(hint)expected one of: \(expected))")
         }
+    }
+
+    /// Whether this mapping has a key outside `allowed` (already reported as unknown, so a
+    /// check that follows from it need not say the same again).
+    func hasUnknownKeys(_ allowed: Set<String>) -> Bool {
+        ((try? entries()) ?? []).contains { !allowed.contains($0.key) }
     }
 
     /// The value under `key`, nil when absent or null.

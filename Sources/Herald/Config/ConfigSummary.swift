@@ -3,7 +3,10 @@
 public enum ConfigSummary {
     public static func text(for config: HeraldConfig) -> String {
         var lines = ["config: \(config.file)"]
-        if !config.usesSourcesList { lines.append("database: \(config.database.redactedURL)") }
+        if !config.usesSourcesList {
+            let origin = config.database.urlOrigin.isEmpty ? "" : " (from \(config.database.urlOrigin))"
+            lines.append("database: \(config.database.redactedURL)\(origin)")
+        }
         let worker = config.worker
         lines.append(
             "worker: http_pool_size=\(worker.httpPoolSize) http_per_host_limit=\(worker.httpPerHostLimit)"
@@ -38,10 +41,11 @@ public enum ConfigSummary {
             lines.append("cron triggers: \(cron.count)\(config.usesSourcesList ? " (in source \(config.sources[0].name))" : "")")
             lines += cron.flatMap(triggerLines)
         }
+        lines.append(retentionLine(config.retention))
         if let partitioning = config.partitioning {
             lines.append(
-                "partitioning: \(partitioning.intervalSeconds / 60) min partitions, \(partitioning.premake) made ahead;"
-                    + " retention drops whole partitions")
+                "partitioning: \(DurationText.setting(seconds: partitioning.intervalSeconds)) partitions,"
+                    + " \(partitioning.premake) made ahead; retention drops whole partitions")
         }
         if let alerts = config.alerts {
             lines.append(
@@ -49,6 +53,16 @@ public enum ConfigSummary {
                     + (alerts.signing.map { ", \($0)" } ?? ""))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What is deleted and when: a log that grows without bound is worth seeing before it fills a disk.
+    static func retentionLine(_ retention: RetentionSettings) -> String {
+        guard retention.isEnabled else {
+            return "retention: off (finished events are kept; set retention.delivered_after and failed_after to delete them)"
+        }
+        func age(_ seconds: Int?) -> String { seconds.map { "after \(DurationText.setting(seconds: $0))" } ?? "kept" }
+        return "retention: delivered \(age(retention.deliveredAfterSeconds)), failed \(age(retention.failedAfterSeconds)),"
+            + " checked every \(DurationText.setting(seconds: retention.intervalSeconds))"
     }
 
     private static func triggerLines(_ trigger: TriggerConfig) -> [String] {

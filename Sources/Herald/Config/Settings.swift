@@ -7,6 +7,9 @@ public struct DatabaseSettings: Sendable, Equatable {
         set { storedURL = Secret(newValue) }
     }
     private var storedURL = Secret("")
+    /// Where ``url`` came from (`database.url in herald.yaml`, `$HERALD_DATABASE_URL, which
+    /// overrides …`): when several places can set it, a connection failure must say which won.
+    public var urlOrigin = ""
 
     /// The URL with any password replaced, for logs and summaries.
     public var redactedURL: String { Self.redact(url) }

@@ -240,6 +240,9 @@ public struct HeraldConfig: Sendable, Equatable {
     public var usesSourcesList = false
     /// Where operator alerts go; nil when the `alerts:` section is absent.
     public var alerts: AlertsConfig?
+    /// What is not wrong enough to refuse but is most likely a mistake (a misspelt
+    /// `HERALD_*` variable): every command prints these, `run` logs them.
+    public var warnings: [String] = []
 
     public init(file: String) {
         self.file = file

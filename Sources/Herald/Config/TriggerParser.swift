@@ -7,6 +7,19 @@ struct TriggerParser {
     let environment: [String: String]
     /// The Hasura source whose tables are read, when they come from a metadata directory.
     var sourceName: String? = nil
+    /// Whether the list is Hasura's own `tables.yaml` (a metadata directory or a bare table
+    /// list), where tracked tables without event triggers are normal. In Herald's `tables:`
+    /// such an entry delivers nothing, and is most likely a misspelt `event_triggers`.
+    var isHasuraExport = false
+
+    /// Table-level keys of Hasura v2 metadata. Herald reads `table` and `event_triggers` and
+    /// ignores the rest; any other key is an error, because a typo here (`event_trigger:`)
+    /// would silently drop every trigger of the table.
+    static let tableKeys: Set<String> = [
+        "table", "event_triggers", "configuration", "computed_fields", "remote_relationships", "array_relationships",
+        "object_relationships", "insert_permissions", "select_permissions", "update_permissions", "delete_permissions",
+        "permissions", "relationships", "is_enum", "apollo_federation_config", "logical_model",
+    ]
 
     static let triggerKeys = Set([
         "name", "definition", "retry_conf", "webhook", "webhook_from_env", "headers", "retry_backoff", "signing",
@@ -41,11 +54,17 @@ struct TriggerParser {
                 continue
             }
             // A bad table name does not hide the problems of its triggers.
-            let table =
-                problems.check { () throws(ConfigError) in try parseTable(try entry.required("table")) }
-                ?? TableName(schema: "", name: "")
-            guard let list = problems.check({ () throws(ConfigError) in try entry.child("event_triggers")?.elements() }) ?? nil
-            else { continue }
+            let readTable = problems.check { () throws(ConfigError) in try parseTable(try entry.required("table")) }
+            let table = readTable ?? TableName(schema: "", name: "")
+            problems.record(contentsOf: entry.unknownKeyProblems(Self.tableKeys))
+            let list = problems.check { () throws(ConfigError) in try entry.child("event_triggers")?.elements() } ?? nil
+            if !isHasuraExport, let readTable, list?.isEmpty ?? true, !entry.hasUnknownKeys(Self.tableKeys) {
+                problems.record(
+                    entry.error(
+                        .missingKey,
+                        "the entry for table \(readTable) has no event_triggers, so nothing on it is delivered: add event_triggers or remove the entry"))
+            }
+            guard let list else { continue }
             for triggerNode in list {
                 let (parsed, triggerProblems) = parseTrigger(triggerNode, table: table)
                 problems.record(contentsOf: triggerProblems)
@@ -67,6 +86,8 @@ struct TriggerParser {
         if case .scalar = node.node {
             return TableName(schema: "public", name: try nonEmpty(node))
         }
+        // A key misplaced into the name (`event_triggers` indented one level too deep) is named.
+        try node.rejectUnknownKeys(["schema", "name"])
         return TableName(schema: try nonEmpty(try node.required("schema")), name: try nonEmpty(try node.required("name")))
     }
 

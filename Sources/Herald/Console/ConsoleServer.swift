@@ -11,6 +11,19 @@ public enum ConsoleServer {
 
     /// Checks what must hold before listening: the address is safe to expose as configured
     /// and the database carries Herald's schema at this binary's version.
+    /// The console's address when `--listen` is not given: stats.listen, so the console is
+    /// where a worker's would be; else this port.
+    public static let fallbackListen = "127.0.0.1:9465"
+
+    /// Where `herald console`'s address came from, and the way out when it is taken. Without
+    /// `--listen` it is stats.listen, which a running `herald run` holds: the likely clash.
+    public static func listenOrigin(option: String?, statsListen: String) -> String {
+        if option != nil { return "the address is --listen: choose a free one" }
+        let source = statsListen.isEmpty ? "the default" : "stats.listen (the default without --listen)"
+        return "the address is \(source), which a running herald run may hold (it serves the console there too):"
+            + " pass --listen HOST:PORT, e.g. --listen \(fallbackListen)"
+    }
+
     public static func preflight(config: HeraldConfig, address: StatsListenAddress) throws {
         if let problem = address.exposureProblem(
             hasToken: config.stats.bearerToken != nil, allowUnauthenticated: config.stats.allowUnauthenticated)
@@ -25,7 +38,11 @@ public enum ConsoleServer {
         }
     }
 
-    public static func application(config: HeraldConfig, address: StatsListenAddress, logger: Logger) -> some Service {
+    /// - Parameter origin: where the address came from and what to do when it is taken, for
+    ///   the message (see ``listenOrigin(option:statsListen:)``).
+    public static func application(config: HeraldConfig, address: StatsListenAddress, origin: String, logger: Logger)
+        -> some Service
+    {
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: RedactingMiddleware(redactor: Redactor(config: config)))
         router.get("/healthz") { _, _ in "ok\n" }
@@ -46,6 +63,7 @@ public enum ConsoleServer {
                     ])
             },
             logger: logger)
-        return NamedFailureService(base: application, listen: "\(address.host):\(address.port)")
+        return NamedFailureService(
+            base: application, listen: "\(address.host):\(address.port)", what: "herald console", origin: origin)
     }
 }

@@ -6,12 +6,16 @@ enum EventPage {
         detail: EventBrowser.Detail, trigger: TriggerConfig?, id: String, context: PageContext, notice: String?
     ) -> Markup {
         let event = detail.event
-        let payload = prettyPayload(event: event, trigger: trigger, id: id)
+        let shown = shownPayload(detail)
+        var sentEvent = event
+        sentEvent.tries = shown.tries
+        let payload = prettyPayload(event: sentEvent, trigger: trigger, id: id)
+        let rounds = redeliveryMarks(detail.attempts.map(\.attempt))
         let transformed: Markup =
             transformedRequest(event: event, trigger: trigger, id: id).map { (text: String) -> Markup in
                 "<h2>Request as sent (after request_transform)</h2><pre id=\"transformed-request\">\(text)</pre>"
             } ?? ""
-        let attempts: [Markup] = detail.attempts.reversed().map { attempt in
+        let attempts: [Markup] = zip(detail.attempts, rounds).reversed().map { attempt, redelivered in
             let outcome =
                 attempt.statusCode.map { "HTTP \($0)" } ?? "\(attempt.errorClass ?? "error")"
             let ok = attempt.statusCode.map { (200..<300).contains($0) } ?? false
@@ -22,10 +26,20 @@ enum EventPage {
                 attempt.errorMessage.flatMap { (text: String) -> Markup? in
                     text == outcome ? nil : "<p class=\"mono\">\(text)</p>"
                 } ?? ""
+            let marker: Markup = redelivered ? "<span class=\"badge redelivered\">after redelivery</span> " : ""
+            // The envelope's retry fields as this attempt sent them (current_retry counts the
+            // attempts before it, and restarts at 0 after a redelivery).
+            let deliveryInfo: Markup =
+                trigger.map { (trigger: TriggerConfig) -> Markup in
+                    """
+                    <p class="mono delivery-info">delivery_info: {"current_retry": \(attempt.attempt - 1), \
+                    "max_retries": \(trigger.retry.numRetries)}</p>
+                    """
+                } ?? ""
             return """
-                <section class="attempt" data-attempt="\(attempt.attempt)"><h3>Attempt \(attempt.attempt) · \
+                <section class="attempt" data-attempt="\(attempt.attempt)"><h3>\(marker)Attempt \(attempt.attempt) · \
                 \(ConsoleLayout.statusBadge(ok ? "delivered" : "failed")) \(outcome) · \(String(format: "%.1f", attempt.durationMs)) ms · \
-                <span class="muted">\(attempt.at) UTC</span></h3>\(message)
+                <span class="muted">\(attempt.at) UTC</span></h3>\(deliveryInfo)\(message)
                 <table class="headers">\(headers)</table>
                 <h4>Response body</h4><pre class="response">\(attempt.responseBody ?? "")</pre></section>
                 """
@@ -59,14 +73,32 @@ enum EventPage {
             <dt>Attempts made</dt><dd>\(event.tries)</dd><dt>Next attempt</dt><dd>\(detail.status == "pending" ? detail.nextAttemptAt + " UTC" : "–")</dd>\
             \(finished)\(last)\(lease)</dl>
             \(actions)
-            <h2>Payload as delivered</h2><pre id="payload">\(payload)</pre>\(transformed)
+            <h2 id="payload-title">\(shown.title)</h2><pre id="payload">\(payload)</pre>\(transformed)
             <h2>Attempts (\(detail.attempts.count), newest first)</h2>\(attempts.isEmpty ? "<p class=\"muted\">None yet.</p>" as Markup : "")\(attempts)
             """)
     }
 
+    /// Which payload the page shows, and its heading: a pending event's next attempt, else
+    /// what its last attempt sent. The event's `tries` counts the attempts made, so building
+    /// the envelope from it after the last one would show a `current_retry` no request carried.
+    static func shownPayload(_ detail: EventBrowser.Detail) -> (title: String, tries: Int) {
+        if detail.status == "pending" {
+            return ("Payload the next attempt sends (attempt \(detail.event.tries + 1))", detail.event.tries)
+        }
+        guard let last = detail.attempts.last else { return ("Payload (never sent)", detail.event.tries) }
+        return ("Payload as sent on the last attempt (attempt \(last.attempt))", last.attempt - 1)
+    }
+
+    /// For attempts in the order they were made, whether each is the first after a
+    /// redelivery: a redelivery resets the attempt count, so an attempt numbered no higher
+    /// than the one before it started a new round.
+    static func redeliveryMarks(_ attempts: [Int]) -> [Bool] {
+        attempts.indices.map { $0 > 0 && attempts[$0] <= attempts[$0 - 1] }
+    }
+
     /// The body receivers get (Hasura's envelope, built by the delivery code itself),
-    /// indented. `current_retry` is that of the next attempt. Without the trigger's config
-    /// the stored `event` object is shown instead.
+    /// indented; `current_retry` is the event's `tries`. Without the trigger's config the
+    /// stored `event` object is shown instead.
     static func prettyPayload(event: ClaimedEvent, trigger: TriggerConfig?, id: String) -> String {
         let trigger = trigger.map { sentTrigger(event: event, route: $0) }
         let body = trigger.map { DeliveryRequest.payload(event: event, trigger: $0, messageID: id) } ?? event.payload

@@ -53,8 +53,9 @@ enum OverviewPage {
             """
             <h1>Overview</h1>
             <table id="overview"><thead><tr><th>Trigger</th><th>State</th><th class="num">Pending</th>\
-            <th class="num">In flight</th><th class="num">Delivered</th><th class="num">Failed</th>\
-            <th class="num">Oldest pending</th><th class="num">Failures 1h</th><th>Attempts per minute, last hour</th></tr></thead>
+            <th class="num">In flight</th><th class="num">Delivered</th><th class="num">Failed events</th>\
+            <th class="num">Oldest pending</th>\
+            <th class="num" title="attempts without a 2xx in the last hour, retries included">Failed attempts 1h</th><th>Attempts per minute, last hour</th></tr></thead>
             <tbody>\(rows)</tbody></table>
             \(estimated)\(lastErrors)
             """)

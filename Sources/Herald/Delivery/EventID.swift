@@ -47,6 +47,13 @@ public enum EventID {
 
     /// The event number a UUID made by ``uuid(key:number:)`` stands for, or a plain number as
     /// typed by an operator; nil when the text is neither or belongs to another installation.
+    /// What to say when `text` finds no event: that it cannot be an id at all (a typo, or
+    /// a trigger name where an id belongs) is more use than "no such event".
+    public static func notFoundMessage(_ text: String) -> String {
+        if (Int64(text) ?? 0) > 0 || UUID(uuidString: text) != nil { return "event \(text): no such event" }
+        return "event \(text): not an event id: give the payload id receivers see (a UUID, also their webhook-id) or an event number (a positive integer)"
+    }
+
     public static func number(from text: String, key: EventIDKey) -> Int64? {
         if let number = Int64(text), number > 0 { return number }
         guard let uuid = UUID(uuidString: text) else { return nil }

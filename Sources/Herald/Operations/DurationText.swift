@@ -18,6 +18,16 @@ public enum DurationText {
         return "\(seconds / 3600)h\(String(format: "%02d", seconds % 3600 / 60))m"
     }
 
+    /// A duration as a setting would be written: in the largest unit up to days that divides
+    /// it exactly (`1d`, `90m`, `14d`; weeks are rarely what a file says), so a summary shows
+    /// what the file says.
+    public static func setting(seconds: Int) -> String {
+        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where seconds >= size && seconds % size == 0 {
+            return "\(seconds / size)\(unit)"
+        }
+        return "\(seconds)s"
+    }
+
     /// The message for text that is not a duration, naming where it came from.
     public static func problem(_ text: String, in place: String) -> String {
         let hint = Int(text.trimmingCharacters(in: .whitespaces)) != nil ? " (a unit is required: s, m, h, d or w)" : ""

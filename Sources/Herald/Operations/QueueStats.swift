@@ -150,7 +150,7 @@ public struct QueueStats: Sendable, Equatable, Encodable {
         let width = max(24, (triggers.map(\.trigger.count).max() ?? 0) + 2)
         var lines = [
             "trigger".padding(toLength: width, withPad: " ", startingAt: 0)
-                + ["pending", "in_flight", "delivered", "failed", "oldest_pending", "fail_1h"].map { $0.leftPadded(15) }
+                + ["pending", "in_flight", "delivered", "failed", "oldest_pending", "failed_tries_1h"].map { $0.leftPadded(15) }
                 .joined()
         ]
         for trigger in triggers {
@@ -161,6 +161,11 @@ public struct QueueStats: Sendable, Equatable, Encodable {
                         String(trigger.pending), String(trigger.inFlight), String(trigger.delivered),
                         String(trigger.failed), age, String(trigger.failuresLastHour),
                     ].map { $0.leftPadded(15) }.joined())
+        }
+        // The columns count events, except the last, which counts attempts (an event retried
+        // three times fails three times): said once under the table, not in every header.
+        if !triggers.isEmpty {
+            lines.append("(failed_tries_1h counts failed attempts in the last hour, retries included; the other columns count events)")
         }
         for trigger in triggers where trigger.blockedKeys > 0 {
             let age = trigger.oldestBlockedAgeSeconds.map { String(format: "%.0fs", $0) } ?? "-"

@@ -22,9 +22,12 @@ public struct TriggerAdmin {
         public var rateLimit: String?
         public var circuitBreaker: String
         public var pending: Int
+        /// Whether its capture triggers are in the database as configured: installed,
+        /// not_installed, outdated, table_missing, or manual only (``TriggerDrift``).
+        public var capture: String
 
         enum CodingKeys: String, CodingKey {
-            case trigger, enabled, reason, circuit, pending
+            case trigger, enabled, reason, circuit, pending, capture
             case changedBy = "changed_by"
             case changedAt = "changed_at"
             case circuitWorker = "circuit_worker"
@@ -48,8 +51,9 @@ public struct TriggerAdmin {
         }
     }
 
-    /// Every configured trigger with its state and pending count.
-    public func list(_ config: HeraldConfig) throws -> [Row] {
+    /// Every configured trigger with its state, pending count and whether its capture
+    /// triggers are installed as configured (`drift`, read by ``TriggerInstaller/drift(_:)``).
+    public func list(_ config: HeraldConfig, drift: TriggerDrift) throws -> [Row] {
         let states = try connection.query(
             """
             SELECT trigger_name, enabled, reason, changed_by,
@@ -82,7 +86,8 @@ public struct TriggerAdmin {
                 circuitBreaker: protection.circuitBreaker.map {
                     "ratio \(Self.number($0.failureRatio)), min \($0.minimumRequests), window \($0.windowSeconds)s, open \($0.openSeconds)s"
                 } ?? "off",
-                pending: pendingByName[trigger.name] ?? 0)
+                pending: pendingByName[trigger.name] ?? 0,
+                capture: drift.capture(of: trigger))
         }
     }
 
@@ -92,10 +97,10 @@ public struct TriggerAdmin {
 
     /// The table `herald triggers` prints.
     public static func table(_ rows: [Row]) -> String {
-        let headers = ["trigger", "state", "circuit", "pending", "rate limit", "reason"]
+        let headers = ["trigger", "state", "capture", "circuit", "pending", "rate limit", "reason"]
         let cells = rows.map { row in
             [
-                row.trigger, row.enabled ? "enabled" : "disabled", row.circuit, String(row.pending),
+                row.trigger, row.enabled ? "enabled" : "disabled", row.capture, row.circuit, String(row.pending),
                 row.rateLimit ?? "-", row.enabled ? "" : (row.reason ?? ""),
             ]
         }

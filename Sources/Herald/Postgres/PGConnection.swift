@@ -40,7 +40,9 @@ public final class PGConnection {
             throw PGError(code: .connectionFailed, message: "libpq could not allocate a connection")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(handle)) ?? "unknown error"
+            // libpq splits its message over lines ("…failed: Connection refused\n\tIs the
+            // server running…"): one line reads better in a log and before what follows it.
+            let message = (Self.trimmed(PQerrorMessage(handle)) ?? "unknown error").replacing(/\s*\n\s*/, with: "; ")
             PQfinish(handle)
             // libpq quotes what it could not parse, which may be the password.
             throw PGError(code: .connectionFailed, message: Redaction.connectionMessage(message, url: url))

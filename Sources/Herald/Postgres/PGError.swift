@@ -57,8 +57,15 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        var text = "database error (\(code))"
-        if let sqlState { text += " [\(sqlState)]" }
+        // Words, not the code's name: `connectionFailed` in a message reads like a stack trace.
+        var text =
+            switch code {
+            case .connectionFailed: "cannot connect to the database"
+            case .connectionLost: "lost the database connection"
+            case .unexpectedResult: "unexpected answer from the database"
+            default: "database error"
+            }
+        if let sqlState { text += " [SQLSTATE \(sqlState)]" }
         text += ": \(message)"
         if let detail { text += "; detail: \(detail)" }
         if let hint { text += "; hint: \(hint)" }

@@ -90,6 +90,17 @@ public final class HeraldMetrics: Sendable {
         sourceReady[source]?.record(ready ? 1 : 0)
     }
 
+    /// Sets `herald_trigger_drift{kind}` (and `source` with ``labelsSources``): how many
+    /// configured triggers are not installed, installed differently or on a missing table,
+    /// and how many installed Herald triggers no configuration names. 0 for each kind when
+    /// configuration and database agree, so an alert can be `> 0`.
+    func setTriggerDrift(_ drift: TriggerDrift, source: String) {
+        for kind in TriggerDrift.Kind.allCases {
+            let dimensions = [("kind", kind.rawValue)] + (labelsSources ? [("source", source)] : [])
+            Gauge(label: "herald_trigger_drift", dimensions: dimensions).record(drift.count(kind))
+        }
+    }
+
     /// Sets `herald_queue_depth{trigger, status}` (and `source` with ``labelsSources``) from
     /// a read of one source's database.
     func setQueueDepth(_ stats: QueueStats, source: String = SourceConfig.defaultName) {

@@ -84,7 +84,17 @@ public enum StatsServer {
         let (ready, reason) = worker.readiness
         var text = ready ? "ready\n" : "not ready: \(reason)\n"
         if worker.config.usesSourcesList { text += sources.map(line).joined() }
+        text += driftLines(worker.triggerDrift, labelled: worker.config.usesSourcesList)
         return (text, ready)
+    }
+
+    /// The configuration's disagreements with the database, one line each with its fix. They
+    /// do not make the worker unready (the triggers that agree deliver), but a probe's body
+    /// is where an operator looks when events do not arrive.
+    static func driftLines(_ drift: [String: TriggerDrift], labelled: Bool) -> String {
+        drift.sorted { $0.key < $1.key }.flatMap { source, drift in
+            drift.findings.map { "warning: \(labelled ? "source \(source): " : "")\($0.line)\n" }
+        }.joined()
     }
 
     static func plainText(_ text: String, status: HTTPResponse.Status) -> Response {
@@ -95,16 +105,30 @@ public enum StatsServer {
 }
 
 /// Runs the endpoint and, when it fails (address taken, permission denied), says which
-/// address: the server's own error names only the system call.
+/// address, where that address came from and what to do: the server's own error names only
+/// the system call.
 struct NamedFailureService<Base: Service>: Service {
     struct ListenError: Error, CustomStringConvertible {
+        var what: String
         var listen: String
+        /// The setting or option the address came from, and the way out.
+        var origin: String
         var underlying: any Error
-        var description: String { "stats endpoint cannot listen on \(listen) (stats.listen): \(underlying)" }
+        var description: String { "\(what) cannot listen on \(listen): \(reason); \(origin)" }
+
+        /// The system's words for the failure: NIO's text wraps them in the system call's
+        /// signature and an errno, which reads as noise (and an unbalanced parenthesis).
+        var reason: String {
+            let text = "\(underlying)"
+            guard let match = text.firstMatch(of: /errno: (\d+)/), let code = Int32(match.1) else { return text }
+            return String(cString: strerror(code)).lowercased()
+        }
     }
 
     let base: Base
     let listen: String
+    var what = "stats endpoint"
+    var origin = "the address is stats.listen (or HERALD_STATS_LISTEN): choose a free one, or \"\" to disable the endpoint"
 
     func run() async throws {
         do {
@@ -112,7 +136,7 @@ struct NamedFailureService<Base: Service>: Service {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw ListenError(listen: listen, underlying: error)
+            throw ListenError(what: what, listen: listen, origin: origin, underlying: error)
         }
     }
 }

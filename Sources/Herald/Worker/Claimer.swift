@@ -39,6 +39,8 @@ public final class Claimer: Service {
     private let thread = Mutex<OwnedThread?>(nil)
     /// Told which triggers this worker saw enabled or disabled in the database.
     private let onTriggerStateChange: @Sendable (_ enabled: [String], _ disabled: [String]) -> Void
+    /// Told what a late preflight (the database was down at start) found out of step.
+    private let onDrift: @Sendable (TriggerDrift) -> Void
     /// When the loop last turned, connected or not, for the watchdog.
     let heartbeat = Heartbeat()
 
@@ -47,9 +49,11 @@ public final class Claimer: Service {
     /// checked at start: the claimer checks it when it connects.
     public init(
         config: HeraldConfig, workerID: String, installation: EventIDKey?, flow: FlowController, stats: WorkerStats,
-        logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in }
+        logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in },
+        onDrift: @escaping @Sendable (TriggerDrift) -> Void = { _ in }
     ) {
         self.onTriggerStateChange = onTriggerStateChange
+        self.onDrift = onDrift
         self.config = config
         self.workerID = workerID
         source = config.sources.first?.name ?? SourceConfig.defaultName
@@ -270,8 +274,9 @@ public final class Claimer: Service {
             let connection = try PGConnection(url: config.database.url)
             if state.withLock({ $0.installation }) == nil {
                 // The source was down when the worker started: check it now.
-                let (installation, orphans) = try HeraldWorker.preflight(config)
+                let (installation, orphans, drift) = try HeraldWorker.preflight(config, logger: logger)
                 HeraldWorker.warnAboutOrphans(orphans, logger: logger)
+                onDrift(drift)
                 state.withLock { $0.installation = installation }
             }
             try EventStore(connection: connection).prepareWorkerSession()

@@ -9,10 +9,10 @@ struct FlowNoticeReporter: Sendable {
     let metrics: HeraldMetrics
     /// Hands an alert to the dispatcher (no-op without `alerts:`).
     let alert: @Sendable (Alert) -> Void
-    /// Each trigger's `circuit_breaker.open_sec`, for the alerts.
-    let openSecondsByTrigger: [TriggerRef: Int]
+    /// Each trigger's `circuit_breaker`, for the numbers in log lines and alerts.
+    let breakers: [TriggerRef: CircuitBreakerConfig]
 
-    private func openSeconds(_ trigger: TriggerRef) -> Int { openSecondsByTrigger[trigger] ?? 0 }
+    private func openSeconds(_ trigger: TriggerRef) -> Int { breakers[trigger]?.openSeconds ?? 0 }
 
     func report(_ notices: [FlowController.Notice]) {
         for notice in notices {
@@ -42,11 +42,8 @@ struct FlowNoticeReporter: Sendable {
         switch transition {
         case .opened(let reading):
             gauge?.record(1)
-            logger.warning(
-                "circuit breaker opened: the receiver is failing; its events wait, tries untouched",
-                metadata: [
-                    "trigger": "\(trigger)", "requests": "\(reading.requests)", "failures": "\(reading.failures)",
-                ])
+            let (message, metadata) = Self.openedLine(trigger, reading, breakers[trigger])
+            logger.warning(message, metadata: metadata)
             alert(.circuitOpened(
                 trigger: trigger.description, failureRatio: (reading.ratio * 100).rounded() / 100, requests: reading.requests,
                 openSeconds: openSeconds(trigger)))
@@ -58,6 +55,31 @@ struct FlowNoticeReporter: Sendable {
             logger.info("circuit breaker closed: the receiver answers again", metadata: ["trigger": "\(trigger)"])
             alert(.circuitClosed(trigger: trigger.description, failureRatio: 0, requests: 0, openSeconds: openSeconds(trigger)))
         }
+    }
+
+    /// The line for an opened breaker, with the numbers that opened it: the window's
+    /// failures against the configured ratio and minimum, or the half-open probe that failed
+    /// (whose window is long empty, so its counts would read as "0 of 0 failed").
+    static func openedLine(_ trigger: TriggerRef, _ reading: CircuitBreaker.Reading, _ config: CircuitBreakerConfig?)
+        -> (Logger.Message, Logger.Metadata)
+    {
+        var metadata: Logger.Metadata = ["trigger": "\(trigger)"]
+        let open = config.map { "\($0.openSeconds)s" } ?? "a while"
+        if let config { metadata["open_seconds"] = "\(config.openSeconds)" }
+        if reading.probeFailed {
+            return ("circuit breaker opened again: the half-open probe failed; events wait \(open), tries untouched", metadata)
+        }
+        metadata["failures"] = "\(reading.failures)"
+        metadata["requests"] = "\(reading.requests)"
+        let ratio = (reading.ratio * 100).rounded() / 100
+        guard let config else {
+            return ("circuit breaker opened: \(reading.failures) of \(reading.requests) requests failed", metadata)
+        }
+        let text =
+            "circuit breaker opened: \(reading.failures) of \(reading.requests) requests failed in the last"
+            + " \(config.windowSeconds)s (ratio \(ratio), opens at \(config.failureRatio) with at least"
+            + " \(config.minimumRequests) requests); events wait \(open), tries untouched"
+        return ("\(text)", metadata)
     }
 
     /// Triggers this worker saw enabled or disabled in the database (by any worker or an

@@ -24,6 +24,8 @@ public final class HeraldWorker: Sendable {
     private let stopping = Mutex(false)
     /// The last queue read of each source.
     private let lastQueue = Mutex<[String: QueueStats]>([:])
+    /// Where each source's database and the configuration disagree, as read at start.
+    private let drift = Mutex<[String: TriggerDrift]>([:])
 
     private struct Parts {
         var flow: FlowController
@@ -71,6 +73,21 @@ public final class HeraldWorker: Sendable {
         return (false, "no source reachable (" + sources.map { "\($0.source): \($0.problem)" }.joined(separator: "; ") + ")")
     }
 
+    /// Each source's disagreements between configuration and database, read at start.
+    public var triggerDrift: [String: TriggerDrift] { drift.withLock { $0 } }
+
+    /// Keeps a source's drift for /readyz and the metric, and warns once per disagreement:
+    /// the worker runs anyway (the triggers that are right deliver), but an operator must act.
+    private func record(_ found: TriggerDrift, source: String, logger: Logger) {
+        drift.withLock { $0[source] = found }
+        stats.metrics.setTriggerDrift(found, source: source)
+        for finding in found.findings {
+            logger.warning(
+                "configuration and database disagree: \(finding.line)",
+                metadata: ["trigger": "\(finding.trigger)", "table": "\(finding.table)", "drift": "\(finding.kind.rawValue)"])
+        }
+    }
+
     /// Brings `herald_ready` and `herald_source_ready{source}` up to date (before a scrape).
     func recordReadiness() {
         stats.metrics.ready.record(readiness.ready ? 1 : 0)
@@ -110,9 +127,12 @@ public final class HeraldWorker: Sendable {
             let scoped = config.scoped(to: source)
             let logger = logger(for: source)
             do {
-                let (installation, orphans) = try await runBlocking("herald-preflight") { try Self.preflight(scoped) }
+                let (installation, orphans, drift) = try await runBlocking("herald-preflight") {
+                    try Self.preflight(scoped, logger: logger)
+                }
                 installations[source.name] = installation
                 Self.warnAboutOrphans(orphans, logger: logger)
+                record(drift, source: source.name, logger: logger)
             } catch where config.sources.count > 1 {
                 // One database down must not keep the others from being served: its claimer
                 // checks it again when it connects, and /readyz says why it waits.
@@ -148,9 +168,9 @@ public final class HeraldWorker: Sendable {
         let alerts = config.alerts.map { AlertDispatcher(config: $0, redactor: Redactor(config: config), logger: logger) }
         let reporter = FlowNoticeReporter(
             logger: logger, metrics: stats.metrics, alert: { alerts?.emit($0) },
-            openSecondsByTrigger: Dictionary(
-                uniqueKeysWithValues: config.triggersBySource.map {
-                    ($0.ref, $0.trigger.protection.circuitBreaker?.openSeconds ?? 0)
+            breakers: Dictionary(
+                uniqueKeysWithValues: config.triggersBySource.compactMap { ref, trigger in
+                    trigger.protection.circuitBreaker.map { (ref, $0) }
                 }))
         for source in config.sources { stats.metrics.setSourceReady(source.name, false) }
         for (ref, _) in config.triggersBySource {
@@ -166,20 +186,25 @@ public final class HeraldWorker: Sendable {
             routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
         var recorders: [String: Recorder] = [:]
         var claimers: [Claimer] = []
+        let failureLog = FinalFailureLog(logger: logger)
         for source in config.sources {
             let scoped = config.scoped(to: source)
             let logger = logger(for: source)
             recorders[source.name] = Recorder(
                 databaseURL: source.database.url, source: source.name, workerID: workerID, settings: worker, flow: flow,
                 shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
-                onFailedEvents: { outcomes in outcomes.forEach { alerts?.emit($0.failedAlert) } })
+                onFailedEvents: { outcomes in
+                    failureLog.report(outcomes, now: .now)
+                    outcomes.forEach { alerts?.emit($0.failedAlert) }
+                })
             claimers.append(
                 Claimer(
                     config: scoped, workerID: workerID, installation: installations[source.name], flow: flow, stats: stats,
                     logger: logger,
                     onTriggerStateChange: {
                         reporter.triggerStateChanged(source: source.name, enabled: $0, disabled: $1)
-                    }))
+                    },
+                    onDrift: { [self] in record($0, source: source.name, logger: logger) }))
         }
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
@@ -309,8 +334,9 @@ public final class HeraldWorker: Sendable {
 
     /// Checks the schema before starting, so a worker never runs against a database that
     /// `install-triggers` has not prepared, and reads the installation id.
-    /// Also returns the pending events of triggers the configuration does not name.
-    static func preflight(_ config: HeraldConfig) throws -> (EventIDKey, [String: Int]) {
+    /// Also returns the pending events of triggers the configuration does not name, and
+    /// where the installed capture triggers and the configuration disagree.
+    static func preflight(_ config: HeraldConfig, logger: Logger) throws -> (EventIDKey, [String: Int], TriggerDrift) {
         let connection = try PGConnection(url: config.database.url)
         let version = try SchemaMigrator.currentVersion(connection)
         guard version == SchemaMigrator.latestVersion else {
@@ -327,7 +353,8 @@ public final class HeraldWorker: Sendable {
         for row in 0..<orphans.rowCount {
             counts[orphans[row, 0] ?? ""] = Int(orphans[row, 1] ?? "0") ?? 0
         }
-        return (try EventStore(connection: connection).eventIDKey(), counts)
+        let drift = try TriggerInstaller(config: config, logger: logger).drift(connection)
+        return (try EventStore(connection: connection).eventIDKey(), counts, drift)
     }
 
     /// Pending events of triggers the configuration does not name are never dropped: they

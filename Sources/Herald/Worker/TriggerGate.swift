@@ -76,6 +76,8 @@ public struct CircuitBreaker: Sendable {
     public struct Reading: Sendable, Equatable {
         public var requests: Int
         public var failures: Int
+        /// The breaker re-opened because its half-open probe failed, not on the window.
+        public var probeFailed = false
         public var ratio: Double { requests == 0 ? 0 : Double(failures) / Double(requests) }
     }
 
@@ -151,7 +153,7 @@ public struct CircuitBreaker: Sendable {
         case .halfOpen:
             if failure {
                 state = .open(until: now + .seconds(config.openSeconds))
-                return .opened(reading(now: now))
+                return .opened(Reading(requests: 1, failures: 1, probeFailed: true))
             }
             state = .closed
             buckets.removeAll()

@@ -42,6 +42,14 @@ struct ConsoleHTTPTests {
         #expect(detail.status == 200)
         #expect(detail.body.contains("&lt;redacted&gt;"))
         #expect(!detail.body.contains(ConsoleFixture.literalSecret))
+        // Failed after its only attempt (num_retries 0): the page shows what that attempt sent,
+        // not an envelope with current_retry 1 that no request carried (issue 22, finding 4).
+        #expect(detail.body.contains("Payload as sent on the last attempt (attempt 1)"))
+        #expect(detail.body.contains("&quot;current_retry&quot; : 0"))
+        #expect(!detail.body.contains("&quot;current_retry&quot; : 1"))
+        // Events and attempts are counted apart, and labelled so (finding 5).
+        #expect(overview.body.contains(">Failed events<"))
+        #expect(overview.body.contains(">Failed attempts 1h<"))
         let redeliver = try httpCall(fixture.baseURL + "/console/events/\(id)/redeliver", method: "POST", headers: [Self.bearer])
         #expect(redeliver.status == 303)
         #expect(redeliver.location == "/console/events/\(id)?notice=redelivered")
@@ -51,6 +59,11 @@ struct ConsoleHTTPTests {
                     "SELECT status FROM herald.event_log WHERE payload->'data'->'new'->>'id' = '2' AND trigger_name = 'order_changes'"))
                     == ["delivered"]
             })
+        // Two attempts numbered 1: the second is marked as following a redelivery, and each
+        // shows the delivery_info it sent.
+        let redelivered = try httpCall(fixture.baseURL + "/console/events/\(id)", headers: [Self.bearer]).body
+        #expect(redelivered.components(separatedBy: "after redelivery</span> Attempt 1").count == 2, "\(redelivered)")
+        #expect(redelivered.components(separatedBy: #"delivery_info: {"current_retry": 0, "max_retries": 0}"#).count == 3)
         #expect(fixture.worker.log.contains("console action"))
         #expect(fixture.worker.log.contains("redeliver"))
     }

@@ -51,13 +51,25 @@ struct OperationsTests {
         try setup.connection.execute(
             script: "INSERT INTO items (name) VALUES ('a'); UPDATE herald.event_log SET status = 'failed', tries = 1")
         let result = try runHerald([
-            "redeliver-event", "--config", setup.configPath, "00000000-0000-8000-8000-000000000099", "1", "777",
+            "redeliver-event", "--config", setup.configPath, "00000000-0000-8000-8000-000000000099", "1", "777", "abc",
         ])
         #expect(result.status == 1)
         #expect(result.stderr.contains("event 00000000-0000-8000-8000-000000000099: no such event"))
         #expect(result.stderr.contains("event 777: no such event"))
+        // Neither a UUID nor a number: said so, rather than "no such event".
+        #expect(result.stderr.contains("event abc: not an event id: give the payload id receivers see (a UUID"))
         #expect(result.stdout.contains("queued for redelivery"))
         #expect(try setup.count("status = 'pending' AND tries = 0") == 1)
+    }
+
+    @Test func databaseDownNamesWhereTheURLCameFrom() throws {
+        let path = try temporaryFile("database: {url: 'postgres://file@127.0.0.1:9/db'}\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try runHerald(
+            ["stats", "--config", path], environment: ["HERALD_DATABASE_URL": "postgres://env@127.0.0.1:9/db?connect_timeout=2"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("herald: error: cannot connect to the database: "), "\(result.stderr)")
+        #expect(result.stderr.contains("(the database URL is from $HERALD_DATABASE_URL, which overrides database.url in \(path))"))
     }
 
     @Test func bulkRedeliveryCountsAndNeedsConfirmation() throws {

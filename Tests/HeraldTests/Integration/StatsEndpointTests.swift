@@ -97,18 +97,40 @@ struct StatsEndpointTests {
         return nil
     }
 
-    @Test func statsAddressInUseStopsTheWorkerWithAnError() throws {
+    /// A worker fixture whose stats.listen is an address already taken (by the receiver,
+    /// standing in for a running worker).
+    func fixtureOnATakenAddress() throws -> (Receiver, WorkerFixture) {
         let receiver = try Receiver()
         let fixture = try WorkerFixture(webhook: receiver.url("/ok"))
         let yaml = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
             .replacingOccurrences(of: #"stats: {listen: ""}"#, with: "stats: {listen: '127.0.0.1:\(receiver.port)'}")
         try yaml.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        return (receiver, fixture)
+    }
+
+    @Test func statsAddressInUseStopsTheWorkerWithAnError() throws {
+        let (receiver, fixture) = try fixtureOnATakenAddress()
         let worker = try WorkerProcess(configPath: fixture.configPath)
         let status = worker.waitForExit(timeout: 30)
         #expect(status != nil && status != 0, "\(worker.log)")
         #expect(
-            worker.log.contains("herald: error: stats endpoint cannot listen on 127.0.0.1:\(receiver.port)"),
+            worker.log.contains(
+                "herald: error: stats endpoint cannot listen on 127.0.0.1:\(receiver.port): address already in use;"
+                    + " the address is stats.listen"),
             "\(worker.log)")
         #expect(try fixture.count("locked_by IS NOT NULL") == 0)
+    }
+
+    @Test func consoleOnAWorkersAddressSaysWhichAddressWhyAndToPassListen() throws {
+        let (receiver, fixture) = try fixtureOnATakenAddress()
+        let console = try runHerald(["console", "--config", fixture.configPath])
+        #expect(console.status != 0)
+        #expect(
+            console.stderr.contains(
+                "herald: error: herald console cannot listen on 127.0.0.1:\(receiver.port): address already in use;"
+                    + " the address is stats.listen (the default without --listen)"),
+            "\(console.stderr)")
+        #expect(console.stderr.contains("pass --listen HOST:PORT"))
+        #expect(!console.stderr.contains("errno"))
     }
 }

@@ -61,10 +61,59 @@ struct ConfigTests {
                       num_retries: 0
                       timeout_sec: 60
                     webhook: https://example.com/hook
-              - table: {schema: public, name: plain}
             """)
         #expect(config.triggers.filter(\.isEventTrigger).map(\.name) == ["user-created"])
         #expect(config.triggers[0].retry.maxAttempts == 1)
+    }
+
+    @Test func misspeltEventTriggersAtTableLevelIsAnErrorWithTheRightName() throws {
+        let error = try #require(
+            failure(
+                """
+                tables:
+                  - table: {schema: public, name: orders}
+                    select_permissions: []
+                    event_trigger:
+                      - {name: t, definition: {insert: {columns: "*"}}, webhook: "http://h/a"}
+                """))
+        #expect(error.code == .unknownKey)
+        #expect(error.key == "tables[0].event_trigger")
+        #expect(error.line == 6)
+        #expect(error.message.contains("did you mean 'event_triggers'?"))
+        // The unknown key is the whole story: no second problem about the missing triggers.
+        #expect(error.others.isEmpty)
+    }
+
+    @Test func tableEntryWithoutEventTriggersIsAnError() throws {
+        for entry in ["- table: {schema: public, name: plain}", "- {table: plain, event_triggers: []}"] {
+            let error = try #require(failure("tables:\n  \(entry)\n"))
+            #expect(error.code == .missingKey)
+            #expect(error.message.contains("table public.plain has no event_triggers"))
+        }
+    }
+
+    @Test func keyInsideTheTableNameIsAnError() throws {
+        let error = try #require(failure("tables:\n  - table: {schema: public, name: a, event_triggers: []}\n"))
+        #expect(error.key == "tables[0].table.event_triggers")
+    }
+
+    @Test func hasuraTableListMayTrackTablesWithoutTriggers() throws {
+        let config = try ConfigLoader.parse(
+            yaml: """
+                - table: {schema: public, name: plain}
+                - table: {schema: public, name: a}
+                  event_triggers:
+                    - {name: t, definition: {insert: {columns: "*"}}, webhook: "http://h/a"}
+                """,
+            file: "tables.yaml", environment: ["HERALD_DATABASE_URL": "postgres://h/db"])
+        #expect(config.triggers.filter(\.isEventTrigger).map(\.name) == ["t"])
+    }
+
+    @Test func closestNameSuggestsOnlyLikelyTypos() {
+        #expect(ClosestName.suggestion(for: "event_trigger", among: ["table", "event_triggers"]) == "event_triggers")
+        #expect(ClosestName.suggestion(for: "HERALD_WORKER_HTTP_POOL_SIZ", among: ["HERALD_WORKER_HTTP_POOL_SIZE", "HERALD_CONFIG"]) == "HERALD_WORKER_HTTP_POOL_SIZE")
+        #expect(ClosestName.suggestion(for: "zzz", among: ["table", "event_triggers"]) == nil)
+        #expect(ClosestName.editDistance("kitten", "sitting") == 3)
     }
 
     @Test func unknownTriggerKeyIsNamedWithItsLine() throws {
@@ -286,5 +335,73 @@ struct ConfigTests {
         #expect(overridden.stats.idleTimeoutSeconds == 1)
         #expect(failure("console: {connections: 0}\n")?.key == "console.connections")
         #expect(failure("", environment: ["HERALD_STATS_IDLE_TIMEOUT_SECONDS": "soon"])?.key == "$HERALD_STATS_IDLE_TIMEOUT_SECONDS")
+    }
+}
+
+@Suite("Environment check")
+struct EnvironmentCheckTests {
+    @Test func unknownLogLevelIsAnErrorListingTheValidOnes() throws {
+        for (option, environment, origin) in [
+            ("verbose" as String?, [String: String](), "--log-level"), (nil, ["HERALD_LOG_LEVEL": "verbose"], "$HERALD_LOG_LEVEL"),
+        ] {
+            #expect(throws: ConfigError.self) { try EnvironmentCheck.logLevel(option: option, environment: environment) }
+            do {
+                _ = try EnvironmentCheck.logLevel(option: option, environment: environment)
+            } catch {
+                #expect(error.description == "\(origin): unknown log level 'verbose' (expected one of: trace, debug, info, notice, warning, error, critical)")
+            }
+        }
+        #expect(try EnvironmentCheck.logLevel(option: nil, environment: ["HERALD_LOG_LEVEL": "DEBUG"]) == .debug)
+        #expect(try EnvironmentCheck.logLevel(option: "warning", environment: ["HERALD_LOG_LEVEL": "verbose"]) == .warning)
+        #expect(try EnvironmentCheck.logLevel(option: nil, environment: [:]) == .info)
+    }
+
+    @Test func misspeltOverrideIsNamedWithTheClosestValidOne() throws {
+        let config = try ConfigLoader.parse(
+            yaml: "database: {url: 'postgres://h/db'}\n", file: "herald.yaml",
+            environment: ["HERALD_WORKER_HTTP_POOL_SIZ": "5", "HERALD_WORKER_FETCH_BATCH_SIZE": "7"])
+        #expect(config.worker.fetchBatchSize == 7)
+        #expect(config.warnings.count == 1)
+        #expect(config.warnings.first?.contains("HERALD_WORKER_HTTP_POOL_SIZ is not a Herald setting") == true)
+        #expect(config.warnings.first?.contains("did you mean HERALD_WORKER_HTTP_POOL_SIZE?") == true)
+    }
+
+    @Test func variablesTheConfigurationNamesOrTheScriptsSetAreNotReported() throws {
+        let config = try ConfigLoader.parse(
+            yaml: """
+                database: {url: 'postgres://h/db'}
+                alerts: {webhook: 'http://a/', headers: [{name: X-Key, value_from_env: HERALD_ALERTS_KEY}]}
+                """,
+            file: "herald.yaml",
+            environment: [
+                "HERALD_ALERTS_KEY": "k", "HERALD_STATS_BEARER_TOKEN_ENV": "HERALD_DEMO_TOKEN", "HERALD_DEMO_TOKEN": "t",
+                "HERALD_PG_PORT": "5433", "HERALD_INTEGRATION": "1", "HERALD_RETENTION_INTERVAL": "1h",
+                "HERALD_CONSOLE_READ_ONLY": "true", "HERALD_CONFIG": "x", "HERALD_LOG_LEVEL": "debug",
+            ])
+        #expect(config.warnings.isEmpty)
+        let unrelated = EnvironmentCheck.unknownVariableWarnings(environment: ["HERALD_ZZZ": "1"], referenced: [])
+        #expect(unrelated.first?.hasPrefix("environment variable HERALD_ZZZ is not a Herald setting and is ignored (Herald reads") == true)
+    }
+}
+
+@Suite("Database URL origin")
+struct DatabaseURLOriginTests {
+    @Test func theURLsOriginIsNamedAndTheEnvironmentSaysWhatItOverrides() throws {
+        let yaml = "database: {url: 'postgres://file@h/db'}\n"
+        let fromFile = try ConfigLoader.parse(yaml: yaml, file: "herald.yaml", environment: [:])
+        #expect(fromFile.database.urlOrigin == "database.url in herald.yaml")
+        let overridden = try ConfigLoader.parse(
+            yaml: yaml, file: "herald.yaml", environment: ["HERALD_DATABASE_URL": "postgres://env@h/db"])
+        #expect(overridden.database.url == "postgres://env@h/db")
+        #expect(overridden.database.urlOrigin == "$HERALD_DATABASE_URL, which overrides database.url in herald.yaml")
+        #expect(
+            ConfigSummary.text(for: overridden).contains(
+                "database: postgres://env@h/db (from $HERALD_DATABASE_URL, which overrides database.url in herald.yaml)"))
+    }
+
+    @Test func aConnectionFailureReadsAsWordsNotACodeName() {
+        let error = PGError(code: .connectionFailed, message: "connection refused")
+        #expect(error.description == "cannot connect to the database: connection refused")
+        #expect(!error.description.contains("connectionFailed"))
     }
 }

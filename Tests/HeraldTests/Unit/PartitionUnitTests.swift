@@ -26,7 +26,18 @@ struct PartitionUnitTests {
         #expect(!ConfigSummary.text(for: try parse("")).contains("partitioning"))
         #expect(
             ConfigSummary.text(for: try parse("partitioning: {interval: 1h, premake: 24}"))
-                .contains("partitioning: 60 min partitions, 24 made ahead; retention drops whole partitions"))
+                .contains("partitioning: 1h partitions, 24 made ahead; retention drops whole partitions"))
+        #expect(ConfigSummary.text(for: try parse("partitioning: {interval: 1d}")).contains("partitioning: 1d partitions"))
+        #expect(ConfigSummary.text(for: try parse("partitioning: {interval: 90m}")).contains("partitioning: 90m partitions"))
+    }
+
+    @Test func checkConfigSaysWhatRetentionDeletes() throws {
+        #expect(ConfigSummary.text(for: try parse("")).contains("retention: off (finished events are kept;"))
+        #expect(
+            ConfigSummary.text(for: try parse("retention: {delivered_after: 7d, interval: 30m}"))
+                .contains("retention: delivered after 7d, failed kept, checked every 30m"))
+        #expect(DurationText.setting(seconds: 1_209_600) == "14d")
+        #expect(DurationText.setting(seconds: 61) == "61s")
     }
 
     @Test(arguments: [

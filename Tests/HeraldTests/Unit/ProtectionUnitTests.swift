@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 
 @testable import Herald
@@ -71,7 +72,7 @@ struct GateUnitTests {
         #expect(breaker.claimAllowance() == 0)
         // A failed probe re-opens for another open_sec.
         let transition12 = breaker.record(failure: true, now: t0 + .seconds(3))
-        #expect(transition12 == .opened(.init(requests: 1, failures: 1)))
+        #expect(transition12 == .opened(.init(requests: 1, failures: 1, probeFailed: true)))
         #expect(breaker.state == .open(until: t0 + .seconds(5)))
         _ = breaker.advance(now: t0 + .seconds(5))
         breaker.claimed(0)  // nothing was due: the probe is still to be sent
@@ -297,5 +298,45 @@ struct ProtectionConfigTests {
     func badValuesNameTheKey(keys: String, culprit: String) throws {
         let error = #expect(throws: ConfigError.self) { try trigger(keys) }
         #expect(error?.description.contains(culprit) == true, "\(String(describing: error))")
+    }
+}
+
+@Suite("Failure log lines")
+struct FailureLogLineTests {
+    let t0 = ContinuousClock.now
+
+    @Test func breakerLinesCarryTheNumbersThatOpenedIt() {
+        let config = CircuitBreakerConfig(failureRatio: 0.5, minimumRequests: 4, windowSeconds: 60, openSeconds: 30)
+        let (window, metadata) = FlowNoticeReporter.openedLine(
+            TriggerRef(name: "t"), CircuitBreaker.Reading(requests: 10, failures: 7), config)
+        #expect(
+            "\(window)"
+                == "circuit breaker opened: 7 of 10 requests failed in the last 60s (ratio 0.7, opens at 0.5 with at least 4 requests); events wait 30s, tries untouched")
+        #expect(metadata["failures"] == "7")
+        // A failed probe after open_sec: the window is empty, so no "0 of 0 failed".
+        let (probe, probeMetadata) = FlowNoticeReporter.openedLine(
+            TriggerRef(name: "t"), CircuitBreaker.Reading(requests: 1, failures: 1, probeFailed: true), config)
+        #expect("\(probe)" == "circuit breaker opened again: the half-open probe failed; events wait 30s, tries untouched")
+        #expect(probeMetadata["requests"] == nil)
+    }
+
+    func failed(_ trigger: String, _ id: Int64) -> DeliveryOutcome {
+        let event = ClaimedEvent(
+            id: id, triggerName: trigger, table: TableName(schema: "public", name: "t"), payload: "{}", tries: 2,
+            createdAt: "", createdAtEpoch: 0)
+        return DeliveryOutcome(
+            event: event, attempt: 3, result: .response(status: 500, retryAfter: nil), decision: .failed, requestHeaders: [],
+            responseBody: nil, durationMilliseconds: 1)
+    }
+
+    @Test func eachFinalFailureIsLoggedAtMostOncePerTriggerPerInterval() {
+        let log = FinalFailureLog(logger: Logger(label: "test"))
+        let first = log.lines([failed("a", 1), failed("a", 2), failed("b", 3), failed("a", 4)], now: t0)
+        #expect(first.map { $0["event"] } == ["1", "3"])
+        #expect(first[0]["last_result"] == "HTTP 500")
+        #expect(first[0]["attempts"] == "3")
+        let later = log.lines([failed("a", 5)], now: t0 + FinalFailureLog.interval)
+        #expect(later.map { $0["event"] } == ["5"])
+        #expect(later[0]["more_failed_not_logged"] == "2")
     }
 }

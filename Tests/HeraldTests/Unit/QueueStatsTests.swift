@@ -10,6 +10,21 @@ struct QueueStatsTests {
         #expect(stats.table.contains(name + " "))
     }
 
+    @Test func failedAttemptsAreLabelledApartFromFailedEvents() {
+        var trigger = QueueStats.Trigger(trigger: "t")
+        trigger.failed = 3
+        trigger.failuresLastHour = 6
+        let lines = QueueStats(triggers: [trigger]).table.split(separator: "\n")
+        #expect(lines[0].hasSuffix(" failed_tries_1h"))
+        #expect(lines[2] == "(failed_tries_1h counts failed attempts in the last hour, retries included; the other columns count events)")
+    }
+
+    @Test func redeliveriesAreFoundWhereTheAttemptCountRestarts() {
+        #expect(EventPage.redeliveryMarks([1, 2, 1, 2]) == [false, false, true, false])
+        #expect(EventPage.redeliveryMarks([1, 1]) == [false, true])
+        #expect(EventPage.redeliveryMarks([]) == [])
+    }
+
     @Test func lastHTTPErrorShowsABodyExcerptNotTheStatusTwice() {
         var trigger = QueueStats.Trigger(trigger: "t")
         trigger.lastError = .init(
