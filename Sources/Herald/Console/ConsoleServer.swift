@@ -31,10 +31,8 @@ public enum ConsoleServer {
             throw Refused(description: "--listen \(problem)")
         }
         let connection = try PGConnection(url: config.database.url)
-        let version = try SchemaMigrator.currentVersion(connection)
-        guard version == SchemaMigrator.latestVersion else {
-            throw Refused(
-                description: "schema herald is at version \(version), this herald needs \(SchemaMigrator.latestVersion): run herald install-triggers")
+        if let problem = SchemaCheck.problem(version: try SchemaMigrator.currentVersion(connection)) {
+            throw Refused(description: problem)
         }
     }
 

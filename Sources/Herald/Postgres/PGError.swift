@@ -10,6 +10,7 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
             case connectionLost
             case queryFailed
             case unexpectedResult
+            case schemaNotReady
         }
 
         private let base: Base
@@ -23,6 +24,9 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
         public static let queryFailed = Code(.queryFailed)
         /// The server answered with something Herald did not expect.
         public static let unexpectedResult = Code(.unexpectedResult)
+        /// Schema `herald` is missing, older or newer than this binary: `install-triggers` (or
+        /// an upgrade) is the fix, which the message says.
+        public static let schemaNotReady = Code(.schemaNotReady)
 
         public var description: String { base.rawValue }
     }
@@ -63,6 +67,7 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
             case .connectionFailed: "cannot connect to the database"
             case .connectionLost: "lost the database connection"
             case .unexpectedResult: "unexpected answer from the database"
+            case .schemaNotReady: "the database is not ready for this herald"
             default: "database error"
             }
         if let sqlState { text += " [SQLSTATE \(sqlState)]" }

@@ -338,11 +338,8 @@ public final class HeraldWorker: Sendable {
     /// where the installed capture triggers and the configuration disagree.
     static func preflight(_ config: HeraldConfig, logger: Logger) throws -> (EventIDKey, [String: Int], TriggerDrift) {
         let connection = try PGConnection(url: config.database.url)
-        let version = try SchemaMigrator.currentVersion(connection)
-        guard version == SchemaMigrator.latestVersion else {
-            throw PGError(
-                code: .unexpectedResult,
-                message: "schema herald is at version \(version), this herald needs \(SchemaMigrator.latestVersion): run herald install-triggers")
+        if let problem = SchemaCheck.problem(version: try SchemaMigrator.currentVersion(connection)) {
+            throw PGError(code: .schemaNotReady, message: problem)
         }
         let orphans = try connection.query(
             """
