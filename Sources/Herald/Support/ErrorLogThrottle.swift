@@ -14,7 +14,7 @@ struct ErrorLogThrottle {
     /// errors were suppressed since the last time it was.
     mutating func admit(_ key: String, now: ContinuousClock.Instant) -> Int? {
         guard let entry = entries[key] else {
-            if entries.count >= 64 { entries.removeAll() }
+            if entries.count >= Self.capacity { entries.removeAll() }
             entries[key] = (now, 0)
             return 0
         }
@@ -25,6 +25,10 @@ struct ErrorLogThrottle {
         entries[key] = (entry.lastLogged, entry.suppressed + 1)
         return nil
     }
+
+    /// Distinct errors remembered (at most ``capacity``).
+    var trackedCount: Int { entries.count }
+    static let capacity = 64
 
     /// Forgets every error: the next occurrence of any is logged at once (after recovery).
     mutating func reset() {

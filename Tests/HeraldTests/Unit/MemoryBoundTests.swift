@@ -43,4 +43,51 @@ struct MemoryBoundTests {
         #expect(wakes.value.load(ordering: .relaxed) == 4_000_000)
         #expect(grown < 8 << 20, "a million wakes kept \(grown) bytes")
     }
+
+    /// A database or receiver that fails with a new text every time (ids, timestamps in the
+    /// message) must not grow the log throttle.
+    @Test func theErrorLogThrottleRemembersAtMostItsCapacity() {
+        var throttle = ErrorLogThrottle(interval: .seconds(30))
+        let now = ContinuousClock.now
+        for number in 0..<100_000 {
+            _ = throttle.admit("relation \"t_\(number)\" does not exist", now: now)
+            #expect(throttle.trackedCount <= ErrorLogThrottle.capacity)
+        }
+    }
+
+    /// An ordered trigger over a million keys keeps one cursor, not one per key.
+    @Test func keyCursorsKeepOneEntryPerTriggerWhateverTheKeys() {
+        var cursors = KeyCursors()
+        for batch in 0..<10_000 {
+            let claimed = (0..<100).map { offset in
+                ClaimedEvent(
+                    id: Int64(batch * 100 + offset), triggerName: batch % 2 == 0 ? "a" : "b",
+                    table: TableName(schema: "public", name: "t"), payload: "{}", tries: 0, createdAt: "",
+                    createdAtEpoch: 0, orderingKey: "[\(batch * 100 + offset)]")
+            }
+            _ = cursors.advance(asked: ["a": 100, "b": 100], claimed: claimed)
+        }
+        #expect(cursors.starts.count <= 2)
+    }
+
+    /// A dead endpoint failing 100,000 events in one window: the digest keeps a count and at
+    /// most `keyLimit` ids and triggers, not every id.
+    @Test func anAlertDigestWindowKeepsACountNotEveryID() {
+        var digest = AlertDigest(intervalSeconds: 60, individualLimit: 5, keyLimit: 10)
+        let now = ContinuousClock.now
+        for number in 0..<100_000 {
+            _ = digest.admit(
+                PendingAlert(
+                    alert: .eventFailed(
+                        trigger: "t\(number % 1000)", eventID: "event-\(number)", eventNumber: Int64(number),
+                        table: TableName(schema: "public", name: "orders"), op: "INSERT", tries: 1, lastStatus: 500,
+                        errorClass: "http", error: "HTTP 500", createdAt: "2026-11-23T17:00:00Z"),
+                    occurredAt: Date()),
+                now: now)
+        }
+        #expect(digest.windows.count == 1)
+        let window = digest.windows.values.first
+        #expect(window?.folded == 100_000 - 5)
+        #expect((window?.firstKeys.count ?? 0) <= 10 && (window?.triggers.count ?? 0) <= 10)
+    }
 }
