@@ -177,18 +177,36 @@ public struct DeliveryRequest: Sendable {
 
     /// A JSON object of `headers` with secret values replaced by "<redacted>".
     public static func recordedJSON(_ headers: [Header]) -> String {
-        "{" + headers.map { "\(json($0.name)):\(json($0.isSecret ? "<redacted>" : $0.value))" }
-            .joined(separator: ",") + "}"
+        // One string grown in place: the recorder makes one of these per attempt.
+        var out = "{"
+        out.reserveCapacity(headers.reduce(2) { $0 + $1.name.utf8.count + $1.value.utf8.count + 6 })
+        for (index, header) in headers.enumerated() {
+            if index > 0 { out += "," }
+            appendJSON(header.name, to: &out)
+            out += ":"
+            appendJSON(header.isSecret ? "<redacted>" : header.value, to: &out)
+        }
+        return out + "}"
     }
 
     /// A JSON string literal.
     static func json(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 2)
+        appendJSON(text, to: &out)
+        return out
+    }
+
+    /// Appends `text` as a JSON string literal.
+    static func appendJSON(_ text: String, to out: inout String) {
         // Fast path: most names and ids need no escaping at all.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return "\"" + text + "\""
+            out += "\""
+            out += text
+            out += "\""
+            return
         }
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
+        out += "\""
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -201,6 +219,6 @@ public struct DeliveryRequest: Sendable {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        out += "\""
     }
 }

@@ -72,10 +72,13 @@ public enum EventID {
     }
 
     private static func roundFunction(_ key: EventIDKey, _ round: UInt8, _ half: UInt64) -> UInt64 {
-        var message: (UInt8, UInt64) = (round, half.bigEndian)
+        // One update of the nine message bytes (round, then the half big-endian): the same MAC
+        // as two updates, with half the calls into the generic HMAC.
+        let bytes = withUnsafeBytes(of: half.bigEndian) { half in
+            (round, half[0], half[1], half[2], half[3], half[4], half[5], half[6], half[7])
+        }
         var hmac = key.keyedMAC
-        withUnsafeBytes(of: &message.0) { hmac.update(data: $0) }
-        withUnsafeBytes(of: &message.1) { hmac.update(data: $0) }
+        withUnsafeBytes(of: bytes) { hmac.update(data: $0) }
         let mac = hmac.finalize()
         return mac.withUnsafeBytes { bytes in
             bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -95,10 +98,22 @@ public enum EventID {
         bytes[7] = UInt8(truncatingIfNeeded: mid12)
         for index in 0..<8 { bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * (7 - index))) }
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-        )).uuidString.lowercased()
+        // Lowercase 8-4-4-4-12 hex written directly: Foundation's UUID formats through
+        // snprintf and then needs lowercasing, which showed in the claimer's profile.
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var position = 0
+            for (index, byte) in bytes.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    out[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                out[position] = digits[Int(byte >> 4)]
+                out[position + 1] = digits[Int(byte & 0x0F)]
+                position += 2
+            }
+            return position
+        }
     }
 
     /// The inverse of ``format(_:)``.

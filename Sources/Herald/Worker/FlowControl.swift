@@ -467,10 +467,13 @@ public struct FlowControl<Job: FlowJob> {
                 progressed = false
                 for offset in 0..<count where budget > 0 {
                     let key = hostOrder[(offset + rotation) % count]
-                    guard var host = hosts[key], host.queued > 0, host.inFlight < perHostLimit else { continue }
-                    turn.start.append(host.popFirst())
-                    host.inFlight += 1
-                    hosts[key] = host
+                    // Mutated in place: a copy of the host taken out of the dictionary would
+                    // share its queue, so popping from it would copy the whole queue per job.
+                    guard hosts[key].map({ $0.queued > 0 && $0.inFlight < perHostLimit }) == true,
+                        let job = hosts[key]?.popFirst()
+                    else { continue }
+                    turn.start.append(job)
+                    hosts[key]?.inFlight += 1
                     budget -= 1
                     progressed = true
                 }

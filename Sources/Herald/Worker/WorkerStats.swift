@@ -36,6 +36,16 @@ public final class WorkerStats: Sendable {
         public var latencies: [Double] = []
         var nextSlot = 0
 
+        mutating func recordDelivered(latency: Double) {
+            delivered += 1
+            if latencies.count < WorkerStats.latencyWindow {
+                latencies.append(latency)
+            } else {
+                latencies[nextSlot] = latency
+                nextSlot = (nextSlot + 1) % WorkerStats.latencyWindow
+            }
+        }
+
         public func latencyPercentile(_ fraction: Double) -> Double? {
             guard !latencies.isEmpty else { return nil }
             let sorted = latencies.sorted()
@@ -96,25 +106,19 @@ public final class WorkerStats: Sendable {
             }
         }
         state.withLock { counters in
-            var perTrigger = counters.triggers[trigger.description] ?? TriggerSnapshot()
+            // Mutated in place through the dictionary's `default:` subscript: a copy taken out
+            // and written back would copy the latency window (8 KiB) on every delivery.
             switch outcome.decision {
             case .delivered:
                 counters.update { $0.delivered += 1 }
-                perTrigger.delivered += 1
-                if perTrigger.latencies.count < Self.latencyWindow {
-                    perTrigger.latencies.append(max(0, latency))
-                } else {
-                    perTrigger.latencies[perTrigger.nextSlot] = max(0, latency)
-                    perTrigger.nextSlot = (perTrigger.nextSlot + 1) % Self.latencyWindow
-                }
+                counters.triggers[trigger.description, default: TriggerSnapshot()].recordDelivered(latency: max(0, latency))
             case .retry, .deferred:
                 counters.update { $0.retried += 1 }
-                perTrigger.retried += 1
+                counters.triggers[trigger.description, default: TriggerSnapshot()].retried += 1
             case .failed, .blocked:
                 counters.update { $0.failed += 1 }
-                perTrigger.failed += 1
+                counters.triggers[trigger.description, default: TriggerSnapshot()].failed += 1
             }
-            counters.triggers[trigger.description] = perTrigger
         }
     }
 

@@ -146,6 +146,17 @@ struct DeliveryRequestTests {
         #expect(!request.recordedHeaders.contains("secret-key"))
     }
 
+    /// Ids are what receivers deduplicate on, so they must never change between versions: a
+    /// redelivery after an upgrade carries the id of the first attempt. Pinned values from an
+    /// independent implementation (Python's hmac: HMAC-SHA256 Feistel, four rounds).
+    @Test func eventIDsArePinnedAcrossVersions() {
+        let key = EventIDKey(bytes: Array(repeating: 7, count: 32))
+        #expect(EventID.uuid(key: key, number: 42) == "27d0d78a-04b7-4fd7-b0d3-84748cbf69ba")
+        #expect(EventID.uuid(key: key, number: 1) == "9e2f8037-1ba3-478d-941b-43a55cfab974")
+        #expect(EventID.uuid(key: key, number: 1 << 62) == "28b46d3d-c775-41c6-8a55-06c6122edca4")
+        #expect(EventID.number(from: "27d0d78a-04b7-4fd7-b0d3-84748cbf69ba", key: key) == 42)
+    }
+
     @Test func eventIDIsAStableVersion4UUIDThatMapsBackOnlyWithItsKey() throws {
         let id = EventID.uuid(key: installation, number: 42)
         #expect(id == EventID.uuid(key: installation, number: 42))
