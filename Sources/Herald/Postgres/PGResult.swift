@@ -33,6 +33,15 @@ public final class PGResult {
         PQgetisnull(handle, Int32(row), Int32(column)) == 1
     }
 
+    /// The value's bytes as libpq holds them (NUL-terminated), valid while the result lives.
+    func rawValue(_ row: Int, _ column: Int) -> UnsafePointer<CChar>? {
+        PQgetvalue(handle, Int32(row), Int32(column)).map { UnsafePointer($0) }
+    }
+
+    func valueLength(_ row: Int, _ column: Int) -> Int {
+        Int(PQgetlength(handle, Int32(row), Int32(column)))
+    }
+
     /// A text-format value, nil for SQL NULL.
     public subscript(row: Int, column: Int) -> String? {
         guard !isNull(row, column), let value = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }

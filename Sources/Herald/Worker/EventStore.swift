@@ -84,17 +84,21 @@ public struct EventStore {
         let walksKeys = triggers.contains { keyed.contains($0) }
         if walksKeys { parameters.append(PGArray.literal(triggers.map { after[$0] ?? "" })) }
         let result = try connection.query(walksKeys ? Self.claimSQL : Self.unkeyedClaimSQL, parameters)
-        return (0..<result.rowCount).map { row in
+        return try result.rows { row throws(PGError) in
             ClaimedEvent(
-                id: Int64(result[row, 0] ?? "") ?? 0,
-                triggerName: result[row, 1] ?? "",
-                table: TableName(schema: result[row, 2] ?? "", name: result[row, 3] ?? ""),
-                payload: result[row, 4] ?? "null",
-                tries: Int(result[row, 5] ?? "") ?? 0,
-                createdAt: result[row, 6] ?? "",
-                createdAtEpoch: Double(result[row, 7] ?? "") ?? 0,
-                leaseToken: Int64(result[row, 8] ?? "") ?? 0, importedID: result[row, 9], orderingKey: result[row, 10],
-                attemptedBefore: result[row, 11] == "t")
+                id: try result.decode(Int64.self, row: row, column: 0),
+                triggerName: try result.decode(String.self, row: row, column: 1),
+                table: TableName(
+                    schema: try result.decode(String.self, row: row, column: 2),
+                    name: try result.decode(String.self, row: row, column: 3)),
+                payload: try result.decode(String.self, row: row, column: 4),
+                tries: try result.decode(Int.self, row: row, column: 5),
+                createdAt: try result.decode(String.self, row: row, column: 6),
+                createdAtEpoch: try result.decode(Double.self, row: row, column: 7),
+                leaseToken: try result.decode(Int64.self, row: row, column: 8),
+                importedID: try result.decodeIfPresent(String.self, row: row, column: 9),
+                orderingKey: try result.decodeIfPresent(String.self, row: row, column: 10),
+                attemptedBefore: try result.decode(Bool.self, row: row, column: 11))
         }
     }
 
@@ -265,7 +269,7 @@ public struct EventStore {
                     PGArray.literal(classes), PGArray.literal(errors), PGArray.literal(headers),
                     PGArray.literal(bodies), PGArray.literal(durations),
                 ])
-            return Set(updated.column(0).compactMap { $0.flatMap { Int64($0) } })
+            return Set(try updated.rows { row throws(PGError) in try updated.decode(Int64.self, row: row, column: 0) })
         }
     }
 
@@ -339,7 +343,7 @@ public struct EventStore {
                 refilled_at = now()
             RETURNING granted
             """, [trigger, String(wanted), String(perSecond), String(burst)])
-        return Int(result[0, 0] ?? "0") ?? 0
+        return try result.decode(Int.self, row: 0, column: 0)
     }
 
     /// Gives back every lease this worker still holds (graceful shutdown): the events are
