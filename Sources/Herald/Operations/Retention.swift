@@ -1,4 +1,4 @@
-/// Deletes finished events (and, by cascade, their invocation rows) older than a cutoff, in
+/// Deletes finished events (and, in the same statement, their invocation rows) older than a cutoff, in
 /// batches small enough that no lock is held for long and the worker's claims never wait.
 public struct Retention {
     public struct Report: Sendable, Equatable {
@@ -56,11 +56,12 @@ public struct Retention {
                       AND ($4::text IS NULL OR trigger_name = $4)
                     ORDER BY finished_at LIMIT $3::int
                     FOR UPDATE SKIP LOCKED),
+                -- Attempt rows have no foreign key (schema version 13): they go with their event.
                 invocations AS (
-                    SELECT count(*) AS n FROM herald.invocation_log i JOIN doomed ON i.event_id = doomed.id),
+                    DELETE FROM herald.invocation_log i USING doomed WHERE i.event_id = doomed.id RETURNING 1),
                 deleted AS (
                     DELETE FROM herald.event_log e USING doomed WHERE e.id = doomed.id RETURNING 1)
-                SELECT (SELECT count(*) FROM deleted), (SELECT n FROM invocations)
+                SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM invocations)
                 """,
                 [scope.literal, String(olderThanSeconds), String(batchSize), trigger])
             let events = Int(result[0, 0] ?? "0") ?? 0

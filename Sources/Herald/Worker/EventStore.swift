@@ -200,6 +200,15 @@ public struct EventStore {
         ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED
         """
 
+    /// What ``record(_:workerID:)`` did.
+    public struct Recorded: Sendable, Equatable {
+        /// Events whose row the outcome updated (it still carried the claim's lease).
+        public var applied: Set<Int64> = []
+        /// Events that no longer exist (deleted while their delivery was in flight): their
+        /// outcome is dropped, attempt row included.
+        public var missingEvents: Set<Int64> = []
+    }
+
     /// Writes a batch of outcomes in one transaction: one UPDATE for all events, one INSERT
     /// for all invocation rows. The UPDATE names the ids twice on purpose: `e.id = ANY ($1)`
     /// lets the planner fetch the rows through the primary key; joined only to the unnest it
@@ -211,24 +220,22 @@ public struct EventStore {
     /// An event is updated only while it still carries the lease this outcome answers (same
     /// worker, same claim), so neither another worker nor this one re-claiming after an
     /// expired lease can have its newer bookkeeping overwritten.
-    /// The attempt's invocation row is written either way: the request was made.
-    /// Returns the ids whose event row was updated.
+    /// The attempt's invocation row is written either way (the request was made) as long as
+    /// the event exists. Attempt rows have no foreign key (schema version 13: its check
+    /// locked every event row again, a third of the flush's cost), so existence is settled
+    /// here: the UPDATE has locked every event it matched against deletion; only outcomes it
+    /// did not match (a lease taken over, an event deleted in flight; rare) are looked up,
+    /// under a lock that holds off a concurrent delete until the attempt rows are in.
     @discardableResult
-    public func record(_ outcomes: [DeliveryOutcome], workerID: String) throws -> Set<Int64> {
-        guard !outcomes.isEmpty else { return [] }
+    public func record(_ outcomes: [DeliveryOutcome], workerID: String) throws -> Recorded {
+        guard !outcomes.isEmpty else { return Recorded() }
         let ids = outcomes.map(\.event.id)
         let statuses: [String?] = outcomes.map { $0.decision.status }
         // A deferred attempt (the receiver disabled the trigger) does not count as a try.
         let tries: [String?] = outcomes.map { String($0.decision == .deferred ? $0.event.tries : $0.attempt) }
-        let attempts: [String?] = outcomes.map { String($0.attempt) }
         let delays: [String?] = outcomes.map { Self.delayText($0.decision) }
         let codes: [String?] = outcomes.map { $0.statusCode.map(String.init) }
         let errors: [String?] = outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }
-        let triggers: [String?] = outcomes.map { $0.event.triggerName }
-        let headers: [String?] = outcomes.map { DeliveryRequest.recordedJSON($0.requestHeaders) }
-        let bodies: [String?] = outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }
-        let classes: [String?] = outcomes.map { $0.errorClass }
-        let durations: [String?] = outcomes.map { String($0.durationMilliseconds) }
         let leases: [String?] = outcomes.map { String($0.event.leaseToken) }
         let blocked: [String?] = outcomes.map { $0.decision == .blocked ? "true" : "false" }
         let idArray = PGArray.literal(ids)
@@ -256,21 +263,44 @@ public struct EventStore {
                     PGArray.literal(codes), PGArray.literal(errors), workerID, PGArray.literal(leases),
                     PGArray.literal(blocked),
                 ])
-            try connection.query(
-                """
-                INSERT INTO herald.invocation_log
-                    (event_id, trigger_name, attempt, status_code, error_class, error_message,
-                     request_headers, response_body, duration_ms)
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
-                                     $7::jsonb[], $8::text[], $9::float8[])
-                """,
-                [
-                    idArray, PGArray.literal(triggers), PGArray.literal(attempts), PGArray.literal(codes),
-                    PGArray.literal(classes), PGArray.literal(errors), PGArray.literal(headers),
-                    PGArray.literal(bodies), PGArray.literal(durations),
-                ])
-            return Set(try updated.rows { row throws(PGError) in try updated.decode(Int64.self, row: row, column: 0) })
+            var recorded = Recorded(
+                applied: Set(try updated.rows { row throws(PGError) in try updated.decode(Int64.self, row: row, column: 0) }))
+            let unmatched = Set(ids).subtracting(recorded.applied)
+            if !unmatched.isEmpty {
+                let existing = try connection.query(
+                    "SELECT id FROM herald.event_log WHERE id = ANY ($1::bigint[]) FOR KEY SHARE",
+                    [PGArray.literal(unmatched.sorted())])
+                recorded.missingEvents = unmatched.subtracting(
+                    try existing.rows { row throws(PGError) in try existing.decode(Int64.self, row: row, column: 0) })
+            }
+            let written = recorded.missingEvents.isEmpty
+                ? outcomes : outcomes.filter { !recorded.missingEvents.contains($0.event.id) }
+            if !written.isEmpty { try insertAttempts(written) }
+            return recorded
         }
+    }
+
+    /// One invocation row per outcome, in one statement.
+    private func insertAttempts(_ outcomes: [DeliveryOutcome]) throws(PGError) {
+        try connection.query(
+            """
+            INSERT INTO herald.invocation_log
+                (event_id, trigger_name, attempt, status_code, error_class, error_message,
+                 request_headers, response_body, duration_ms)
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
+                                 $7::jsonb[], $8::text[], $9::float8[])
+            """,
+            [
+                PGArray.literal(outcomes.map(\.event.id)),
+                PGArray.literal(outcomes.map { $0.event.triggerName }),
+                PGArray.literal(outcomes.map { String($0.attempt) }),
+                PGArray.literal(outcomes.map { $0.statusCode.map(String.init) }),
+                PGArray.literal(outcomes.map { $0.errorClass }),
+                PGArray.literal(outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }),
+                PGArray.literal(outcomes.map { DeliveryRequest.recordedJSON($0.requestHeaders) }),
+                PGArray.literal(outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }),
+                PGArray.literal(outcomes.map { String($0.durationMilliseconds) }),
+            ])
     }
 
     private static func delayText(_ decision: RetryDecision) -> String? {

@@ -9,10 +9,11 @@ import Synchronization
 ///
 /// - A flush that fails because the connection is gone is retried with backoff on a new
 ///   connection; outcomes are never dropped for that while the worker runs.
-/// - A flush that fails for any other reason is poisoned by one row (typically an event
-///   deleted while its delivery was in flight): it is split and written row by row, and a
-///   row that still cannot be written is dropped with a warning naming its event, so one bad
-///   row never holds back the rest.
+/// - The outcome of an event deleted while its delivery was in flight is dropped with a
+///   warning naming the event (``EventStore/record(_:workerID:)`` finds it missing).
+/// - A flush that fails for any other reason is poisoned by one row: it is split and written
+///   row by row, and a row that still cannot be written is dropped with a warning naming its
+///   event, so one bad row never holds back the rest.
 /// - At the end of the worker it releases every lease the worker still holds.
 public final class Recorder: Service {
     private struct State: ~Copyable {
@@ -160,22 +161,18 @@ public final class Recorder: Service {
     private func write(_ batch: [DeliveryOutcome], on connection: PGConnection) throws {
         let store = EventStore(connection: connection)
         do {
-            let applied = try store.record(batch, workerID: workerID)
-            reportStale(batch, applied: applied)
+            report(batch, try store.record(batch, workerID: workerID))
         } catch let error as PGError where !error.isConnectionProblem && connection.isOpen {
             logger.warning(
                 "group commit of outcomes failed; writing them one by one",
                 metadata: ["count": "\(batch.count)", "error": "\(error)"])
             for (index, outcome) in batch.enumerated() {
                 do {
-                    let applied = try store.record([outcome], workerID: workerID)
-                    reportStale([outcome], applied: applied)
+                    report([outcome], try store.record([outcome], workerID: workerID))
                 } catch let rowError as PGError where !rowError.isConnectionProblem && connection.isOpen {
                     stats.recordDroppedOutcome()
                     logger.warning(
-                        rowError.sqlState == "23503"
-                            ? "outcome dropped: event no longer exists (deleted while its delivery was in flight)"
-                            : "outcome dropped: it cannot be written; the event is delivered again after its lease",
+                        "outcome dropped: it cannot be written; the event is delivered again after its lease",
                         metadata: ["event": "\(outcome.event.id)", "trigger": "\(outcome.event.triggerName)",
                                    "error": "\(rowError)"])
                 } catch {
@@ -195,10 +192,19 @@ public final class Recorder: Service {
     }
 
     /// Outcomes whose lease was taken over (expired and re-claimed, by this or another
-    /// worker) are kept as invocation rows but change nothing: say so once per flush.
-    private func reportStale(_ batch: [DeliveryOutcome], applied: Set<Int64>) {
+    /// worker) are kept as invocation rows but change nothing; those of events deleted while
+    /// their delivery was in flight are dropped. Say so once per flush.
+    private func report(_ batch: [DeliveryOutcome], _ recorded: EventStore.Recorded) {
+        let applied = recorded.applied
         guard applied.count < batch.count else { return }
-        let stale = batch.filter { !applied.contains($0.event.id) }.map(\.event.id)
+        let missing = recorded.missingEvents
+        if !missing.isEmpty {
+            for _ in missing { stats.recordDroppedOutcome() }
+            logger.warning(
+                "outcome dropped: event no longer exists (deleted while its delivery was in flight)",
+                metadata: ["count": "\(missing.count)", "events": "\(missing.sorted().prefix(10).map(String.init).joined(separator: ","))"])
+        }
+        let stale = batch.filter { !applied.contains($0.event.id) && !missing.contains($0.event.id) }.map(\.event.id)
         guard !stale.isEmpty else { return }
         logger.warning(
             "outcomes arrived after their lease had ended; recorded as invocations only",

@@ -124,6 +124,8 @@ struct EngineStressTests {
         #expect(
             lines.contains { $0.contains(deletedID) || $0.contains(webhookID) },
             "no line names event \(deletedID) (\(webhookID)): \(lines)")
+        // Attempt rows have no foreign key: the recorder itself must not leave an orphan.
+        #expect(try setup.connection.query("SELECT count(*) FROM herald.invocation_log WHERE event_id = \(deletedID)")[0, 0] == "0")
         #expect(try receiver.requests().filter { $0.path == "/ok" }.count == 200)
         #expect(worker.process.isRunning)
         #expect(worker.terminate() == 0)

@@ -24,13 +24,13 @@ struct LeaseTokenTests {
         #expect(second.id == first.id)
         #expect(second.leaseToken != first.leaseToken)
 
-        let stale = try store.record([outcome(for: first, .failed, status: 500)], workerID: "w")
+        let stale = try store.record([outcome(for: first, .failed, status: 500)], workerID: "w").applied
         #expect(stale.isEmpty)
         #expect(try setup.count("status = 'pending' AND tries = 0 AND locked_by = 'w' AND locked_at IS NOT NULL") == 1)
         // The attempt did happen: it stays in the invocation log.
         #expect(try setup.invocations().map(\.status) == [500])
 
-        let current = try store.record([outcome(for: second, .delivered, status: 200)], workerID: "w")
+        let current = try store.record([outcome(for: second, .delivered, status: 200)], workerID: "w").applied
         #expect(current == [second.id])
         #expect(try setup.count("status = 'delivered' AND tries = 1 AND locked_by IS NULL") == 1)
         #expect(try setup.invocations().map(\.status) == [500, 200])
@@ -43,7 +43,23 @@ struct LeaseTokenTests {
         let mine = try #require(try store.claimBatch(limits: ["items_hook": 1], workerID: "a", leaseSeconds: 1).first)
         Thread.sleep(forTimeInterval: 1.2)
         _ = try store.claimBatch(limits: ["items_hook": 1], workerID: "b", leaseSeconds: 60)
-        #expect(try store.record([outcome(for: mine, .delivered, status: 200)], workerID: "a").isEmpty)
+        #expect(try store.record([outcome(for: mine, .delivered, status: 200)], workerID: "a").applied.isEmpty)
         #expect(try setup.count("status = 'pending' AND locked_by = 'b'") == 1)
+    }
+
+    /// Attempt rows have no foreign key (schema version 13): the recorder itself keeps an
+    /// outcome of a deleted event out of the log, and still writes the rest of the flush.
+    @Test func anOutcomeOfADeletedEventIsDroppedAndTheRestWritten() throws {
+        let setup = try WorkerFixture(webhook: "http://127.0.0.1:9/never")
+        try setup.insert(2)
+        let store = EventStore(connection: setup.connection)
+        let claimed = try store.claimBatch(limits: ["items_hook": 2], workerID: "w", leaseSeconds: 60)
+        try #require(claimed.count == 2)
+        try setup.connection.execute(script: "DELETE FROM herald.event_log WHERE id = \(claimed[0].id)")
+        let recorded = try store.record(claimed.map { outcome(for: $0, .delivered, status: 200) }, workerID: "w")
+        #expect(recorded.applied == [claimed[1].id])
+        #expect(recorded.missingEvents == [claimed[0].id])
+        #expect(try setup.invocations().count == 1)
+        #expect(try setup.connection.query("SELECT count(*) FROM herald.invocation_log WHERE event_id = \(claimed[0].id)")[0, 0] == "0")
     }
 }
