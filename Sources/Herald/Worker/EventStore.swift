@@ -104,44 +104,54 @@ public struct EventStore {
 
     static let claimSQL = """
         UPDATE herald.event_log e
-        SET locked_at = now(), locked_by = $2, next_attempt_at = now() + make_interval(secs => $3::int)
+        SET \(leaseSQL)
         WHERE e.id = ANY (ARRAY(
             SELECT picked.id
             FROM unnest($4::text[], $1::int[], $5::text[]) AS quota(trigger_name, n, after_key)
             CROSS JOIN LATERAL (
-                SELECT unkeyed.id FROM (
-                    SELECT id FROM herald.event_log
-                    WHERE status = 'pending' AND ordering_key IS NULL AND trigger_name = quota.trigger_name
-                      AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at
-                    LIMIT quota.n
-                    FOR UPDATE SKIP LOCKED) unkeyed
+                SELECT unkeyed.id FROM (\(dueUnkeyedSQL(trigger: "quota.trigger_name", limit: "quota.n"))) unkeyed
                 UNION ALL
                 (\(keyedHeadsSQL))
                 LIMIT quota.n) picked
-            WHERE NOT EXISTS (SELECT FROM herald.trigger_state s
-                              WHERE s.trigger_name = quota.trigger_name AND NOT s.enabled)))
+            WHERE \(triggerEnabledSQL)))
         RETURNING \(claimedColumns)
         """
 
     /// ``claimSQL`` without the key walk, for triggers with no keyed events.
     static let unkeyedClaimSQL = """
         UPDATE herald.event_log e
-        SET locked_at = now(), locked_by = $2, next_attempt_at = now() + make_interval(secs => $3::int)
+        SET \(leaseSQL)
         WHERE e.id = ANY (ARRAY(
             SELECT due.id
             FROM unnest($4::text[], $1::int[]) AS quota(trigger_name, n)
-            CROSS JOIN LATERAL (
-                SELECT id FROM herald.event_log
-                WHERE status = 'pending' AND ordering_key IS NULL AND trigger_name = quota.trigger_name
-                  AND next_attempt_at <= now()
-                ORDER BY next_attempt_at
-                LIMIT quota.n
-                FOR UPDATE SKIP LOCKED) due
-            WHERE NOT EXISTS (SELECT FROM herald.trigger_state s
-                              WHERE s.trigger_name = quota.trigger_name AND NOT s.enabled)))
+            CROSS JOIN LATERAL (\(dueUnkeyedSQL(trigger: "quota.trigger_name", limit: "quota.n"))) due
+            WHERE \(triggerEnabledSQL)))
         RETURNING \(claimedColumns)
         """
+
+    /// What a claim sets: the lease is the new due time (see ``claimBatch``).
+    private static let leaseSQL =
+        "locked_at = now(), locked_by = $2, next_attempt_at = now() + make_interval(secs => $3::int)"
+
+    /// Events of disabled triggers stay pending, whichever worker disabled them.
+    private static let triggerEnabledSQL = """
+        NOT EXISTS (SELECT FROM herald.trigger_state s
+                                  WHERE s.trigger_name = quota.trigger_name AND NOT s.enabled)
+        """
+
+    /// The one subquery that finds a trigger's due events without a key, oldest due first,
+    /// locked: a range scan of `event_log_pending_trigger_due` (both claims use it; a test
+    /// checks its plan through ``claimCandidatesSQL``).
+    static func dueUnkeyedSQL(trigger: String, limit: String) -> String {
+        """
+        SELECT id FROM herald.event_log
+                WHERE status = 'pending' AND ordering_key IS NULL AND trigger_name = \(trigger)
+                  AND next_attempt_at <= now()
+                ORDER BY next_attempt_at
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+        """
+    }
 
     /// What a claim returns of each event (see ``claimBatch``).
     static let claimedColumns = """
@@ -194,11 +204,7 @@ public struct EventStore {
     }
 
     /// One trigger's unkeyed subquery of ``claimSQL``, for checking its plan.
-    static let claimCandidatesSQL = """
-        SELECT id FROM herald.event_log
-        WHERE status = 'pending' AND ordering_key IS NULL AND trigger_name = $1 AND next_attempt_at <= now()
-        ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED
-        """
+    static let claimCandidatesSQL = dueUnkeyedSQL(trigger: "$1", limit: "100")
 
     /// What ``record(_:workerID:)`` did.
     public struct Recorded: Sendable, Equatable {

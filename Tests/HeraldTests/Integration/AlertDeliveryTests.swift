@@ -159,10 +159,12 @@ struct AlertDeliveryTests {
             // Distinct types, so the digest lets each through and the queue fills and overflows.
             let distinct = (0..<1000).map { Alert(type: "herald.test.\($0)", data: ["n": .int($0)]) }
             let elapsed = clock.measure { distinct.forEach(dispatcher.emit) }
-            #expect(elapsed < .milliseconds(50), "1,000 emits took \(elapsed)")
+            // Blocking on the receiver would cost a connection attempt per emit; a bound of a
+            // second (not a tight timing) tells that apart on any machine.
+            #expect(elapsed < .seconds(1), "1,000 emits took \(elapsed)")
             let failures = (1...1000).map(Self.failedAlert)
             let burst = clock.measure { failures.forEach(dispatcher.emit) }
-            #expect(burst < .milliseconds(50), "1,000 emits of one type took \(burst)")
+            #expect(burst < .seconds(1), "1,000 emits of one type took \(burst)")
             Thread.sleep(forTimeInterval: 0.3)
         }
         #expect(shutdown < .seconds(2), "shutdown took \(shutdown)")

@@ -334,9 +334,8 @@ struct DeliveryTests {
             #expect(statementPlan.contains("event_log_pending_trigger_due"), "\(statementPlan)")
         }
         let store = EventStore(connection: connection)
-        let started = Date()
+        // The plans above are the speed check (a clock here would measure the machine).
         let claimed = try store.claimBatch(limits: ["t": 100, "busy": 10], workerID: "w", leaseSeconds: 60)
-        #expect(Date().timeIntervalSince(started) < 0.5)
         #expect(claimed.filter { $0.triggerName == "t" }.count == 50)
         #expect(claimed.filter { $0.triggerName == "busy" }.count == 10)
         #expect(Set(claimed.map(\.leaseToken)).count == 1)
