@@ -532,14 +532,14 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Transfers ended (with any outcome): their slots are free and their outcomes wait for
     /// their sources' recorders. Returns the sources whose claimers should be woken.
-    public mutating func finished(_ slots: [Slot], now: ContinuousClock.Instant = .now) -> Set<String> {
+    public mutating func finished(_ slots: [Slot], now: ContinuousClock.Instant) -> Set<String> {
         release(slots)
         for slot in slots { sources[slot.source]?.recorderBacklog += 1 }
         return takeClaimerWakes(now: now)
     }
 
     /// ``finished(_:now:)`` for a worker with the default source only.
-    public mutating func finished(hostKeys: [String], now: ContinuousClock.Instant = .now) -> Bool {
+    public mutating func finished(hostKeys: [String], now: ContinuousClock.Instant) -> Bool {
         !finished(hostKeys.map { Slot(hostKey: $0) }, now: now).isEmpty
     }
 
@@ -561,7 +561,7 @@ public struct FlowControl<Job: FlowJob> {
     /// Outcomes of the source were written (or dropped as unwritable). Returns whether to
     /// wake the source's claimer.
     public mutating func recorded(
-        _ count: Int, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant = .now
+        _ count: Int, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant
     ) -> Bool {
         guard let state = sources[source] else { return false }
         sources[source]?.recorderBacklog = max(0, state.recorderBacklog - count)
@@ -575,7 +575,7 @@ public struct FlowControl<Job: FlowJob> {
     /// are due now. Their triggers may have due events again; returns whether the source's
     /// claimer should be woken to claim them, with no poll delay.
     public mutating func keysReleased(
-        triggers: Set<String>, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant = .now
+        triggers: Set<String>, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant
     ) -> Bool {
         guard !isStopping else { return false }
         let known = triggers.map { TriggerRef(source: source, name: $0) }.filter { routes[$0] != nil }

@@ -192,11 +192,11 @@ public final class FlowController: Sendable {
 
     /// Keyed heads of these triggers of the source finished: what waited behind them is due.
     func keysReleased(triggers: Set<String>, source: String) {
-        if state.withLock({ $0.keysReleased(triggers: triggers, source: source) }) { wakeClaimer(source: source) }
+        if state.withLock({ $0.keysReleased(triggers: triggers, source: source, now: .now) }) { wakeClaimer(source: source) }
     }
 
     func recorded(_ count: Int, source: String) {
-        if state.withLock({ $0.recorded(count, source: source) }) { wakeClaimer(source: source) }
+        if state.withLock({ $0.recorded(count, source: source, now: .now) }) { wakeClaimer(source: source) }
     }
 
     /// Stops claiming and starting; queued jobs are dropped (their leases are released when

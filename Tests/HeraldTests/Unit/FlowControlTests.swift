@@ -50,7 +50,7 @@ struct FlowControlTests {
         #expect(flow.inFlightTotal == 16 && flow.queuedTotal == 184)
         #expect(flow.pollTimeout(freeSlots: 0, now: t0) > .zero)
         // Every running transfer finished in one pass: jobs are startable, so no sleep.
-        _ = flow.finished(hostKeys: Array(repeating: "a", count: 16))
+        _ = flow.finished(hostKeys: Array(repeating: "a", count: 16), now: .now)
         #expect(flow.pollTimeout(freeSlots: 16, now: t0) == .zero)
         let turn3 = flow.takeStartable(freeSlots: 16, now: t0)
         #expect(turn3.start.map(\.id) == Array(16..<32))
@@ -79,7 +79,7 @@ struct FlowControlTests {
             _ = flow.claimed(got, limits: limits)
             // Keep the host hungry, as a delivery thread would.
             let turn = flow.takeStartable(freeSlots: 100, now: t0)
-            _ = flow.finished(hostKeys: turn.start.map(\.hostKey))
+            _ = flow.finished(hostKeys: turn.start.map(\.hostKey), now: .now)
             if asked.count == 1000 { break }
         }
         #expect(asked.count == 1000)
@@ -114,7 +114,7 @@ struct FlowControlTests {
         var rounds = 0
         while !woken && rounds < 40 {
             let turn = flow.takeStartable(freeSlots: 16, now: t0)
-            woken = turn.wakeClaimer || flow.finished(hostKeys: turn.start.map(\.hostKey))
+            woken = turn.wakeClaimer || flow.finished(hostKeys: turn.start.map(\.hostKey), now: .now)
             rounds += 1
         }
         #expect(woken)
@@ -142,7 +142,7 @@ struct FlowControlTests {
         // below half its prefetch, not on every transition after that.
         var wakes = 0
         for _ in 0..<4 {
-            if flow.finished(hostKeys: ["a"]) { wakes += 1 }
+            if flow.finished(hostKeys: ["a"], now: .now) { wakes += 1 }
             if flow.takeStartable(freeSlots: 1, now: t0).wakeClaimer { wakes += 1 }
         }
         #expect(wakes == 1)
@@ -188,7 +188,7 @@ struct FlowControlTests {
         let turn6 = flow.takeStartable(freeSlots: 10, now: t0)
         #expect(turn6.start.isEmpty)
         // Jobs keep capture order within a host.
-        _ = flow.finished(hostKeys: ["b"])
+        _ = flow.finished(hostKeys: ["b"], now: .now)
         let turn7 = flow.takeStartable(freeSlots: 10, now: t0)
         #expect(turn7.start.map(\.id) == [12])
     }
@@ -227,7 +227,7 @@ struct FlowControlTests {
         let turn = flow.takeStartable(freeSlots: 0, now: later)
         #expect(turn.dropped.map(\.id) == [1])
         #expect(turn.start.isEmpty)
-        _ = flow.finished(hostKeys: ["a"])
+        _ = flow.finished(hostKeys: ["a"], now: .now)
         let turn11 = flow.takeStartable(freeSlots: 1, now: later)
         #expect(turn11.start.map(\.id) == [2])
         #expect(flow.queuedTotal == 0)
@@ -258,14 +258,14 @@ struct FlowControlTests {
         var flow = FlowControl<Job>(limits: limits(pool: 10, batch: 10, backlog: 5), routes: [route("t", "a")], now: t0)
         _ = flow.claimed(jobs(10, trigger: "t", host: "a"), limits: ["t": 10])
         let started = flow.takeStartable(freeSlots: 10, now: t0)
-        let wakes13 = flow.finished(hostKeys: started.start.map(\.hostKey))
+        let wakes13 = flow.finished(hostKeys: started.start.map(\.hostKey), now: .now)
         #expect(!wakes13)
         #expect(flow.recorderBacklog == 10)
         let plan14 = flow.planClaim(now: t0)
         #expect(plan14 == .wait(until: nil))
-        let wakes15 = flow.recorded(4)
+        let wakes15 = flow.recorded(4, now: .now)
         #expect(!wakes15)  // 6 still waiting: over the limit
-        let wakes16 = flow.recorded(6)
+        let wakes16 = flow.recorded(6, now: .now)
         #expect(wakes16)
         #expect(flow.recorderBacklog == 0)
         let plan17 = flow.planClaim(now: t0)
@@ -326,7 +326,7 @@ struct FlowControlTests {
         #expect(plan22 == .stop)
         let turn23 = flow.takeStartable(freeSlots: 2, now: t0)
         #expect(turn23.start.isEmpty)
-        let wakes24 = flow.finished(hostKeys: ["a"])
+        let wakes24 = flow.finished(hostKeys: ["a"], now: .now)
         #expect(!wakes24)
         flow.aborted([.init(hostKey: "a")])
         #expect(flow.inFlightTotal == 0)

@@ -73,7 +73,7 @@ struct SourceFairnessTests {
         flow.notified(source: "b")
         #expect(flow.planClaim(source: "a", now: t0) == .wait(until: nil))
         // A's transfers finish: the room they free is b's while b still has due events…
-        let woken = flow.finished(slots(5, source: "a"))
+        let woken = flow.finished(slots(5, source: "a"), now: .now)
         #expect(!woken.contains("a"))
         let turn = flow.takeStartable(freeSlots: 10, now: t0)
         #expect(turn.start.count == 5 && !turn.wakeClaimers.contains("a"))
@@ -101,7 +101,7 @@ struct SourceFairnessTests {
         _ = flow.claimed(jobs(5, source: "a"), limits: ["a": 5], source: "a")
         _ = flow.takeStartable(freeSlots: 10, now: t0)
         // Source a's database is down: its recorder cannot write these.
-        _ = flow.finished(slots(5, source: "a"))
+        _ = flow.finished(slots(5, source: "a"), now: .now)
         #expect(flow.planClaim(source: "a", now: t0) == .wait(until: nil))
         #expect(flow.planClaim(source: "b", now: t0) == .claim(["b": 5]))
         // Written at last: a's claimer is woken (and only by its own recorder).
