@@ -18,9 +18,9 @@ public enum SchemaMigrator {
     /// The version recorded in the database; 0 when Herald was never installed.
     public static func currentVersion(_ connection: PGConnection) throws(PGError) -> Int {
         let exists = try connection.query("SELECT to_regclass('herald.schema_version') IS NOT NULL")
-        guard exists[0, 0] == "t" else { return 0 }
+        guard try exists.decode(Bool.self, row: 0, column: 0) else { return 0 }
         let result = try connection.query("SELECT coalesce(max(version), 0) FROM herald.schema_version")
-        return Int(result[0, 0] ?? "0") ?? 0
+        return try result.decode(Int.self, row: 0, column: 0)
     }
 
     /// Migrations newer than the database's version (and not newer than `target`).

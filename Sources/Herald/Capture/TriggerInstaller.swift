@@ -226,12 +226,14 @@ public struct TriggerInstaller {
             SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = $2
             """, [trigger.table.schema, trigger.table.name])
-        guard relation.rowCount == 1, let oid = relation[0, 0] else {
+        guard relation.rowCount == 1 else {
             throw InstallError(
                 code: .tableNotFound, trigger: trigger.name, table: trigger.table,
                 message: "table \(trigger.table) does not exist (trigger \(trigger.name))")
         }
-        guard relation[0, 1] == "r" || relation[0, 1] == "p" else {
+        let oid = try relation.decode(String.self, row: 0, column: 0)
+        let kind = try relation.decode(String.self, row: 0, column: 1)
+        guard kind == "r" || kind == "p" else {
             throw InstallError(
                 code: .notATable, trigger: trigger.name, table: trigger.table,
                 message: "\(trigger.table) is not a table; capture triggers need a table (trigger \(trigger.name))")
@@ -256,10 +258,16 @@ public struct TriggerInstaller {
               AND t.tgparentid = 0
             ORDER BY 1, 2, 3
             """)
-        return (0..<result.rowCount).map { row in
+        return try result.rows { row throws(PGError) in
             InstalledTrigger(
-                table: TableName(schema: result[row, 0] ?? "", name: result[row, 1] ?? ""),
-                name: result[row, 2] ?? "", fingerprint: result[row, 3] ?? "", isOrdered: result[row, 4] == "t")
+                table: TableName(
+                    schema: try result.decode(String.self, row: row, column: 0),
+                    name: try result.decode(String.self, row: row, column: 1)),
+                name: try result.decode(String.self, row: row, column: 2),
+                fingerprint: try result.decode(String.self, row: row, column: 3),
+                // NULL when herald.capture_ordered() does not exist (a schema before ordered
+                // delivery): then no trigger calls it.
+                isOrdered: try result.decodeIfPresent(Bool.self, row: row, column: 4) ?? false)
         }
     }
 }

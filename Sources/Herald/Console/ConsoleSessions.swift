@@ -33,7 +33,7 @@ public enum ConsoleSessions {
             WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > now()
             """, [hash])
         guard found.rowCount == 1 else { return false }
-        if found[0, 0] == "t" {
+        if try found.decode(Bool.self, row: 0, column: 0) {
             try writing(connection) {
                 try connection.query(
                     "UPDATE herald.console_sessions SET last_seen = now() WHERE id_hash = decode($1, 'hex')", [hash])

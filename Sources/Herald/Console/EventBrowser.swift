@@ -104,15 +104,24 @@ struct EventBrowser {
             WHERE \(EventAdmin.conjunction(conditions))
             ORDER BY id \(ascending ? "ASC" : "DESC") LIMIT \(Self.pageSize + 1)
             """, parameters)
-        var rows = (0..<result.rowCount).map { index in
-            Row(
-                number: Int64(result[index, 0] ?? "") ?? 0,
-                publicID: result[index, 11] ?? EventID.uuid(key: key, number: Int64(result[index, 0] ?? "") ?? 0),
-                trigger: result[index, 1] ?? "", table: result[index, 2] ?? "",
-                operation: result[index, 3] ?? "", status: result[index, 4] ?? "", leased: result[index, 5] == "t",
-                tries: Int(result[index, 6] ?? "") ?? 0, createdAt: result[index, 7] ?? "",
-                lastStatusCode: result[index, 8].flatMap(Int.init), lastError: result[index, 9],
-                preview: result[index, 10] ?? "")
+        var rows = try result.rows { index throws(PGError) in
+            let number = try result.decode(Int64.self, row: index, column: 0)
+            return Row(
+                number: number,
+                // Hasura's id for an event moved from Hasura, else the one derived from the number.
+                publicID: try result.decodeIfPresent(String.self, row: index, column: 11)
+                    ?? EventID.uuid(key: key, number: number),
+                trigger: try result.decode(String.self, row: index, column: 1),
+                table: try result.decode(String.self, row: index, column: 2),
+                // A scheduled event's payload has neither op nor data: both cells stay empty.
+                operation: try result.decodeIfPresent(String.self, row: index, column: 3) ?? "",
+                status: try result.decode(String.self, row: index, column: 4),
+                leased: try result.decode(Bool.self, row: index, column: 5),
+                tries: try result.decode(Int.self, row: index, column: 6),
+                createdAt: try result.decode(String.self, row: index, column: 7),
+                lastStatusCode: try result.decodeIfPresent(Int.self, row: index, column: 8),
+                lastError: try result.decodeIfPresent(String.self, row: index, column: 9),
+                preview: try result.decodeIfPresent(String.self, row: index, column: 10) ?? "")
         }
         let more = rows.count > Self.pageSize
         if more { rows.removeLast() }
@@ -145,9 +154,14 @@ struct EventBrowser {
             """, [String(number)])
         guard result.rowCount == 1 else { return nil }
         let event = ClaimedEvent(
-            id: number, triggerName: result[0, 1] ?? "", table: TableName(schema: result[0, 2] ?? "", name: result[0, 3] ?? ""),
-            payload: result[0, 4] ?? "null", tries: Int(result[0, 5] ?? "") ?? 0, createdAt: result[0, 6] ?? "",
-            createdAtEpoch: Double(result[0, 7] ?? "") ?? 0)
+            id: number, triggerName: try result.decode(String.self, row: 0, column: 1),
+            table: TableName(
+                schema: try result.decode(String.self, row: 0, column: 2),
+                name: try result.decode(String.self, row: 0, column: 3)),
+            payload: try result.decode(String.self, row: 0, column: 4),
+            tries: try result.decode(Int.self, row: 0, column: 5),
+            createdAt: try result.decode(String.self, row: 0, column: 6),
+            createdAtEpoch: try result.decode(Double.self, row: 0, column: 7))
         let attempts = try connection.query(
             """
             SELECT attempt, status_code, error_class, error_message, request_headers::text, response_body, duration_ms,
@@ -155,14 +169,22 @@ struct EventBrowser {
             FROM herald.invocation_log WHERE event_id = $1::bigint ORDER BY id LIMIT 500
             """, [String(number)])
         return Detail(
-            event: event, status: result[0, 8] ?? "", leasedBy: result[0, 9], nextAttemptAt: result[0, 10] ?? "",
-            finishedAt: result[0, 11], lastStatusCode: result[0, 12].flatMap(Int.init), lastError: result[0, 13],
-            attempts: (0..<attempts.rowCount).map { row in
+            event: event, status: try result.decode(String.self, row: 0, column: 8),
+            leasedBy: try result.decodeIfPresent(String.self, row: 0, column: 9),
+            nextAttemptAt: try result.decode(String.self, row: 0, column: 10),
+            finishedAt: try result.decodeIfPresent(String.self, row: 0, column: 11),
+            lastStatusCode: try result.decodeIfPresent(Int.self, row: 0, column: 12),
+            lastError: try result.decodeIfPresent(String.self, row: 0, column: 13),
+            attempts: try attempts.rows { row throws(PGError) in
                 Attempt(
-                    attempt: Int(attempts[row, 0] ?? "") ?? 0, statusCode: attempts[row, 1].flatMap(Int.init),
-                    errorClass: attempts[row, 2], errorMessage: attempts[row, 3],
-                    headers: Self.recordedHeaders(attempts[row, 4] ?? "{}"), responseBody: attempts[row, 5],
-                    durationMs: Double(attempts[row, 6] ?? "") ?? 0, at: attempts[row, 7] ?? "")
+                    attempt: try attempts.decode(Int.self, row: row, column: 0),
+                    statusCode: try attempts.decodeIfPresent(Int.self, row: row, column: 1),
+                    errorClass: try attempts.decodeIfPresent(String.self, row: row, column: 2),
+                    errorMessage: try attempts.decodeIfPresent(String.self, row: row, column: 3),
+                    headers: Self.recordedHeaders(try attempts.decode(String.self, row: row, column: 4)),
+                    responseBody: try attempts.decodeIfPresent(String.self, row: row, column: 5),
+                    durationMs: try attempts.decode(Double.self, row: row, column: 6),
+                    at: try attempts.decode(String.self, row: row, column: 7))
             })
     }
 
@@ -189,14 +211,14 @@ struct EventBrowser {
             """)
         var byTrigger: [String: Throughput] = [:]
         for row in 0..<result.rowCount {
-            let name = result[row, 0] ?? ""
-            let minutesAgo = Int(result[row, 1] ?? "") ?? 0
+            let name = try result.decode(String.self, row: row, column: 0)
+            let minutesAgo = try result.decode(Int.self, row: row, column: 1)
             guard (0..<Self.minutes).contains(minutesAgo) else { continue }
             var series = byTrigger[name] ?? Throughput(
                 delivered: Array(repeating: 0, count: Self.minutes), failed: Array(repeating: 0, count: Self.minutes))
             let index = Self.minutes - 1 - minutesAgo
-            series.delivered[index] += Int(result[row, 2] ?? "") ?? 0
-            series.failed[index] += Int(result[row, 3] ?? "") ?? 0
+            series.delivered[index] += try result.decode(Int.self, row: row, column: 2)
+            series.failed[index] += try result.decode(Int.self, row: row, column: 3)
             byTrigger[name] = series
         }
         return byTrigger
@@ -224,15 +246,17 @@ extension EventBrowser {
         let result = try connection.query("SELECT trigger_name, enabled, reason, circuit_state FROM herald.trigger_state")
         var states: [String: TriggerState] = [:]
         for row in 0..<result.rowCount {
-            states[result[row, 0] ?? ""] = TriggerState(
-                enabled: result[row, 1] == "t", reason: result[row, 2], circuit: result[row, 3] ?? "closed")
+            states[try result.decode(String.self, row: row, column: 0)] = TriggerState(
+                enabled: try result.decode(Bool.self, row: row, column: 1),
+                reason: try result.decodeIfPresent(String.self, row: row, column: 2),
+                circuit: try result.decode(String.self, row: row, column: 3))
         }
         return states
     }
 
     func overview(configured: [String]) throws -> QueueStats {
         let size = try connection.query("SELECT reltuples::bigint FROM pg_class WHERE oid = 'herald.event_log'::regclass")
-        let rows = Int(size[0, 0] ?? "") ?? -1
+        let rows = try size.decode(Int.self, row: 0, column: 0)
         guard rows >= Self.exactCountLimit else { return try QueueStats.read(connection, configured: configured) }
         var byName: [String: QueueStats.Trigger] = [:]
         for name in configured { byName[name] = QueueStats.Trigger(trigger: name) }
@@ -245,18 +269,19 @@ extension EventBrowser {
             FROM herald.event_log WHERE status = 'pending' GROUP BY trigger_name
             """)
         for row in 0..<pending.rowCount {
-            let name = pending[row, 0] ?? ""
+            let name = try pending.decode(String.self, row: row, column: 0)
             var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
-            trigger.pending = Int(pending[row, 1] ?? "") ?? 0
-            trigger.inFlight = Int(pending[row, 2] ?? "") ?? 0
-            trigger.oldestPendingAgeSeconds = pending[row, 3].flatMap(Double.init)
+            trigger.pending = try pending.decode(Int.self, row: row, column: 1)
+            trigger.inFlight = try pending.decode(Int.self, row: row, column: 2)
+            trigger.oldestPendingAgeSeconds = try pending.decode(Double.self, row: row, column: 3)
             byName[name] = trigger
         }
         let failed = try connection.query(
             "SELECT trigger_name, count(*) FROM herald.event_log WHERE status = 'failed' GROUP BY trigger_name")
         for row in 0..<failed.rowCount {
-            let name = failed[row, 0] ?? ""
-            byName[name, default: QueueStats.Trigger(trigger: name)].failed = Int(failed[row, 1] ?? "") ?? 0
+            let name = try failed.decode(String.self, row: row, column: 0)
+            byName[name, default: QueueStats.Trigger(trigger: name)].failed =
+                try failed.decode(Int.self, row: row, column: 1)
         }
         let shares = try connection.query(
             """
@@ -265,9 +290,9 @@ extension EventBrowser {
             WHERE s.schemaname = 'herald' AND s.tablename = 'event_log' AND s.attname = 'trigger_name'
             """)
         for row in 0..<shares.rowCount {
-            let name = shares[row, 0] ?? ""
+            let name = try shares.decode(String.self, row: row, column: 0)
             var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
-            let total = Int((Double(shares[row, 1] ?? "") ?? 0) * Double(rows))
+            let total = Int(try shares.decode(Double.self, row: row, column: 1) * Double(rows))
             trigger.delivered = max(0, total - trigger.pending - trigger.inFlight - trigger.failed)
             trigger.deliveredIsEstimate = true
             byName[name] = trigger

@@ -80,7 +80,7 @@ public struct HasuraMigration {
 
     private func migrate(_ connection: PGConnection) throws -> HasuraMigrationReport {
         let catalog = try connection.query("SELECT to_regclass('hdb_catalog.event_log') IS NOT NULL")
-        guard catalog[0, 0] == "t" else {
+        guard try catalog.decode(Bool.self, row: 0, column: 0) else {
             throw MigrationError(
                 code: .noHasuraCatalog,
                 message: "this database has no hdb_catalog.event_log: Hasura's event triggers never ran here (use herald install-triggers)")
@@ -97,10 +97,13 @@ public struct HasuraMigration {
             SELECT count(*), min(locked)::text FROM hdb_catalog.event_log
             WHERE trigger_name = ANY ($1::text[]) AND NOT delivered AND NOT error AND NOT archived
             """, [names])
-        if let count = Int(busy[0, 0] ?? "0"), count > 0 {
+        let count = try busy.decode(Int.self, row: 0, column: 0)
+        if count > 0 {
+            // min(locked) is NULL only if no busy row records when it was locked: "?" says so.
+            let since = try busy.decodeIfPresent(String.self, row: 0, column: 1) ?? "?"
             throw MigrationError(
                 code: .hasuraStillDelivering,
-                message: "\(count) Hasura events of these triggers are being delivered by Hasura right now (locked since \(busy[0, 1] ?? "?")): stop Hasura's event processing, wait for its deliveries to finish, and run again; nothing was changed")
+                message: "\(count) Hasura events of these triggers are being delivered by Hasura right now (locked since \(since)): stop Hasura's event processing, wait for its deliveries to finish, and run again; nothing was changed")
         }
         report.leftInHasura = try counts(
             connection.query(
@@ -121,7 +124,7 @@ public struct HasuraMigration {
         guard !tables.isEmpty else { return }
         for table in tables {
             let exists = try connection.query("SELECT to_regclass($1) IS NOT NULL", [table.quoted])
-            guard exists[0, 0] == "t" else {
+            guard try exists.decode(Bool.self, row: 0, column: 0) else {
                 let users = capturing.filter { $0.table == table }.map(\.name).joined(separator: ", ")
                 throw MigrationError(
                     code: .tableNotFound, message: "table \(table) does not exist (trigger \(users))")
@@ -145,8 +148,10 @@ public struct HasuraMigration {
             """, [PGArray.literal(names)])
         var dropped: [String] = []
         for row in 0..<found.rowCount {
-            let table = TableName(schema: found[row, 0] ?? "", name: found[row, 1] ?? "")
-            let name = found[row, 2] ?? ""
+            let table = TableName(
+                schema: try found.decode(String.self, row: row, column: 0),
+                name: try found.decode(String.self, row: row, column: 1))
+            let name = try found.decode(String.self, row: row, column: 2)
             try connection.execute(script: "DROP TRIGGER \(SQLQuoting.identifier(name)) ON \(table.quoted)")
             try connection.execute(
                 script: "DROP FUNCTION IF EXISTS hdb_catalog.\(SQLQuoting.identifier(name))()")
@@ -180,10 +185,11 @@ public struct HasuraMigration {
         SELECT trigger_name, count(*) FROM inserted GROUP BY trigger_name
         """
 
-    private func counts(_ result: PGResult) -> [String: Int] {
+    private func counts(_ result: PGResult) throws(PGError) -> [String: Int] {
         var counts: [String: Int] = [:]
         for row in 0..<result.rowCount {
-            counts[result[row, 0] ?? ""] = Int(result[row, 1] ?? "0") ?? 0
+            counts[try result.decode(String.self, row: row, column: 0)] =
+                try result.decode(Int.self, row: row, column: 1)
         }
         return counts
     }

@@ -42,7 +42,7 @@ struct HasuraScheduledMigration {
         var report = HasuraScheduledMoveReport()
         let found = try connection.query(
             "SELECT to_regclass('hdb_catalog.hdb_cron_events') IS NOT NULL AND to_regclass('hdb_catalog.hdb_scheduled_events') IS NOT NULL")
-        guard found[0, 0] == "t" else { return report }
+        guard try found.decode(Bool.self, row: 0, column: 0) else { return report }
         report.catalogFound = true
         try connection.execute(
             script: "LOCK TABLE hdb_catalog.hdb_cron_events, hdb_catalog.hdb_scheduled_events IN EXCLUSIVE MODE")
@@ -52,7 +52,8 @@ struct HasuraScheduledMigration {
             SELECT (SELECT count(*) FROM hdb_catalog.hdb_cron_events WHERE status = 'locked' AND trigger_name = ANY ($1::text[]))
                  + (SELECT count(*) FROM hdb_catalog.hdb_scheduled_events WHERE status = 'locked')
             """, [names])
-        if let count = Int(busy[0, 0] ?? "0"), count > 0 {
+        let count = try busy.decode(Int.self, row: 0, column: 0)
+        if count > 0 {
             throw MigrationError(
                 code: .hasuraStillDelivering,
                 message: "\(count) Hasura scheduled events are being delivered by Hasura right now (status locked): stop Hasura, wait for its deliveries to finish, and run again; nothing was changed")
@@ -112,7 +113,7 @@ struct HasuraScheduledMigration {
             """)
         var resolved: [String: String] = [:]
         for row in 0..<variables.rowCount {
-            guard let name = variables[row, 0] else {
+            guard let name = try variables.decodeIfPresent(String.self, row: row, column: 0) else {
                 throw MigrationError(
                     code: .unsupportedScheduledEvent,
                     message: "a pending Hasura one-off event has a webhook_conf Herald cannot read (neither a URL nor {from_env: NAME}); nothing was changed")
@@ -151,13 +152,14 @@ struct HasuraScheduledMigration {
                 RETURNING 1)
             SELECT count(*) FROM inserted
             """, [PGArray.literal(Array(resolved.keys)), PGArray.literal(resolved.keys.map { resolved[$0] ?? "" })])
-        return Int(result[0, 0] ?? "0") ?? 0
+        return try result.decode(Int.self, row: 0, column: 0)
     }
 
-    private func counts(_ result: PGResult) -> [String: Int] {
+    private func counts(_ result: PGResult) throws(PGError) -> [String: Int] {
         var counts: [String: Int] = [:]
         for row in 0..<result.rowCount {
-            counts[result[row, 0] ?? ""] = Int(result[row, 1] ?? "0") ?? 0
+            counts[try result.decode(String.self, row: row, column: 0)] =
+                try result.decode(Int.self, row: row, column: 1)
         }
         return counts
     }

@@ -101,7 +101,7 @@ public struct Backfill {
                 message: "trigger \(trigger.name) is a scheduled trigger; backfill creates events from a table's rows")
         }
         let exists = try connection.query("SELECT to_regclass('herald.backfills') IS NOT NULL")
-        guard exists[0, 0] == "t" else {
+        guard try exists.decode(Bool.self, row: 0, column: 0) else {
             throw BackfillError(
                 code: .schemaMissing,
                 message: "the database has no herald.backfills table; run `herald install-triggers` first")
@@ -122,18 +122,20 @@ public struct Backfill {
             WHERE trigger_name = $1 AND condition = $2
             ORDER BY finished_at IS NULL DESC, id DESC LIMIT 1
             """, [trigger.name, condition])
-        if found.rowCount == 1, let idText = found[0, 0], let id = Int64(idText) {
-            let rowsDone = Int64(found[0, 2] ?? "0") ?? 0
-            if found[0, 3] != "t" {
+        if found.rowCount == 1 {
+            let rowsDone = try found.decode(Int64.self, row: 0, column: 2)
+            if !(try found.decode(Bool.self, row: 0, column: 3)) {
                 return BackfillRun(
-                    id: id, keyColumns: keyColumns, lastKey: found[0, 1].flatMap(Self.decodeKey), rowsDone: rowsDone,
-                    resumed: true)
+                    id: try found.decode(Int64.self, row: 0, column: 0), keyColumns: keyColumns,
+                    lastKey: try found.decodeIfPresent(String.self, row: 0, column: 1).flatMap(Self.decodeKey),
+                    rowsDone: rowsDone, resumed: true)
             }
             guard options.restart else {
+                let finishedAt = try found.decode(String.self, row: 0, column: 4)
                 throw BackfillError(
                     code: .alreadyFinished,
                     message:
-                        "this backfill of trigger \(trigger.name) finished at \(found[0, 4] ?? "?") (\(rowsDone) rows); pass --restart to backfill again"
+                        "this backfill of trigger \(trigger.name) finished at \(finishedAt) (\(rowsDone) rows); pass --restart to backfill again"
                 )
             }
         }
@@ -147,16 +149,20 @@ public struct Backfill {
             RETURNING id
             """,
             [trigger.name, trigger.table.schema, trigger.table.name, condition, PGArray.literal(keyColumns)])
-        guard created.rowCount == 1, let idText = created[0, 0], let id = Int64(idText) else {
+        guard created.rowCount == 1 else {
             let joined = try connection.query(
                 "SELECT id FROM herald.backfills WHERE trigger_name = $1 AND condition = $2 AND finished_at IS NULL",
                 [trigger.name, condition])
-            guard joined.rowCount == 1, let idText = joined[0, 0], let id = Int64(idText) else {
+            guard joined.rowCount == 1 else {
                 throw PGError(code: .unexpectedResult, message: "backfill of \(trigger.name) could be neither started nor joined")
             }
-            return BackfillRun(id: id, keyColumns: keyColumns, lastKey: nil, rowsDone: 0, resumed: true)
+            return BackfillRun(
+                id: try joined.decode(Int64.self, row: 0, column: 0), keyColumns: keyColumns, lastKey: nil, rowsDone: 0,
+                resumed: true)
         }
-        return BackfillRun(id: id, keyColumns: keyColumns, lastKey: nil, rowsDone: 0, resumed: false)
+        return BackfillRun(
+            id: try created.decode(Int64.self, row: 0, column: 0), keyColumns: keyColumns, lastKey: nil, rowsDone: 0,
+            resumed: false)
     }
 
     /// Plans (without running) a query with the condition, so a typo in `--where` is
@@ -193,8 +199,8 @@ public struct Backfill {
         let result = try connection.query(
             "EXPLAIN (FORMAT JSON) SELECT 1 FROM \(trigger.table.quoted) WHERE \(keyset) AND \(rowCondition)",
             parameters)
-        guard let plan = result[0, 0], let range = plan.range(of: #""Plan Rows": ([0-9]+)"#, options: .regularExpression)
-        else { return nil }
+        let plan = try result.decode(String.self, row: 0, column: 0)
+        guard let range = plan.range(of: #""Plan Rows": ([0-9]+)"#, options: .regularExpression) else { return nil }
         return Int64(plan[range].split(separator: " ").last ?? "")
     }
 
@@ -216,22 +222,25 @@ public struct Backfill {
         guard current.rowCount == 1 else {
             throw PGError(code: .unexpectedResult, message: "backfill \(run.id) no longer exists")
         }
-        run.lastKey = current[0, 0].flatMap(Self.decodeKey)
-        run.rowsDone = Int64(current[0, 1] ?? "0") ?? run.rowsDone
-        if current[0, 2] == "t" {
+        run.lastKey = try current.decodeIfPresent(String.self, row: 0, column: 0).flatMap(Self.decodeKey)
+        run.rowsDone = try current.decode(Int64.self, row: 0, column: 1)
+        if try current.decode(Bool.self, row: 0, column: 2) {
             run.finished = true
             return (0, run)
         }
         let (sql, parameters) = try batchStatement(run)
         let result = try connection.query(sql, parameters)
-        let count = result.rowCount == 1 ? Int(result[0, 0] ?? "0") ?? 0 : 0
+        // No row when the batch is empty: the table is done.
+        let count = result.rowCount == 1 ? try result.decode(Int.self, row: 0, column: 0) : 0
         if count == 0 {
             try connection.query(
                 "UPDATE herald.backfills SET finished_at = now(), updated_at = now() WHERE id = $1", [String(run.id)])
             run.finished = true
             return (0, run)
         }
-        let lastKey = (0..<run.keyColumns.count).map { result[0, 1 + $0] ?? "" }
+        let lastKey = try (0..<run.keyColumns.count).map { key throws(PGError) in
+            try result.decode(String.self, row: 0, column: 1 + key)
+        }
         try connection.query(
             """
             UPDATE herald.backfills SET last_key = $2::text[], rows_done = rows_done + $3, updated_at = now()

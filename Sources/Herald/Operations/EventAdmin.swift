@@ -38,8 +38,8 @@ public struct EventAdmin {
     public func publicID(_ number: Int64) throws -> String {
         let imported = try connection.query(
             "SELECT imported_id::text FROM herald.event_log WHERE id = $1", [String(number)])
-        return imported.rowCount == 1 ? imported[0, 0] ?? EventID.uuid(key: key, number: number)
-            : EventID.uuid(key: key, number: number)
+        if imported.rowCount == 1, let id = try imported.decodeIfPresent(String.self, row: 0, column: 0) { return id }
+        return EventID.uuid(key: key, number: number)
     }
 
     /// The event number for a payload id, an imported Hasura id or a typed number.
@@ -48,7 +48,7 @@ public struct EventAdmin {
         guard let uuid = UUID(uuidString: text) else { return nil }
         let result = try connection.query(
             "SELECT id FROM herald.event_log WHERE imported_id = $1::uuid", [uuid.uuidString.lowercased()])
-        return result.rowCount == 1 ? result[0, 0].flatMap { Int64($0) } : nil
+        return result.rowCount == 1 ? try result.decode(Int64.self, row: 0, column: 0) : nil
     }
 
     /// Puts one event back to pending with tries reset and due now (Hasura's
@@ -71,8 +71,9 @@ public struct EventAdmin {
             FROM target
             """, [String(number), force ? "true" : "false"])
         guard result.rowCount == 1 else { return .unknown(text) }
-        if result[0, 2] == "1" { return .queued(number: number) }
-        return .busy(number: number, worker: result[0, 1] ?? "")
+        if try result.decode(Int.self, row: 0, column: 2) == 1 { return .queued(number: number) }
+        // Not changed, so leased: locked_by is set.
+        return .busy(number: number, worker: try result.decode(String.self, row: 0, column: 1))
     }
 
     /// The SET items that place a redelivered keyed event in its key's order. A finished
@@ -111,9 +112,13 @@ public struct EventAdmin {
             FROM target
             """, [String(number), force ? "true" : "false", by])
         guard result.rowCount == 1 else { return .unknown(text) }
-        if result[0, 3] == "1" { return .skipped(number: number, orderingKey: result[0, 4]) }
-        if result[0, 0] != "pending" { return .notPending(number: number, status: result[0, 0] ?? "") }
-        return .busy(number: number, worker: result[0, 2] ?? "")
+        if try result.decode(Int.self, row: 0, column: 3) == 1 {
+            return .skipped(number: number, orderingKey: try result.decodeIfPresent(String.self, row: 0, column: 4))
+        }
+        let status = try result.decode(String.self, row: 0, column: 0)
+        if status != "pending" { return .notPending(number: number, status: status) }
+        // Pending and not changed, so leased: locked_by is set.
+        return .busy(number: number, worker: try result.decode(String.self, row: 0, column: 2))
     }
 
     /// Counts the events a bulk redelivery would touch.
@@ -150,10 +155,10 @@ public struct EventAdmin {
                 RETURNING id)
             SELECT id, pg_notify('herald_events', '') FROM created
             """, [trigger.name, trigger.table.schema, trigger.table.name, data])
-        guard let text = result[0, 0], let id = Int64(text) else {
+        guard result.rowCount == 1 else {
             throw PGError(code: .unexpectedResult, message: "insert returned no id")
         }
-        return id
+        return try result.decode(Int64.self, row: 0, column: 0)
     }
 }
 
@@ -178,7 +183,7 @@ extension EventAdmin {
         let (conditions, parameters) = try filter.conditions(key: key, keyColumns: keyColumns)
         let result = try connection.query(
             "SELECT count(*) FROM herald.event_log WHERE \(Self.conjunction(conditions))", parameters)
-        return Int(result[0, 0] ?? "0") ?? 0
+        return try result.decode(Int.self, row: 0, column: 0)
     }
 
     /// Redelivers every event `filter` selects (leased ones excluded unless `force`), in one
@@ -197,7 +202,7 @@ extension EventAdmin {
                 RETURNING id)
             SELECT count(*), pg_notify('herald_events', '') FROM changed
             """, parameters + [force ? "true" : "false"])
-        return Int(result[0, 0] ?? "0") ?? 0
+        return try result.decode(Int.self, row: 0, column: 0)
     }
 
     static func conjunction(_ conditions: [String]) -> String {

@@ -82,13 +82,13 @@ public struct QueueStats: Sendable, Equatable, Encodable {
             FROM herald.event_log GROUP BY trigger_name
             """)
         for row in 0..<counts.rowCount {
-            let name = counts[row, 0] ?? ""
+            let name = try counts.decode(String.self, row: row, column: 0)
             var trigger = byName[name] ?? Trigger(trigger: name)
-            trigger.pending = Int(counts[row, 1] ?? "0") ?? 0
-            trigger.inFlight = Int(counts[row, 2] ?? "0") ?? 0
-            trigger.delivered = Int(counts[row, 3] ?? "0") ?? 0
-            trigger.failed = Int(counts[row, 4] ?? "0") ?? 0
-            trigger.oldestPendingAgeSeconds = counts[row, 5].flatMap(Double.init)
+            trigger.pending = try counts.decode(Int.self, row: row, column: 1)
+            trigger.inFlight = try counts.decode(Int.self, row: row, column: 2)
+            trigger.delivered = try counts.decode(Int.self, row: row, column: 3)
+            trigger.failed = try counts.decode(Int.self, row: row, column: 4)
+            trigger.oldestPendingAgeSeconds = try counts.decodeIfPresent(Double.self, row: row, column: 5)
             byName[name] = trigger
         }
     }
@@ -102,10 +102,10 @@ public struct QueueStats: Sendable, Equatable, Encodable {
             WHERE blocked_at IS NOT NULL AND status = 'pending' GROUP BY trigger_name
             """)
         for row in 0..<blocked.rowCount {
-            let name = blocked[row, 0] ?? ""
+            let name = try blocked.decode(String.self, row: row, column: 0)
             var trigger = byName[name] ?? Trigger(trigger: name)
-            trigger.blockedKeys = Int(blocked[row, 1] ?? "0") ?? 0
-            trigger.oldestBlockedAgeSeconds = blocked[row, 2].flatMap(Double.init)
+            trigger.blockedKeys = try blocked.decode(Int.self, row: row, column: 1)
+            trigger.oldestBlockedAgeSeconds = try blocked.decode(Double.self, row: row, column: 2)
             byName[name] = trigger
         }
     }
@@ -118,7 +118,8 @@ public struct QueueStats: Sendable, Equatable, Encodable {
             WHERE created_at > now() - interval '1 hour' AND error_class IS NOT NULL GROUP BY trigger_name
             """)
         for row in 0..<failures.rowCount {
-            byName[failures[row, 0] ?? ""]?.failuresLastHour = Int(failures[row, 1] ?? "0") ?? 0
+            byName[try failures.decode(String.self, row: row, column: 0)]?.failuresLastHour =
+                try failures.decode(Int.self, row: row, column: 1)
         }
         // One index probe per trigger (invocation_log_errors, newest first) instead of a sort
         // of every error row ever recorded.
@@ -132,9 +133,12 @@ public struct QueueStats: Sendable, Equatable, Encodable {
                 WHERE trigger_name = t.name AND error_class IS NOT NULL ORDER BY id DESC LIMIT 1) e
             """, [PGArray.literal(byName.keys.sorted()), String(excerptLength)])
         for row in 0..<lastErrors.rowCount {
-            byName[lastErrors[row, 0] ?? ""]?.lastError = LastError(
-                at: lastErrors[row, 1] ?? "", statusCode: lastErrors[row, 2].flatMap(Int.init),
-                errorClass: lastErrors[row, 3], message: lastErrors[row, 4], responseExcerpt: lastErrors[row, 5])
+            byName[try lastErrors.decode(String.self, row: row, column: 0)]?.lastError = LastError(
+                at: try lastErrors.decode(String.self, row: row, column: 1),
+                statusCode: try lastErrors.decodeIfPresent(Int.self, row: row, column: 2),
+                errorClass: try lastErrors.decode(String.self, row: row, column: 3),
+                message: try lastErrors.decodeIfPresent(String.self, row: row, column: 4),
+                responseExcerpt: try lastErrors.decodeIfPresent(String.self, row: row, column: 5))
         }
     }
 

@@ -37,7 +37,9 @@ public struct Retention {
             SELECT (SELECT count(*) FROM doomed),
                    (SELECT count(*) FROM herald.invocation_log i JOIN doomed ON i.event_id = doomed.id)
             """, [scope.literal, String(olderThanSeconds)])
-        return Report(events: Int(result[0, 0] ?? "0") ?? 0, invocations: Int(result[0, 1] ?? "0") ?? 0)
+        return Report(
+            events: try result.decode(Int.self, row: 0, column: 0),
+            invocations: try result.decode(Int.self, row: 0, column: 1))
     }
 
     /// Deletes in batches of `batchSize` (each its own short transaction) until none is left.
@@ -64,9 +66,9 @@ public struct Retention {
                 SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM invocations)
                 """,
                 [scope.literal, String(olderThanSeconds), String(batchSize), trigger])
-            let events = Int(result[0, 0] ?? "0") ?? 0
+            let events = try result.decode(Int.self, row: 0, column: 0)
             report.events += events
-            report.invocations += Int(result[0, 1] ?? "0") ?? 0
+            report.invocations += try result.decode(Int.self, row: 0, column: 1)
             if events < batchSize { return report }
         }
     }

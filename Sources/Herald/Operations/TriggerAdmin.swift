@@ -43,7 +43,7 @@ public struct TriggerAdmin {
         try connection.transaction {
             let current = try connection.query(
                 "SELECT enabled FROM herald.trigger_state WHERE trigger_name = $1 FOR UPDATE", [trigger])
-            let wasEnabled = current.rowCount == 0 || current[0, 0] == "t"
+            let wasEnabled = try current.rowCount == 0 || current.decode(Bool.self, row: 0, column: 0)
             guard wasEnabled != enabled else { return false }
             try EventStore(connection: connection).setTriggerEnabled(trigger, enabled: enabled, reason: reason, by: by)
             try connection.query("SELECT pg_notify($1, $2)", [Claimer.channel, Claimer.stateChangedPayload])
@@ -60,26 +60,43 @@ public struct TriggerAdmin {
                    to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), circuit_state, circuit_worker
             FROM herald.trigger_state
             """)
-        var byName: [String: Int] = [:]
-        for row in 0..<states.rowCount { byName[states[row, 0] ?? ""] = row }
+        var byName:
+            [String: (
+                enabled: Bool, reason: String?, changedBy: String?, changedAt: String, circuit: String,
+                circuitWorker: String?
+            )] = [:]
+        for row in 0..<states.rowCount {
+            byName[try states.decode(String.self, row: row, column: 0)] = (
+                try states.decode(Bool.self, row: row, column: 1),
+                try states.decodeIfPresent(String.self, row: row, column: 2),
+                try states.decodeIfPresent(String.self, row: row, column: 3),
+                try states.decode(String.self, row: row, column: 4),
+                try states.decode(String.self, row: row, column: 5),
+                try states.decodeIfPresent(String.self, row: row, column: 6)
+            )
+        }
         let pending = try connection.query(
             """
             SELECT trigger_name, count(*) FROM herald.event_log
             WHERE status = 'pending' AND trigger_name = ANY ($1::text[]) GROUP BY trigger_name
             """, [PGArray.literal(config.triggers.map(\.name))])
         var pendingByName: [String: Int] = [:]
-        for row in 0..<pending.rowCount { pendingByName[pending[row, 0] ?? ""] = Int(pending[row, 1] ?? "0") ?? 0 }
+        for row in 0..<pending.rowCount {
+            pendingByName[try pending.decode(String.self, row: row, column: 0)] =
+                try pending.decode(Int.self, row: row, column: 1)
+        }
+        // A trigger without a state row was never disabled nor tripped: enabled, circuit closed.
         return config.triggers.map { trigger in
             let state = byName[trigger.name]
             let protection = trigger.protection
             return Row(
                 trigger: trigger.name,
-                enabled: state.map { states[$0, 1] == "t" } ?? true,
-                reason: state.flatMap { states[$0, 2] },
-                changedBy: state.flatMap { states[$0, 3] },
-                changedAt: state.flatMap { states[$0, 4] },
-                circuit: state.flatMap { states[$0, 5] } ?? "closed",
-                circuitWorker: state.flatMap { states[$0, 6] },
+                enabled: state?.enabled ?? true,
+                reason: state?.reason,
+                changedBy: state?.changedBy,
+                changedAt: state?.changedAt,
+                circuit: state?.circuit ?? "closed",
+                circuitWorker: state?.circuitWorker,
                 rateLimit: protection.rateLimit.map {
                     "\(Self.number($0.perSecond))/s burst \(Self.number($0.burst))\($0.shared ? " shared" : "")"
                 },

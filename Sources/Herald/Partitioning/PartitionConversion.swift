@@ -89,7 +89,7 @@ public struct PartitionConversion {
     public static func isPartitioned(_ connection: PGConnection) throws(PGError) -> Bool {
         try connection.query(
             "SELECT coalesce((SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('herald.event_log')), false)"
-        )[0, 0] == "t"
+        ).decode(Bool.self, row: 0, column: 0)
     }
 
     /// Step 1, one entry per transaction (a single statement runs on its own: CONCURRENTLY

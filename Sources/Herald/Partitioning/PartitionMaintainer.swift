@@ -77,26 +77,30 @@ public struct PartitionMaintainer {
             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
             WHERE i.inhparent = $1::regclass
             """, [table.qualified])
-        return (0..<result.rowCount).map { row in
+        // DEFAULT has no range: its bounds are NULL.
+        return try result.rows { row throws(PGError) in
             PartitionBounds(
-                name: result[row, 0] ?? "", lower: result[row, 2].flatMap { Int($0) }, upper: result[row, 3].flatMap { Int($0) },
-                isDefault: result[row, 1] == "t")
+                name: try result.decode(String.self, row: row, column: 0),
+                lower: try result.decodeIfPresent(Int.self, row: row, column: 2),
+                upper: try result.decodeIfPresent(Int.self, row: row, column: 3),
+                isDefault: try result.decode(Bool.self, row: row, column: 1))
         }
     }
 
     private func defaultRows(_ table: PartitionedTable) throws(PGError) -> Int {
-        Int(try connection.query("SELECT count(*) FROM herald.\(table.defaultPartition)")[0, 0] ?? "0") ?? 0
+        try connection.query("SELECT count(*) FROM herald.\(table.defaultPartition)")
+            .decode(Int.self, row: 0, column: 0)
     }
 
     /// Creates the current range, the `premake` after it and the ranges of rows waiting in
     /// DEFAULT, where no partition covers them yet.
     private func premake(_ table: PartitionedTable, now: Int, report: inout Report) throws {
-        let waiting = try connection.query(
+        let starts = try connection.query(
             """
             SELECT DISTINCT (floor(extract(epoch FROM created_at) / $1::bigint) * $1::bigint)::bigint
             FROM herald.\(table.defaultPartition)
-            """, [String(layout.intervalSeconds)]
-        ).column(0).compactMap { $0.flatMap { Int($0) } }
+            """, [String(layout.intervalSeconds)])
+        let waiting = try starts.rows { row throws(PGError) in try starts.decode(Int.self, row: row, column: 0) }
         let missing = layout.missing(layout.premadeStarts(now: now) + waiting, existing: try partitions(table))
         for start in missing {
             let moved = try create(table, start: start, movingFromDefault: waiting.contains(start), report: &report)
@@ -212,6 +216,6 @@ public struct PartitionMaintainer {
             SELECT NOT EXISTS (SELECT FROM herald.\(partition) WHERE status = 'pending')
                AND \(kept("delivered", retention.deliveredAfterSeconds)) AND \(kept("failed", retention.failedAfterSeconds))
             """
-        return try connection.query(sql)[0, 0] == "t"
+        return try connection.query(sql).decode(Bool.self, row: 0, column: 0)
     }
 }

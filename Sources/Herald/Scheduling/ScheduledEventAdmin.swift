@@ -53,7 +53,7 @@ public struct ScheduledEventAdmin {
         let result = try admin.connection.query(
             "SELECT herald.schedule_event($1, $2::timestamptz, $3::jsonb, $4::jsonb, $5::jsonb, $6)::text",
             [webhook, time, payload, headers, retryConf, comment])
-        return result[0, 0] ?? ""
+        return try result.decode(String.self, row: 0, column: 0)
     }
 
     /// Pending one-off events and cron ticks, soonest first, at most `limit`.
@@ -69,15 +69,21 @@ public struct ScheduledEventAdmin {
             ORDER BY next_attempt_at, id
             LIMIT $1
             """, [String(limit)])
-        // The public id from the same row (``EventAdmin/publicID(_:)`` would query once per event).
-        return (0..<result.rowCount).map { row in
-            let number = Int64(result[row, 0] ?? "") ?? 0
-            let trigger = result[row, 1] ?? ""
+        // The public id from the same row (``EventAdmin/publicID(_:)`` would query once per event):
+        // the imported one when Hasura's id was kept, else the one derived from the number.
+        return try result.rows { row throws(PGError) in
+            let number = try result.decode(Int64.self, row: row, column: 0)
+            let trigger = try result.decode(String.self, row: row, column: 1)
             return PendingScheduledEvent(
-                id: result[row, 8] ?? EventID.uuid(key: admin.key, number: number), cronTrigger: trigger == TriggerConfig.oneOffName ? nil : trigger,
-                scheduledTime: result[row, 2] ?? "", nextAttemptAt: result[row, 3] ?? "",
-                tries: Int(result[row, 4] ?? "") ?? 0, webhook: Redaction.url(result[row, 5] ?? ""),
-                comment: result[row, 6], lockedBy: result[row, 7])
+                id: try result.decodeIfPresent(String.self, row: row, column: 8)
+                    ?? EventID.uuid(key: admin.key, number: number),
+                cronTrigger: trigger == TriggerConfig.oneOffName ? nil : trigger,
+                scheduledTime: try result.decode(String.self, row: row, column: 2),
+                nextAttemptAt: try result.decode(String.self, row: row, column: 3),
+                tries: try result.decode(Int.self, row: row, column: 4),
+                webhook: Redaction.url(try result.decode(String.self, row: row, column: 5)),
+                comment: try result.decodeIfPresent(String.self, row: row, column: 6),
+                lockedBy: try result.decodeIfPresent(String.self, row: row, column: 7))
         }
     }
 
@@ -92,11 +98,11 @@ public struct ScheduledEventAdmin {
                    count(*) FILTER (WHERE outcome = 'missed')
             FROM herald.cron_ticks WHERE trigger_name = ANY ($1::text[]) GROUP BY trigger_name
             """, [PGArray.literal(triggers.map(\.name))])
-        var rows: [String: (String?, Int, Int, Int)] = [:]
+        var rows: [String: (String, Int, Int, Int)] = [:]
         for row in 0..<result.rowCount {
-            rows[result[row, 0] ?? ""] = (
-                result[row, 1], Int(result[row, 2] ?? "") ?? 0, Int(result[row, 3] ?? "") ?? 0,
-                Int(result[row, 4] ?? "") ?? 0
+            rows[try result.decode(String.self, row: row, column: 0)] = (
+                try result.decode(String.self, row: row, column: 1), try result.decode(Int.self, row: row, column: 2),
+                try result.decode(Int.self, row: row, column: 3), try result.decode(Int.self, row: row, column: 4)
             )
         }
         let formatter = ISO8601DateFormatter()
@@ -105,7 +111,7 @@ public struct ScheduledEventAdmin {
             let row = rows[trigger.name]
             return CronTriggerStatus(
                 name: trigger.name, schedule: schedule.description,
-                nextTick: schedule.next(after: now).map { formatter.string(from: $0) }, lastTick: row?.0 ?? nil,
+                nextTick: schedule.next(after: now).map { formatter.string(from: $0) }, lastTick: row?.0,
                 created24h: row?.1 ?? 0, missed24h: row?.2 ?? 0, missedTotal: row?.3 ?? 0)
         }
     }
@@ -132,9 +138,11 @@ public struct ScheduledEventAdmin {
             FROM target
             """, [String(number)])
         guard result.rowCount == 1 else { return .unknown(text) }
-        if result[0, 4] == "1" { return .cancelled(id: id) }
-        if result[0, 1] != "t" { return .notScheduled(id) }
-        if result[0, 0] != "pending" { return .notPending(id: id, status: result[0, 0] ?? "") }
-        return .busy(id: id, worker: result[0, 3] ?? "")
+        if try result.decode(Int.self, row: 0, column: 4) == 1 { return .cancelled(id: id) }
+        if !(try result.decode(Bool.self, row: 0, column: 1)) { return .notScheduled(id) }
+        let status = try result.decode(String.self, row: 0, column: 0)
+        if status != "pending" { return .notPending(id: id, status: status) }
+        // Pending, scheduled and not deleted: it is leased, so locked_by is set.
+        return .busy(id: id, worker: try result.decode(String.self, row: 0, column: 3))
     }
 }

@@ -18,8 +18,8 @@ public struct ScheduledEventStore {
             """, [PGArray.literal(triggers)])
         var last: [String: Date] = [:]
         for row in 0..<result.rowCount {
-            guard let name = result[row, 0], let epoch = Double(result[row, 1] ?? "") else { continue }
-            last[name] = Date(timeIntervalSince1970: epoch)
+            last[try result.decode(String.self, row: row, column: 0)] = Date(
+                timeIntervalSince1970: try result.decode(Double.self, row: row, column: 1))
         }
         return last
     }
@@ -60,11 +60,12 @@ public struct ScheduledEventStore {
         var created: [String: Int] = [:]
         var missed: [String: Int] = [:]
         for row in 0..<result.rowCount {
-            let count = Int(result[row, 2] ?? "0") ?? 0
-            if result[row, 1] == "missed" {
-                missed[result[row, 0] ?? "", default: 0] += count
+            let trigger = try result.decode(String.self, row: row, column: 0)
+            let count = try result.decode(Int.self, row: row, column: 2)
+            if try result.decode(String.self, row: row, column: 1) == "missed" {
+                missed[trigger, default: 0] += count
             } else {
-                created[result[row, 0] ?? "", default: 0] += count
+                created[trigger, default: 0] += count
             }
         }
         return (created, missed)
@@ -77,7 +78,7 @@ public struct ScheduledEventStore {
             SELECT extract(epoch FROM min(next_attempt_at)) FROM herald.event_log
             WHERE trigger_name = $1 AND status = 'pending' AND ordering_key IS NULL AND next_attempt_at > now()
             """, [TriggerConfig.oneOffName])
-        return Double(result[0, 0] ?? "").map { Date(timeIntervalSince1970: $0) }
+        return try result.decodeIfPresent(Double.self, row: 0, column: 0).map { Date(timeIntervalSince1970: $0) }
     }
 
     /// Keeps the tick history bounded: ticks older than `days` go, but never a trigger's
@@ -93,6 +94,6 @@ public struct ScheduledEventStore {
                 RETURNING 1)
             SELECT count(*) FROM gone
             """, [String(days)])
-        return Int(result[0, 0] ?? "0") ?? 0
+        return try result.decode(Int.self, row: 0, column: 0)
     }
 }

@@ -348,7 +348,8 @@ public final class HeraldWorker: Sendable {
             """, [PGArray.literal(config.triggers.map { $0.name })])
         var counts: [String: Int] = [:]
         for row in 0..<orphans.rowCount {
-            counts[orphans[row, 0] ?? ""] = Int(orphans[row, 1] ?? "0") ?? 0
+            counts[try orphans.decode(String.self, row: row, column: 0)] =
+                try orphans.decode(Int.self, row: row, column: 1)
         }
         let drift = try TriggerInstaller(config: config, logger: logger).drift(connection)
         return (try EventStore(connection: connection).eventIDKey(), counts, drift)
