@@ -788,22 +788,54 @@ CREATE TABLE herald.console_sessions (
 CREATE INDEX console_sessions_expiry ON herald.console_sessions (expires_at);
 """#),
         SchemaFile(
-            version: 13, name: "013_attempts_without_foreign_key.sql",
+            version: 13, name: "013_bookkeeping_cost.sql",
             sql: #"""
--- Herald schema version 13: attempt rows without a foreign key to their event.
+-- Herald schema version 13: what a delivered event costs the database.
 --
--- The foreign key checked every attempt row with a query that locks the event row
--- (FOR KEY SHARE), which writes a lock record to the event's heap page and to the WAL:
--- measured at about 30-45 µs of PostgreSQL CPU per event, a third of the bookkeeping of a
--- delivered event. What it guaranteed is kept by Herald itself:
---   - the recorder writes an attempt row only for an event that exists: the outcome's UPDATE
---     locks the events it marks, and outcomes that matched no row (a lease taken over, or an
---     event deleted while its delivery was in flight) are checked, under the same lock, in
---     the rare flush that has any;
---   - retention and the removal of a one-off scheduled event delete an event's attempts in
---     the statement that deletes the event (what ON DELETE CASCADE did).
--- A partitioned log (herald partition) never had the key: partitions are dropped together.
+-- 1. Attempt rows without a foreign key to their event. The key checked every attempt row
+--    with a query that locks the event row again (FOR KEY SHARE), which writes a lock record
+--    to the event's heap page and to the WAL: measured at about 30-45 µs of PostgreSQL CPU per
+--    event, a third of the bookkeeping of a delivered event. What it guaranteed is kept by
+--    Herald itself:
+--    - the recorder writes an attempt row only for an event that exists: the outcome's UPDATE
+--      locks the events it marks, and outcomes that matched no row (a lease taken over, or an
+--      event deleted while its delivery was in flight) are checked, under the same lock, in
+--      the rare flush that has any;
+--    - retention and the removal of a one-off scheduled event delete an event's attempts in
+--      the statement that deletes the event (what ON DELETE CASCADE did).
+--    A partitioned log (herald partition) never had the key: partitions are dropped together.
 ALTER TABLE herald.invocation_log DROP CONSTRAINT IF EXISTS invocation_log_event_id_fkey;
+
+-- 2. A short pending list for the payload index. GIN batches new entries in a pending list
+--    and merges it into the index when it reaches gin_pending_list_limit (4 MB by default),
+--    inside whichever statement crosses the limit: a writer's INSERT, a claim or an outcome.
+--    Every claim and outcome is an update that adds the event's entries again, so at 2,000
+--    events/s that merge came every few seconds and stalled its statement for 100 ms or more
+--    (steady 2,000/s: p99.9 123 ms). With 64 kB the merges are small and frequent: p99.9
+--    15 ms at the same drain rate (scripts/bench --setup-sql, same run). A partitioned index
+--    cannot be altered, so each partition's index is, here and when a partition is made.
+CREATE FUNCTION herald.tune_payload_indexes() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    payload_index regclass;
+BEGIN
+    FOR payload_index IN
+        SELECT c.oid::regclass
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_index x ON x.indexrelid = c.oid
+        JOIN pg_catalog.pg_am a ON a.oid = c.relam
+        JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+        WHERE t.relnamespace = 'herald'::regnamespace AND t.relname LIKE 'event_log%'
+          AND a.amname = 'gin' AND c.relkind = 'i'
+          AND NOT coalesce(c.reloptions, '{}') @> ARRAY['gin_pending_list_limit=64']
+    LOOP
+        EXECUTE pg_catalog.format('ALTER INDEX %s SET (gin_pending_list_limit = 64)', payload_index);
+    END LOOP;
+END;
+$$;
+SELECT herald.tune_payload_indexes();
 """#),
     ]
 }

@@ -121,6 +121,7 @@ public struct PartitionMaintainer {
             try connection.execute(script: "SET LOCAL lock_timeout = '\(Self.lockTimeout)'")
             guard movingFromDefault else {
                 try connection.execute(script: "CREATE TABLE herald.\(name) PARTITION OF \(table.qualified) FOR VALUES \(range)")
+                try Self.tunePayloadIndexes(connection)
                 return 0
             }
             try connection.execute(
@@ -138,11 +139,18 @@ public struct PartitionMaintainer {
                 """, bounds
             ).affectedRows
             try connection.execute(script: "ALTER TABLE \(table.qualified) ATTACH PARTITION herald.\(name) FOR VALUES \(range)")
+            try Self.tunePayloadIndexes(connection)
             return moved
         }
         report.longestLockMilliseconds = max(report.longestLockMilliseconds, (ContinuousClock.now - started).seconds * 1000)
         report.created.append(name)
         return moved
+    }
+
+    /// A new partition's payload index gets the short GIN pending list (schema version 13):
+    /// a partitioned index cannot carry it for its partitions once made.
+    private static func tunePayloadIndexes(_ connection: PGConnection) throws {
+        try connection.execute(script: "SELECT herald.tune_payload_indexes()")
     }
 
     // MARK: Retention

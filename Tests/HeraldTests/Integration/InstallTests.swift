@@ -34,6 +34,10 @@ struct InstallTests {
         let first = try TriggerInstaller(config: config, logger: logger).install(connection)
         #expect(first.migrations.map(\.version) == Array(1...SchemaMigrator.latestVersion))
         #expect(first.create.map(\.name) == ["herald_a_insert", "herald_a_update"])
+        // A plain log's payload index keeps GIN's pending list short (schema version 13).
+        #expect(
+            try database.values("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'herald.event_log_payload'::regclass")
+                == ["gin_pending_list_limit=64"])
         let second = try TriggerInstaller(config: config, logger: logger).install(connection)
         #expect(second.isEmpty)
         #expect(second.unchanged.count == 2)

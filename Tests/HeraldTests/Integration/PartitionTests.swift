@@ -249,8 +249,19 @@ struct PartitionTests {
         // The bursts sit in the ranges made for them, the captured rows below the cutover.
         #expect(try setup.count("tableoid::regclass::text LIKE 'herald.event_log_p%'") == 70)
         #expect(try setup.count("tableoid = 'herald.event_log_legacy'::regclass") == 20)
+        // Every partition's payload index, premade, made for a burst or converted, keeps GIN's
+        // pending list short (schema version 13).
+        let tuned = try setup.database.values(Self.payloadIndexOptions).map { $0 ?? "" }
+        #expect(tuned.count >= 4 && tuned.allSatisfy { $0.contains("gin_pending_list_limit=64") }, "\(tuned)")
         #expect(worker.terminate() == 0)
     }
+
+    /// The storage options of every GIN index on an event-log table (plain or partition).
+    static let payloadIndexOptions = """
+        SELECT coalesce(array_to_string(c.reloptions, ','), '') FROM pg_class c
+        JOIN pg_index x ON x.indexrelid = c.oid JOIN pg_am a ON a.oid = c.relam JOIN pg_class t ON t.oid = x.indrelid
+        WHERE t.relnamespace = 'herald'::regnamespace AND t.relname LIKE 'event_log%' AND a.amname = 'gin' AND c.relkind = 'i'
+        """
 
     @Test func retentionDropsAFinishedPartitionAndKeepsOneHoldingAPendingEventUntilItIsDelivered() throws {
         let receiver = try Receiver()
