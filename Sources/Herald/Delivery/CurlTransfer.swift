@@ -45,6 +45,9 @@ final class CurlTransfer {
         errorBuffer.deallocate()
     }
 
+    /// Sets every option that differs between transfers. Handles are reused without
+    /// `curl_easy_reset` (see ``CurlHandlePool``), so each of these is set on every transfer,
+    /// the method ones included, whatever the handle's last transfer set.
     private func configure() {
         herald_easy_setopt_string(handle, CURLOPT_URL, request.url)
         if request.sendsBody {
@@ -53,20 +56,19 @@ final class CurlTransfer {
             herald_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
         } else {
             // No body at all: not even "Content-Length: 0", which a GET must not carry.
+            herald_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, -1)
             herald_easy_setopt_long(handle, CURLOPT_HTTPGET, 1)
         }
         if request.method != .POST || !request.sendsBody {
             // The method named on the request line; curl keeps the body decision above.
             herald_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+        } else {
+            herald_easy_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, nil)
         }
         // The whole request, connect to last byte; time queued in Herald does not count
         // because a transfer is only created when a slot is free.
         herald_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, job.timeoutMilliseconds)
-        herald_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
-        herald_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-        herald_easy_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         herald_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
-        herald_easy_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
 
         for header in request.headers {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
@@ -76,20 +78,28 @@ final class CurlTransfer {
         herald_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
 
         let context = Unmanaged.passUnretained(self).toOpaque()
+        herald_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+        herald_easy_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+    }
+
+    /// The options every transfer shares, set once when a handle is made.
+    static func configureOnce(_ handle: UnsafeMutableRawPointer) {
+        herald_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        herald_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        herald_easy_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        herald_easy_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
         herald_easy_setopt_write_callback(handle) { data, size, count, context in
             guard let data, let context else { return 0 }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
             transfer.receive(UnsafeRawBufferPointer(start: data, count: size * count))
             return size * count
         }
-        herald_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
         herald_easy_setopt_header_callback(handle) { data, size, count, context in
             guard let data, let context else { return 0 }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
             transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count))
             return size * count
         }
-        herald_easy_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
     }
 
     private func receive(_ bytes: UnsafeRawBufferPointer) {
@@ -155,8 +165,11 @@ final class CurlTransfer {
     }
 }
 
-/// Idle curl easy handles for reuse: a reset handle is much cheaper than a new one, and
-/// every delivery needs one. Owns them and frees them in `deinit`. Deliverer thread only.
+/// Idle curl easy handles for reuse: a handle is configured once with the options every
+/// transfer shares, and given back without `curl_easy_reset` (which frees and sets anew every
+/// option: a visible share of the delivery thread), since each transfer sets all the
+/// options that vary (``CurlTransfer``). Owns them and frees them in `deinit`. Deliverer
+/// thread only.
 final class CurlHandlePool {
     private var idle: [UnsafeMutableRawPointer] = []
     private let capacity: Int
@@ -171,12 +184,14 @@ final class CurlHandlePool {
     }
 
     func take() -> UnsafeMutableRawPointer? {
-        idle.popLast() ?? curl_easy_init()
+        if let handle = idle.popLast() { return handle }
+        guard let handle = curl_easy_init() else { return nil }
+        CurlTransfer.configureOnce(handle)
+        return handle
     }
 
     func giveBack(_ handle: UnsafeMutableRawPointer) {
         if idle.count < capacity {
-            curl_easy_reset(handle)
             idle.append(handle)
         } else {
             curl_easy_cleanup(handle)

@@ -80,6 +80,47 @@ struct RequestTransformIntegrationTests {
         return fixture
     }
 
+    /// Curl handles are reused without a reset: with a pool of one, one handle carries a
+    /// POST, a PUT, a GET without a body, a form POST and a PATCH in turn, and each request
+    /// has its own method, body and headers, nothing left over from the one before.
+    @Test func oneReusedHandleCarriesEveryMethodWithNothingLeftOver() throws {
+        let receiver = try Receiver()
+        let fixture = try WorkerFixture(
+            webhook: receiver.url("/default"), worker: "http_pool_size: 1, http_per_host_limit: 1",
+            environment: ["TRANSFORM_SECRET": Self.secret], extraTrigger: Self.triggers(receiver))
+        try fixture.connection.execute(script: "ALTER TABLE items ADD COLUMN email text, ADD COLUMN city text")
+        let worker = try WorkerProcess(configPath: fixture.configPath, environment: ["TRANSFORM_SECRET": Self.secret])
+        for id in 1...3 {
+            try fixture.connection.query(
+                "INSERT INTO items (id, name, email, city) VALUES ($1::int, 'Ada', 'ada@example.com', 'Paris')", [String(id)])
+        }
+        #expect(try eventually { try fixture.count("status IN ('delivered', 'failed')") == 21 }, "\(worker.logExcerpt)")
+        #expect(worker.terminate() == 0)
+        let requests = try receiver.requests()
+        #expect(requests.count == 18, "\(requests.map(\.path))")
+        for request in requests {
+            switch request.method {
+            case "GET":
+                #expect(request.path.hasPrefix("/lookup"))
+                #expect(request.body.isEmpty && request.header("content-length") == nil && request.header("content-type") == nil)
+            case "PUT":
+                #expect(request.path.hasPrefix("/users/"))
+                #expect(request.body.contains(#""trigger":{"name":"path_and_query"}"#))
+            case "PATCH":
+                #expect(request.path == "/slack")
+                #expect(request.body.hasPrefix(#"{"text":"#))
+            case "POST":
+                #expect(["/default", "/api/v3/endpoint?query_param=xxxxx", "/form"].contains(request.path), "\(request.path)")
+                #expect(!request.body.isEmpty)
+                #expect(request.header("content-length") == String(request.body.utf8.count))
+            default:
+                Issue.record("unexpected method \(request.method) to \(request.path)")
+            }
+            #expect(request.header("x-row-name") == (request.path.hasPrefix("/lookup") ? "Ada" : nil), "\(request.path)")
+        }
+        #expect(Dictionary(grouping: requests, by: \.method).mapValues(\.count) == ["POST": 9, "PUT": 3, "GET": 3, "PATCH": 3])
+    }
+
     @Test func hasurasDocumentedTransformsArriveAsDocumentedAndSignaturesVerify() throws {
         let receiver = try Receiver()
         let setup = try Self.fixture(receiver)
