@@ -24,7 +24,7 @@ struct EngineStressTests {
         let setup = try WorkerFixture(
             webhook: receiver.url("/fast"), worker: "fetch_batch_size: 200, http_pool_size: 16, fetch_interval_ms: 1000")
         try setup.insert(2000)
-        let worker = try WorkerProcess(configPath: setup.configPath)
+        let worker = try WorkerProcess(configPath: setup.configPath, readiness: true)
         try #require(worker.waitUntilStarted(), "\(worker.logExcerpt)")
         let started = Date()
         let drained = try eventually(timeout: 20) { try setup.count("status = 'delivered'") == 2000 }
@@ -52,7 +52,7 @@ struct EngineStressTests {
         // A's events are older, so a claim in due order meets them first.
         try setup.insert(400)
         try setup.insertOther(300)
-        let worker = try WorkerProcess(configPath: setup.configPath)
+        let worker = try WorkerProcess(configPath: setup.configPath, readiness: true)
         try #require(worker.waitUntilStarted(), "\(worker.logExcerpt)")
         let arrived = try eventually(timeout: 10) { try fast.stats().count >= 300 }
         #expect(arrived, "host B got \((try? fast.stats().count) ?? -1) of 300 events in 10 s behind slow host A")
@@ -102,7 +102,7 @@ struct EngineStressTests {
             beforeInstall: WorkerFixture.createOtherTable)
         // An id that cannot be mistaken for anything else in the log.
         try setup.bumpEventIDs(after: 987_654)
-        let worker = try WorkerProcess(configPath: setup.configPath)
+        let worker = try WorkerProcess(configPath: setup.configPath, readiness: true)
         try #require(worker.waitUntilStarted(), "\(worker.logExcerpt)")
         try setup.insert(1)
         let deletedID = try #require(try setup.connection.query("SELECT id FROM herald.event_log")[0, 0])
@@ -141,7 +141,7 @@ struct EngineStressTests {
         let role = try TemporaryRole(database: setup.database)
         defer { role.drop() }
         try setup.connection.execute(script: "GRANT SELECT, INSERT, UPDATE, DELETE ON items TO \(role.name)")
-        let worker = try WorkerProcess(configPath: setup.configPath, environment: ["HERALD_DATABASE_URL": role.url])
+        let worker = try WorkerProcess(configPath: setup.configPath, environment: ["HERALD_DATABASE_URL": role.url], readiness: true)
         defer { if worker.process.isRunning { worker.killHard() } }
         try #require(worker.waitUntilStarted(), "\(worker.logExcerpt)")
         try setup.insert(3)
@@ -188,7 +188,7 @@ struct EngineStressTests {
         defer { datagrams.stop() }
         // WATCHDOG_USEC 2 s: a ping about every second.
         let worker = try WorkerProcess(
-            configPath: path, environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000"])
+            configPath: path, environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000"], readiness: true)
         try #require(worker.waitUntilStarted(), "\(worker.logExcerpt)")
         try connection.execute(script: "INSERT INTO items (name) SELECT 'before' FROM generate_series(1, 5)")
         try #require(try eventually { try receiver.stats().count == 5 }, "\(worker.logExcerpt)")

@@ -161,8 +161,8 @@ struct ProtectionTests {
         let disabled = try runHerald(
             ["disable-trigger", "--config", setup.configPath, "items_hook", "--reason", "maintenance"])
         #expect(disabled.status == 0, "\(disabled.stderr)")
-        let first = try WorkerProcess(configPath: setup.configPath)
-        let second = try WorkerProcess(configPath: setup.configPath)
+        let first = try WorkerProcess(configPath: setup.configPath, readiness: true)
+        let second = try WorkerProcess(configPath: setup.configPath, readiness: true)
         #expect(first.waitUntilStarted() && second.waitUntilStarted())
         try setup.insert(10)
         Thread.sleep(forTimeInterval: 2)

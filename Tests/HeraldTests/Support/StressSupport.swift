@@ -52,10 +52,16 @@ extension WorkerFixture {
 }
 
 extension WorkerProcess {
-    /// Waits for the worker's start line; false if it did not come (or the worker exited).
+    /// Waits until the worker is ready: `/readyz` answers 200 (its claimer connected and
+    /// LISTENs) for a worker started with `readiness: true`, else its start line. False if
+    /// that did not come (or the worker exited).
     func waitUntilStarted(timeout: Double = 20) -> Bool {
-        eventually(timeout: timeout) { log.contains("herald worker started") || !process.isRunning }
-            && log.contains("herald worker started")
+        guard let readinessURL else {
+            return eventually(timeout: timeout) { log.contains("herald worker started") || !process.isRunning }
+                && log.contains("herald worker started")
+        }
+        func ready() -> Bool { (try? httpGet(readinessURL).status) == 200 }
+        return eventually(timeout: timeout) { ready() || !process.isRunning } && process.isRunning && ready()
     }
 
     /// The log without per-delivery debug lines, at most the last 100 lines: what a failure

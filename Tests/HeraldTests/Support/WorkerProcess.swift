@@ -6,11 +6,27 @@ final class WorkerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(configPath: String, environment: [String: String] = [:], command: [String] = ["run"]) throws {
+    /// `/readyz` of the worker's stats listener, when started with `readiness: true`.
+    let readinessURL: String?
+
+    /// `readiness: true` gives the worker a stats listener on a free loopback port (unless
+    /// the environment names one), so ``waitUntilStarted(timeout:)`` waits for `/readyz`:
+    /// 200 only once the claimer has connected and LISTENs.
+    init(configPath: String, environment: [String: String] = [:], command: [String] = ["run"], readiness: Bool = false)
+        throws
+    {
         logPath = NSTemporaryDirectory() + "herald-worker-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = TestEnvironment.heraldExecutable
         process.arguments = command + ["--config", configPath, "--log-level", "debug"]
+        var environment = environment
+        if readiness {
+            let listen = try environment["HERALD_STATS_LISTEN"] ?? "127.0.0.1:\(freePort())"
+            environment["HERALD_STATS_LISTEN"] = listen
+            readinessURL = "http://\(listen)/readyz"
+        } else {
+            readinessURL = nil
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = FileHandle(forWritingAtPath: logPath)
         process.standardError = log
