@@ -37,7 +37,7 @@ struct PartitionedTable: Sendable {
             ("event_log_blocked", "(trigger_name, blocked_at) WHERE blocked_at IS NOT NULL AND status = 'pending'"),
             ("event_log_failed", "(id) INCLUDE (trigger_name) WHERE status = 'failed'"),
             ("event_log_finished", "(finished_at) WHERE status <> 'pending'"),
-            ("event_log_payload", "USING gin (payload jsonb_path_ops) WITH (gin_pending_list_limit = 64)"),
+            ("event_log_payload", "USING gin (payload jsonb_path_ops) WITH (gin_pending_list_limit = 64) WHERE status <> 'pending'"),
             ("event_log_imported_id", "(imported_id) WHERE imported_id IS NOT NULL"),
         ],
         demotedUnique: ["event_log_imported_id"])
