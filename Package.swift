@@ -39,12 +39,15 @@ let package = Package(
             name: "CCurlShims",
             dependencies: ["CCurl"]
         ),
+        // glibc's mallinfo2 is not exported by Swift's Glibc module.
+        .target(name: "CMallocStats"),
         .target(
             name: "Herald",
             dependencies: [
                 "CLibPQ",
                 "CCurl",
                 "CCurlShims",
+                "CMallocStats",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

@@ -33,6 +33,11 @@ public final class HeraldMetrics: Sendable {
     /// 1 while the worker can work (database reachable, not stopping).
     let ready = Gauge(label: "herald_ready")
     let oldestPendingAge = Gauge(label: "herald_oldest_pending_age_seconds")
+    /// The resident set and the allocator's view of the heap (see ``ProcessMemory``), read at
+    /// each scrape: a slow leak shows as a slope in `herald_heap_in_use_bytes`.
+    private let residentMemory = Gauge(label: "herald_resident_memory_bytes")
+    private let heapInUse = Gauge(label: "herald_heap_in_use_bytes")
+    private let heapFree = Gauge(label: "herald_heap_free_bytes")
     private let triggers: [TriggerRef: TriggerMetrics]
     /// Whether per-trigger series carry a `source` label: only for a `sources:` config, so a
     /// single-database deployment keeps its series exactly as before.
@@ -77,6 +82,12 @@ public final class HeraldMetrics: Sendable {
     }
 
     func trigger(_ ref: TriggerRef) -> TriggerMetrics? { triggers[ref] }
+
+    func record(_ memory: ProcessMemory) {
+        residentMemory.record(memory.residentBytes)
+        heapInUse.record(memory.heapInUseBytes)
+        heapFree.record(memory.heapFreeBytes)
+    }
 
     /// `herald_cron_ticks_total{trigger, outcome}`: ticks this worker logged as events
     /// (`created`) or recorded as missed because no worker ran within the tolerance.

@@ -61,6 +61,8 @@ public struct StatsDocument: Encodable, Sendable {
     var config: Config
     var fetch: Fetch
     var triggers: [String: TriggerStats]
+    /// The resident set and the allocator's heap statistics now.
+    var memory: ProcessMemory
 
     /// `triggers` is keyed by trigger name, `source/name` for triggers of a source other than
     /// `default`.
@@ -106,6 +108,7 @@ public struct StatsDocument: Encodable, Sendable {
                 queue: queues[ref.source]?.triggers.first { $0.trigger == ref.name })
         }
         self.triggers = triggers
+        memory = ProcessMemory.current()
     }
 
     public var json: String {

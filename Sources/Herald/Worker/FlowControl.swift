@@ -40,15 +40,33 @@ public struct FlowRoute: Sendable, Equatable {
     var ref: TriggerRef { TriggerRef(source: source, name: trigger) }
 }
 
+/// Why queued jobs were given back unsent, or a trigger held back.
+public enum FlowDeferReason: String, Sendable, Equatable {
+    case rateLimit = "rate_limit"
+    case circuitOpen = "circuit_open"
+    case disabled
+}
+
 /// The worker's flow control: one value-type state machine, no I/O, no clock of its own
-/// (every call that depends on time takes `now`). It owns the numbers the claimers, the
-/// delivery threads and the recorders act on — queued and in-flight jobs per host, per source
-/// and in total, each source's recorder backlog, start deadlines — and answers their questions:
+/// (every call that depends on time takes `now`). It is composed of two sub-machines and the
+/// claim planning that joins them:
 ///
+/// - ``HostQueues``: queued and in-flight jobs per host and in total, start deadlines — what
+///   the delivery threads act on;
+/// - ``TriggerGates``: rate limits, circuit breakers, disabled triggers — what holds a
+///   trigger back; its changes return the actions they call for;
+/// - per source: the triggers that may have due events, the jobs it holds, its recorder
+///   backlog and its fair share of the pool.
+///
+/// It answers the claimers', delivery threads' and recorders' questions:
 /// - ``planClaim(source:now:)``: claim how many events of a source, for which triggers, or
 ///   wait (and until when).
 /// - ``takeStartable(freeSlots:now:)``: which queued jobs start now, which lost their lease.
 /// - ``finished(_:now:)``, ``recorded(_:source:now:)``: bookkeeping that may free room.
+///
+/// Every call returns what the caller must act on (notices to log, count and persist;
+/// claimers to wake); nothing waits in an outbox. Whether a sleeping claimer would claim is
+/// asked of the same pure function the plan uses, so a dry run cannot change state.
 ///
 /// Wake-ups are level-based: every transition that can turn a claimer's "wait for room"
 /// into "claim" reports it (`wakeClaimers`), and ``pollTimeout(freeSlots:now:)`` is zero
@@ -93,12 +111,7 @@ public struct FlowControl<Job: FlowJob> {
         case stop
     }
 
-    /// Why queued jobs were given back unsent, or a trigger held back.
-    public enum DeferReason: String, Sendable, Equatable {
-        case rateLimit = "rate_limit"
-        case circuitOpen = "circuit_open"
-        case disabled
-    }
+    public typealias DeferReason = FlowDeferReason
 
     /// Something the worker must act on outside the lock: log, count, alert, write.
     public enum Notice {
@@ -123,6 +136,13 @@ public struct FlowControl<Job: FlowJob> {
         public var wakeClaimer: Bool { !wakeClaimers.isEmpty }
     }
 
+    /// The disabled state of a source's triggers changed (``setDisabled(_:source:)``).
+    public struct DisabledChange {
+        public var enabled: [String] = []
+        public var disabled: [String] = []
+        public var notices: [Notice] = []
+    }
+
     /// A transfer slot given back: the job's host and source.
     public struct Slot: Sendable, Equatable {
         public var hostKey: String
@@ -131,30 +151,6 @@ public struct FlowControl<Job: FlowJob> {
         public init(hostKey: String, source: String = SourceConfig.defaultName) {
             self.hostKey = hostKey
             self.source = source
-        }
-    }
-
-    private struct HostState {
-        var queue: [Job] = []
-        var head = 0
-        var inFlight = 0
-        /// How many jobs may wait for this host beyond the ones running (see `prefetch`).
-        var prefetch: Int
-        var triggers: [TriggerRef]
-
-        var queued: Int { queue.count - head }
-
-        mutating func popFirst() -> Job {
-            let job = queue[head]
-            head += 1
-            if head == queue.count {
-                queue.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head >= 64 && head * 2 >= queue.count {
-                queue.removeFirst(head)
-                head = 0
-            }
-            return job
         }
     }
 
@@ -174,43 +170,31 @@ public struct FlowControl<Job: FlowJob> {
         var rotation = 0
     }
 
+    /// Per-trigger claim sizes, and the triggers whose share their rate limit cut short.
+    private struct ClaimLimits {
+        var byTrigger: [String: Int] = [:]
+        var rateLimited: [TriggerRef] = []
+    }
+
     public let limits: Limits
-    private var hosts: [String: HostState] = [:]
-    private var hostOrder: [String]
+    private var queues: HostQueues<Job>
+    private var gates: TriggerGates
     private let routes: [TriggerRef: FlowRoute]
     private let triggerOrder: [TriggerRef]
     private var sources: [String: SourceState] = [:]
     private let sourceOrder: [String]
-    public private(set) var queuedTotal = 0
-    public private(set) var inFlightTotal = 0
     public private(set) var isStopping = false
-    private var earliestDeadline: ContinuousClock.Instant?
-    /// Rotates which host goes first when starting jobs.
-    private var rotation = 0
-    private var gates: [TriggerRef: TriggerGate] = [:]
-    /// Waiting to be taken by ``takeNotices()``.
-    private var notices: [Notice] = []
 
     public init(limits: Limits, routes: [FlowRoute], now: ContinuousClock.Instant) {
         self.limits = limits
         var byTrigger: [TriggerRef: FlowRoute] = [:]
-        var hosts: [String: HostState] = [:]
+        for route in routes { byTrigger[route.ref] = route }
         let perHost = min(limits.perHostLimit, limits.poolSize)
-        for route in routes {
-            byTrigger[route.ref] = route
-            let prefetch = Self.prefetch(perHost: perHost, limits: limits, timeout: route.timeout)
-            if var host = hosts[route.hostKey] {
-                host.prefetch = min(host.prefetch, prefetch)
-                host.triggers.append(route.ref)
-                hosts[route.hostKey] = host
-            } else {
-                hosts[route.hostKey] = HostState(prefetch: prefetch, triggers: [route.ref])
-            }
+        queues = HostQueues(routes: routes, poolSize: limits.poolSize, perHostLimit: limits.perHostLimit) {
+            Self.prefetch(perHost: perHost, limits: limits, timeout: $0.timeout)
         }
         self.routes = byTrigger
-        self.hosts = hosts
-        gates = byTrigger.mapValues { TriggerGate(protection: $0.protection, now: now) }
-        hostOrder = hosts.keys.sorted()
+        gates = TriggerGates(routes: byTrigger, now: now)
         triggerOrder = byTrigger.keys.sorted()
         var sources: [String: SourceState] = [:]
         for trigger in triggerOrder {
@@ -232,20 +216,19 @@ public struct FlowControl<Job: FlowJob> {
         return max(1, min(2 * limits.fetchBatchSize, perHost * Int(min(rounds, Int64(Int32.max)))))
     }
 
-    private var perHostLimit: Int { min(limits.perHostLimit, limits.poolSize) }
+    public var queuedTotal: Int { queues.queuedTotal }
+    public var inFlightTotal: Int { queues.inFlightTotal }
 
     // MARK: Claimers
 
-    /// What a source's claimer does next. A claim is planned only while the source's
-    /// recorder keeps up, the source has room under the fair share (``sourceRoom(_:)``), and
-    /// some trigger of the source that may have due events has a host that is short of
-    /// queued work (below half its prefetch) with room for more. A host that is saturated is
-    /// left out, so it never blocks claims for the others.
-    public mutating func planClaim(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant)
-        -> ClaimPlan
-    {
-        if isStopping { return .stop }
-        guard var state = sources[source] else { return .wait(until: now + limits.pollInterval) }
+    /// What a source's claimer does next, and what to report. A claim is planned only while
+    /// the source's recorder keeps up, the source has room under the fair share
+    /// (``sourceRoom(_:)``), and some trigger of the source that may have due events has a
+    /// host that is short of queued work (below half its prefetch) with room for more. A
+    /// host that is saturated is left out, so it never blocks claims for the others.
+    public mutating func planClaim(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant) -> (plan: ClaimPlan, notices: [Notice]) {
+        if isStopping { return (.stop, []) }
+        guard var state = sources[source] else { return (.wait(until: now + limits.pollInterval), []) }
         if now >= state.nextPoll {
             // The poll keeps its own cadence: claims for busy triggers do not postpone it,
             // or a quiet trigger's retries would never be looked for.
@@ -253,58 +236,22 @@ public struct FlowControl<Job: FlowJob> {
             state.nextPoll = now + limits.pollInterval
         }
         sources[source] = state
-        for trigger in state.triggers {
-            if let transition = gates[trigger]?.breaker?.advance(now: now) {
-                notices.append(.circuit(trigger: trigger, transition))
-            }
-        }
-        let limitsByTrigger = claimLimits(source: source, now: now)
-        if limitsByTrigger.isEmpty {
+        var notices = perform(gates.advance(state.triggers, now: now))
+        let planned = claimLimits(source: source, now: now)
+        notices += planned.rateLimited.map { .rateLimited(trigger: $0) }
+        if planned.byTrigger.isEmpty {
             // Blocked by room only if some trigger with due events is not held back by its
             // own gate; those are woken by a transition, the gates by the clock.
-            var blockedByRoom = false
-            for trigger in state.mayHaveDue where gateAllowance(for: trigger, now: now) != 0 {
-                blockedByRoom = true
-                break
-            }
-            sources[source]?.waitsForRoom = blockedByRoom
+            state.waitsForRoom = state.mayHaveDue.contains { gates.allowance(for: $0, now: now) != 0 }
+            sources[source] = state
             let nextPoll = state.nextPoll
-            return .wait(until: blockedByRoom ? nil : min(nextPoll, nextGateChange(source: source, now: now) ?? nextPoll))
+            let until = state.waitsForRoom ? nil : min(nextPoll, gates.nextChange(of: state.mayHaveDue, now: now) ?? nextPoll)
+            return (.wait(until: until), notices)
         }
-        sources[source]?.waitsForRoom = false
-        let step = rotationStep(served: limitsByTrigger, state: state)
-        sources[source]?.rotation &+= step
-        return .claim(limitsByTrigger)
-    }
-
-    /// What a trigger's gate allows now: nil for no limit, else that many events.
-    private mutating func gateAllowance(for trigger: TriggerRef, now: ContinuousClock.Instant) -> Int? {
-        guard var gate = gates[trigger] else { return nil }
-        defer { gates[trigger] = gate }
-        if gate.disabled { return 0 }
-        var allowance = gate.breaker?.claimAllowance()
-        if var bucket = gate.bucket {
-            let tokens = bucket.available(now: now)
-            gate.bucket = bucket
-            allowance = min(allowance ?? tokens, tokens)
-        }
-        return allowance
-    }
-
-    /// The earliest instant a gate that now holds a trigger of the source back may let it through.
-    private func nextGateChange(source: String, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        var earliest: ContinuousClock.Instant?
-        for trigger in sources[source]?.mayHaveDue ?? [] {
-            guard let gate = gates[trigger], !gate.disabled else { continue }
-            var candidates: [ContinuousClock.Instant] = []
-            if case .open(let until) = gate.breaker?.state { candidates.append(until) }
-            if let next = gate.bucket?.nextToken(after: now), gate.bucket.map({ $0.tokens < 1 }) ?? false {
-                candidates.append(next)
-            }
-            if gate.isShared, let next = gate.nextGrantRequest { candidates.append(next) }
-            for candidate in candidates where earliest.map({ candidate < $0 }) ?? true { earliest = candidate }
-        }
-        return earliest
+        state.waitsForRoom = false
+        state.rotation &+= rotationStep(served: planned.byTrigger, state: state)
+        sources[source] = state
+        return (.claim(planned.byTrigger), notices)
     }
 
     /// Records a claim's result: its jobs join their hosts' queues, and a trigger that got
@@ -317,22 +264,14 @@ public struct FlowControl<Job: FlowJob> {
         var counts: [String: Int] = [:]
         for job in jobs {
             counts[job.triggerName, default: 0] += 1
-            if hosts[job.hostKey] == nil {
-                // A host no route named (not expected): queue it with the smallest prefetch.
-                hosts[job.hostKey] = HostState(prefetch: 1, triggers: [])
-                hostOrder.append(job.hostKey)
-            }
-            hosts[job.hostKey]?.queue.append(job)
+            queues.enqueue(job)
             sources[job.sourceName]?.held += 1
-            if earliestDeadline.map({ job.startDeadline < $0 }) ?? true { earliestDeadline = job.startDeadline }
         }
-        queuedTotal += jobs.count
         for (name, limit) in asked {
             let trigger = TriggerRef(source: source, name: name)
             let count = counts[name, default: 0]
             if count < limit { sources[source]?.mayHaveDue.remove(trigger) }
-            gates[trigger]?.bucket?.take(count)
-            gates[trigger]?.breaker?.claimed(count)
+            gates.claimed(count, of: trigger)
         }
         return !jobs.isEmpty
     }
@@ -347,7 +286,7 @@ public struct FlowControl<Job: FlowJob> {
     /// Whether the source has due work that it could claim (a disabled trigger wants nothing).
     private func wantsRoom(_ state: SourceState) -> Bool {
         state.recorderBacklog < limits.recorderBacklogLimit
-            && state.mayHaveDue.contains { gates[$0]?.disabled != true }
+            && state.mayHaveDue.contains { !gates.isDisabled($0) }
     }
 
     /// The fair share: how many more jobs `source` may take now. Every source that holds jobs
@@ -360,7 +299,7 @@ public struct FlowControl<Job: FlowJob> {
     /// With one source this is simply the free capacity.
     func sourceRoom(_ source: String) -> Int {
         guard let own = sources[source] else { return 0 }
-        let free = limits.capacity - inFlightTotal - queuedTotal
+        let free = limits.capacity - queues.inFlightTotal - queues.queuedTotal
         var active = 0
         for name in sourceOrder {
             guard let state = sources[name] else { continue }
@@ -393,11 +332,12 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Per-trigger claim sizes for a source: each eligible host's room split over its
     /// triggers, then the source's room (one batch at most) shared out so that no trigger
-    /// takes another's part.
-    private mutating func claimLimits(source: String, now: ContinuousClock.Instant) -> [String: Int] {
-        guard let state = sources[source], state.recorderBacklog < limits.recorderBacklogLimit else { return [:] }
+    /// takes another's part. Pure: the plan and the "would it claim?" question both ask it.
+    private func claimLimits(source: String, now: ContinuousClock.Instant) -> ClaimLimits {
+        var result = ClaimLimits()
+        guard let state = sources[source], state.recorderBacklog < limits.recorderBacklogLimit else { return result }
         let room = min(limits.fetchBatchSize, sourceRoom(source))
-        guard room > 0 else { return [:] }
+        guard room > 0 else { return result }
         var caps: [(trigger: String, cap: Int)] = []
         // How many triggers that may have due events share each host, counted once per host
         // rather than once per trigger: with a thousand triggers on one host (cron triggers
@@ -406,12 +346,9 @@ public struct FlowControl<Job: FlowJob> {
         let triggerCount = state.triggers.count
         for offset in 0..<triggerCount {
             let trigger = state.triggers[(offset + state.rotation) % triggerCount]
-            guard state.mayHaveDue.contains(trigger), let route = routes[trigger], let host = hosts[route.hostKey] else {
-                continue
-            }
-            let hostRoom = perHostLimit + host.prefetch - host.inFlight - host.queued
-            let hungry = host.queued < max(1, host.prefetch / 2)
-            guard hungry, hostRoom > 0 else { continue }
+            guard state.mayHaveDue.contains(trigger), let route = routes[trigger],
+                let host = queues.room(host: route.hostKey), host.hungry, host.free > 0
+            else { continue }
             let sharing: Int
             if let counted = sharingByHost[route.hostKey] {
                 sharing = counted
@@ -419,14 +356,15 @@ public struct FlowControl<Job: FlowJob> {
                 sharing = host.triggers.filter { sources[$0.source]?.mayHaveDue.contains($0) ?? false }.count
                 sharingByHost[route.hostKey] = sharing
             }
-            var cap = (hostRoom + sharing - 1) / max(1, sharing)
-            if let allowance = gateAllowance(for: trigger, now: now) {
-                if allowance < cap, gates[trigger]?.bucket != nil { notices.append(.rateLimited(trigger: trigger)) }
+            var cap = (host.free + sharing - 1) / max(1, sharing)
+            if let allowance = gates.allowance(for: trigger, now: now) {
+                if allowance < cap, gates.hasRateLimit(trigger) { result.rateLimited.append(trigger) }
                 cap = min(cap, allowance)
             }
             if cap > 0 { caps.append((trigger.name, cap)) }
         }
-        return Self.share(room, among: caps)
+        result.byTrigger = Self.share(room, among: caps)
+        return result
     }
 
     /// Water-filling: every trigger gets an equal part of `total`, capped by its own limit;
@@ -449,6 +387,23 @@ public struct FlowControl<Job: FlowJob> {
         return result.filter { $0.value > 0 }
     }
 
+    /// Whether the source's claimer, asked now, would claim.
+    private func wouldClaim(source: String, now: ContinuousClock.Instant) -> Bool {
+        !claimLimits(source: source, now: now).byTrigger.isEmpty
+    }
+
+    /// Level-based: the sources whose claimers sleep for lack of room and now have some
+    /// (each reported once).
+    public mutating func takeClaimerWakes(now: ContinuousClock.Instant) -> Set<String> {
+        guard !isStopping else { return [] }
+        var woken: Set<String> = []
+        for name in sourceOrder where sources[name]?.waitsForRoom == true && wouldClaim(source: name, now: now) {
+            sources[name]?.waitsForRoom = false
+            woken.insert(name)
+        }
+        return woken
+    }
+
     // MARK: Delivery threads
 
     /// Jobs a delivery thread with `freeSlots` free transfer slots starts now, round-robin
@@ -456,77 +411,29 @@ public struct FlowControl<Job: FlowJob> {
     /// start deadline has passed.
     public mutating func takeStartable(freeSlots: Int, now: ContinuousClock.Instant) -> DeliveryTurn {
         var turn = DeliveryTurn()
-        if let deadline = earliestDeadline, now > deadline {
-            turn.dropped = dropExpired(now: now)
-        }
-        var budget = min(freeSlots, limits.poolSize - inFlightTotal)
-        if budget > 0 && queuedTotal > 0 && !isStopping {
-            let count = hostOrder.count
-            var progressed = true
-            while budget > 0 && progressed {
-                progressed = false
-                for offset in 0..<count where budget > 0 {
-                    let key = hostOrder[(offset + rotation) % count]
-                    // Mutated in place: a copy of the host taken out of the dictionary would
-                    // share its queue, so popping from it would copy the whole queue per job.
-                    guard hosts[key].map({ $0.queued > 0 && $0.inFlight < perHostLimit }) == true,
-                        let job = hosts[key]?.popFirst()
-                    else { continue }
-                    turn.start.append(job)
-                    hosts[key]?.inFlight += 1
-                    budget -= 1
-                    progressed = true
-                }
-            }
-            queuedTotal -= turn.start.count
-            inFlightTotal += turn.start.count
-            if turn.start.count > 0 { rotation &+= 1 }
-        }
+        turn.dropped = queues.removeExpired(now: now)
+        forget(turn.dropped)
+        for job in turn.dropped { gates.probeAbandoned(job.triggerRef) }
+        if !isStopping { turn.start = queues.start(budget: freeSlots) }
         if !turn.start.isEmpty || !turn.dropped.isEmpty { turn.wakeClaimers = takeClaimerWakes(now: now) }
         return turn
     }
 
-    private mutating func dropExpired(now: ContinuousClock.Instant) -> [Job] {
-        var dropped: [Job] = []
-        var earliest: ContinuousClock.Instant?
-        for key in hostOrder {
-            guard var host = hosts[key], host.queued > 0 else { continue }
-            var kept: [Job] = []
-            for job in host.queue[host.head...] {
-                if job.startDeadline < now {
-                    dropped.append(job)
-                } else {
-                    kept.append(job)
-                    if earliest.map({ job.startDeadline < $0 }) ?? true { earliest = job.startDeadline }
-                }
-            }
-            host.queue = kept
-            host.head = 0
-            hosts[key] = host
-        }
-        forget(dropped)
-        earliestDeadline = earliest
-        for job in dropped { gates[job.triggerRef]?.breaker?.probeAbandoned() }
-        return dropped
-    }
-
-    /// Queued jobs removed unsent.
+    /// Queued jobs removed unsent: their sources hold them no more.
     private mutating func forget(_ jobs: [Job]) {
-        queuedTotal -= jobs.count
         for job in jobs { sources[job.sourceName]?.held -= 1 }
     }
 
     /// Whether a thread with `freeSlots` free slots could start a job now.
     public func hasStartable(freeSlots: Int) -> Bool {
-        guard freeSlots > 0, !isStopping, queuedTotal > 0, inFlightTotal < limits.poolSize else { return false }
-        return hosts.values.contains { $0.queued > 0 && $0.inFlight < perHostLimit }
+        !isStopping && queues.hasStartable(freeSlots: freeSlots)
     }
 
     /// How long a delivery thread may sleep in `curl_multi_poll`: zero while it has a job to
     /// start, otherwise until the next queued job's start deadline, at most `maximum`.
     public func pollTimeout(freeSlots: Int, now: ContinuousClock.Instant, maximum: Duration = .seconds(1)) -> Duration {
         if hasStartable(freeSlots: freeSlots) { return .zero }
-        guard let deadline = earliestDeadline else { return maximum }
+        guard let deadline = queues.earliestDeadline else { return maximum }
         return max(.milliseconds(1), min(maximum, deadline - now))
     }
 
@@ -550,10 +457,9 @@ public struct FlowControl<Job: FlowJob> {
 
     private mutating func release(_ slots: [Slot]) {
         for slot in slots {
-            hosts[slot.hostKey]?.inFlight -= 1
+            queues.release(host: slot.hostKey)
             sources[slot.source]?.held -= 1
         }
-        inFlightTotal -= slots.count
     }
 
     // MARK: Recorders
@@ -586,86 +492,67 @@ public struct FlowControl<Job: FlowJob> {
         return true
     }
 
-    /// A dry run of the source's claim: reports nothing.
-    private mutating func wouldClaim(source: String, now: ContinuousClock.Instant) -> Bool {
-        let noticesBefore = notices.count
-        let result = !claimLimits(source: source, now: now).isEmpty
-        notices.removeSubrange(noticesBefore...)
-        return result
-    }
-
-    /// Level-based: the sources whose claimers sleep for lack of room and now have some
-    /// (each reported once).
-    public mutating func takeClaimerWakes(now: ContinuousClock.Instant) -> Set<String> {
-        guard !isStopping else { return [] }
-        var woken: Set<String> = []
-        for name in sourceOrder where sources[name]?.waitsForRoom == true && wouldClaim(source: name, now: now) {
-            sources[name]?.waitsForRoom = false
-            woken.insert(name)
-        }
-        return woken
-    }
-
     // MARK: Trigger gates
 
     /// Counts one finished attempt for the trigger's breaker and `disable_after`.
     /// `breakerFailure` is nil when the outcome says nothing about the receiver's health.
+    @discardableResult
     public mutating func recordOutcome(
         trigger: TriggerRef, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
-    ) {
-        guard var gate = gates[trigger] else { return }
-        if let breakerFailure, let transition = gate.breaker?.record(failure: breakerFailure, now: now) {
-            notices.append(.circuit(trigger: trigger, transition))
-            if case .opened = transition {
-                gates[trigger] = gate
-                dropQueued(of: trigger, reason: .circuitOpen)
-                gate = gates[trigger] ?? gate
-            }
-        }
-        if succeeded {
-            gate.failingSince = nil
-        } else if let limit = gate.disableAfter {
-            let since = gate.failingSince ?? now
-            gate.failingSince = since
-            if now - since >= limit, !gate.disabled {
-                gates[trigger] = gate
-                disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
-                return
-            }
-        }
-        gates[trigger] = gate
+    ) -> [Notice] {
+        perform(gates.recordOutcome(trigger, succeeded: succeeded, breakerFailure: breakerFailure, now: now))
     }
 
     /// Disables a trigger in this worker at once (a receiver said so, or `disable_after`):
     /// nothing more is claimed, queued jobs are given back unsent. The caller persists it.
-    public mutating func disable(_ trigger: TriggerRef, reason: String) {
-        guard gates[trigger]?.disabled == false else { return }
-        gates[trigger]?.disabled = true
-        notices.append(.disabled(trigger: trigger, reason: reason))
-        dropQueued(of: trigger, reason: .disabled)
+    @discardableResult
+    public mutating func disable(_ trigger: TriggerRef, reason: String) -> [Notice] {
+        perform(gates.disable(trigger, reason: reason))
     }
 
     /// The disabled triggers of a source as stored in its database (every worker honours
-    /// them). Returns whether a trigger was enabled again (the claimer should look for its events).
+    /// them). A trigger enabled again may have due events at once.
     @discardableResult
-    public mutating func setDisabled(_ disabled: Set<String>, source: String = SourceConfig.defaultName) -> Bool {
-        var enabledAgain = false
+    public mutating func setDisabled(_ disabled: Set<String>, source: String = SourceConfig.defaultName)
+        -> DisabledChange
+    {
+        var change = DisabledChange()
         for trigger in sources[source]?.triggers ?? [] {
             let shouldBeDisabled = disabled.contains(trigger.name)
-            guard gates[trigger]?.disabled != shouldBeDisabled else { continue }
-            gates[trigger]?.disabled = shouldBeDisabled
+            guard gates.setDisabled(trigger, shouldBeDisabled) else { continue }
             if shouldBeDisabled {
-                dropQueued(of: trigger, reason: .disabled)
+                change.disabled.append(trigger.name)
+                change.notices += giveBackQueued(of: trigger, reason: .disabled)
             } else {
-                gates[trigger]?.failingSince = nil
+                change.enabled.append(trigger.name)
                 sources[source]?.mayHaveDue.insert(trigger)
-                enabledAgain = true
             }
         }
-        return enabledAgain
+        return change
     }
 
-    public func isDisabled(_ trigger: TriggerRef) -> Bool { gates[trigger]?.disabled ?? false }
+    /// Carries out the gates' actions on the queues and turns them into notices.
+    private mutating func perform(_ actions: [TriggerGates.Action]) -> [Notice] {
+        var notices: [Notice] = []
+        for action in actions {
+            switch action {
+            case .circuit(let trigger, let transition): notices.append(.circuit(trigger: trigger, transition))
+            case .disabled(let trigger, let reason): notices.append(.disabled(trigger: trigger, reason: reason))
+            case .giveBackQueued(let trigger, let reason): notices += giveBackQueued(of: trigger, reason: reason)
+            }
+        }
+        return notices
+    }
+
+    /// Gives back a trigger's queued jobs unsent (breaker opened, trigger disabled).
+    private mutating func giveBackQueued(of trigger: TriggerRef, reason: DeferReason) -> [Notice] {
+        guard let route = routes[trigger] else { return [] }
+        let removed = queues.removeQueued(of: trigger, host: route.hostKey)
+        forget(removed)
+        return removed.isEmpty ? [] : [.release(removed, reason)]
+    }
+
+    public func isDisabled(_ trigger: TriggerRef) -> Bool { gates.isDisabled(trigger) }
 
     /// Every routed trigger, in a stable order.
     public var triggers: [TriggerRef] { triggerOrder }
@@ -673,52 +560,17 @@ public struct FlowControl<Job: FlowJob> {
     /// The sources, in a stable order.
     public var sourceNames: [String] { sourceOrder }
 
-    public func circuitState(_ trigger: TriggerRef) -> CircuitBreaker.State? { gates[trigger]?.breaker?.state }
+    public func circuitState(_ trigger: TriggerRef) -> CircuitBreaker.State? { gates.circuitState(trigger) }
 
     /// Shared rate limits of the source whose local tokens ran out while their trigger may
-    /// have due events: how many tokens to ask its database for (a block of about a quarter
-    /// second's worth), by trigger name.
+    /// have due events: how many tokens to ask its database for, by trigger name.
     public func tokenRequests(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant) -> [String: Int] {
-        var requests: [String: Int] = [:]
-        for trigger in sources[source]?.mayHaveDue ?? [] {
-            guard let gate = gates[trigger], gate.isShared, !gate.disabled, let bucket = gate.bucket,
-                bucket.tokens < 1, gate.breaker?.claimAllowance() != 0
-            else { continue }
-            if let next = gate.nextGrantRequest, now < next { continue }
-            requests[trigger.name] = max(1, min(Int(bucket.burst), Int((bucket.rate / 4).rounded(.up))))
-        }
-        return requests
+        gates.tokenRequests(of: sources[source]?.mayHaveDue ?? [], now: now)
     }
 
-    /// The database granted `count` tokens of a shared limit; none means ask again after one
-    /// token's time.
+    /// The database granted `count` tokens of a shared limit.
     public mutating func granted(_ count: Int, to trigger: TriggerRef, now: ContinuousClock.Instant) {
-        guard var gate = gates[trigger], var bucket = gate.bucket else { return }
-        bucket.grant(count)
-        gate.bucket = bucket
-        gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(bucket.rate, 0.001)))
-        gates[trigger] = gate
-    }
-
-    /// Takes what happened since the last call, in order.
-    public mutating func takeNotices() -> [Notice] {
-        defer { notices.removeAll(keepingCapacity: true) }
-        return notices
-    }
-
-    /// Gives back a trigger's queued jobs unsent (breaker opened, trigger disabled).
-    private mutating func dropQueued(of trigger: TriggerRef, reason: DeferReason) {
-        guard let route = routes[trigger], var host = hosts[route.hostKey], host.queued > 0 else { return }
-        var kept: [Job] = []
-        var dropped: [Job] = []
-        for job in host.queue[host.head...] {
-            if job.triggerRef == trigger { dropped.append(job) } else { kept.append(job) }
-        }
-        host.queue = kept
-        host.head = 0
-        hosts[route.hostKey] = host
-        forget(dropped)
-        if !dropped.isEmpty { notices.append(.release(dropped, reason)) }
+        gates.granted(count, to: trigger, now: now)
     }
 
     // MARK: Shutdown
@@ -726,16 +578,8 @@ public struct FlowControl<Job: FlowJob> {
     /// Stops claiming and starting; returns the queued jobs, which are never sent.
     public mutating func beginStopping() -> [Job] {
         isStopping = true
-        var dropped: [Job] = []
-        for key in hostOrder {
-            guard var host = hosts[key] else { continue }
-            dropped += host.queue[host.head...]
-            host.queue = []
-            host.head = 0
-            hosts[key] = host
-        }
+        let dropped = queues.removeAll()
         forget(dropped)
-        earliestDeadline = nil
         return dropped
     }
 
@@ -746,8 +590,8 @@ public struct FlowControl<Job: FlowJob> {
     public func held(source: String) -> Int { sources[source]?.held ?? 0 }
 
     /// Queued jobs for one host, for tests and stats.
-    public func queued(host: String) -> Int { hosts[host]?.queued ?? 0 }
+    public func queued(host: String) -> Int { queues.queued(host: host) }
 
     /// Running transfers to one host.
-    public func inFlight(host: String) -> Int { hosts[host]?.inFlight ?? 0 }
+    public func inFlight(host: String) -> Int { queues.inFlight(host: host) }
 }

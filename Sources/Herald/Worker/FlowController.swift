@@ -111,7 +111,10 @@ public final class FlowController: Sendable {
     }
 
     func planClaim(source: String) -> FlowControl<DeliveryJob>.ClaimPlan {
-        let (plan, notices) = state.withLock { flow in (flow.planClaim(source: source, now: .now), flow.takeNotices()) }
+        let (plan, notices) = state.withLock { flow in
+            let step = flow.planClaim(source: source, now: .now)
+            return (step.plan, step.notices)
+        }
         handle(notices)
         return plan
     }
@@ -138,15 +141,9 @@ public final class FlowController: Sendable {
     /// The disabled triggers of a source as stored in its database; returns the triggers
     /// whose state changed, so the caller can say so.
     func setDisabled(_ disabled: Set<String>, source: String) -> (enabled: [String], disabled: [String]) {
-        let (before, after, notices) = state.withLock { flow in
-            let mine = flow.triggers.filter { $0.source == source }
-            let before = Set(mine.filter { flow.isDisabled($0) }.map(\.name))
-            flow.setDisabled(disabled, source: source)
-            let after = Set(mine.filter { flow.isDisabled($0) }.map(\.name))
-            return (before, after, flow.takeNotices())
-        }
-        handle(notices)
-        return (before.subtracting(after).sorted(), after.subtracting(before).sorted())
+        let change = state.withLock { $0.setDisabled(disabled, source: source) }
+        handle(change.notices)
+        return (change.enabled.sorted(), change.disabled.sorted())
     }
 
     func notified(source: String) {
@@ -154,10 +151,7 @@ public final class FlowController: Sendable {
     }
 
     func takeStartable(freeSlots: Int) -> FlowControl<DeliveryJob>.DeliveryTurn {
-        let (turn, notices) = state.withLock { flow in
-            (flow.takeStartable(freeSlots: freeSlots, now: .now), flow.takeNotices())
-        }
-        handle(notices)
+        let turn = state.withLock { $0.takeStartable(freeSlots: freeSlots, now: .now) }
         wakeClaimers(turn.wakeClaimers)
         return turn
     }
@@ -168,18 +162,19 @@ public final class FlowController: Sendable {
         let now = ContinuousClock.now
         let (wake, timeout, notices) = state.withLock { flow in
             var wake: Set<String> = []
+            var notices: [Notice] = []
             if !attempts.isEmpty {
                 for (_, outcome) in attempts {
                     let trigger = TriggerRef(source: outcome.event.source, name: outcome.event.triggerName)
-                    flow.recordOutcome(
+                    notices += flow.recordOutcome(
                         trigger: trigger, succeeded: outcome.decision == .delivered,
                         breakerFailure: outcome.breakerFailure, now: now)
-                    if let reason = outcome.disableTrigger { flow.disable(trigger, reason: reason) }
+                    if let reason = outcome.disableTrigger { notices += flow.disable(trigger, reason: reason) }
                 }
                 wake = flow.finished(
                     attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source) }, now: now)
             }
-            return (wake, flow.pollTimeout(freeSlots: freeSlots, now: now), flow.takeNotices())
+            return (wake, flow.pollTimeout(freeSlots: freeSlots, now: now), notices)
         }
         handle(notices)
         wakeClaimers(wake)

@@ -92,6 +92,7 @@ public final class HeraldWorker: Sendable {
     func recordReadiness() {
         stats.metrics.ready.record(readiness.ready ? 1 : 0)
         for source in sourceReadiness { stats.metrics.setSourceReady(source.source, source.ready) }
+        stats.metrics.record(ProcessMemory.current())
     }
 
     /// Alive while the claim loop and every delivery loop keep turning, database or not.

@@ -28,6 +28,13 @@ public struct TokenBucket: Sendable, Equatable {
         return Int(tokens.rounded(.down))
     }
 
+    /// Whole tokens there would be at `now`, without refilling: for questions that must not
+    /// change the bucket.
+    func tokens(at now: ContinuousClock.Instant) -> Int {
+        var copy = self
+        return copy.available(now: now)
+    }
+
     mutating func take(_ count: Int) {
         tokens = max(0, tokens - Double(count))
     }

@@ -61,6 +61,12 @@ struct StatsEndpointTests {
                 sample: "herald_end_to_end_latency_seconds_count") == 25)
         #expect(families["herald_in_flight"]?["type"] as? String == "gauge")
         #expect(families["herald_recorder_flush_size"] != nil)
+        // The resident set and the allocator's heap, for watching memory over months.
+        for gauge in ["herald_resident_memory_bytes", "herald_heap_in_use_bytes", "herald_heap_free_bytes"] {
+            #expect(families[gauge]?["type"] as? String == "gauge", "\(gauge)")
+        }
+        #expect((Self.value(families, "herald_resident_memory_bytes", [:]) ?? 0) > 1_048_576)
+        #expect((Self.value(families, "herald_heap_in_use_bytes", [:]) ?? 0) > 0)
 
         let stats = try httpGet("\(base)/stats", headers: auth)
         #expect(stats.status == 200)
@@ -68,6 +74,9 @@ struct StatsEndpointTests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(stats.body.utf8)) as? [String: Any])
         #expect((document["worker_id"] as? String)?.isEmpty == false)
         #expect(document["version"] as? String == Herald.version)
+        let memory = try #require(document["memory"] as? [String: Any])
+        #expect((memory["resident_bytes"] as? Int ?? 0) > 1 << 20)
+        #expect((memory["heap_in_use_bytes"] as? Int ?? 0) > 0)
         #expect((document["fetch"] as? [String: Any])?["delivered"] as? Int == 25)
         let trigger = try #require((document["triggers"] as? [String: Any])?["items_hook"] as? [String: Any])
         #expect(trigger["delivered"] as? Int == 25)

@@ -41,7 +41,7 @@ struct FlowControlTests {
 
     @Test func batchLargerThanPoolNeverLeavesTheThreadAsleepWithStartableJobs() {
         var flow = FlowControl<Job>(limits: limits(pool: 16, batch: 200), routes: [route("t", "a")], now: t0)
-        let plan1 = flow.planClaim(now: t0)
+        let plan1 = flow.planClaim(now: t0).plan
         #expect(claimLimits(plan1) == ["t": 200])
         let wakesDelivery2 = flow.claimed(jobs(200, trigger: "t", host: "a"), limits: ["t": 200])
         #expect(wakesDelivery2)
@@ -65,7 +65,7 @@ struct FlowControlTests {
         var asked = Set<String>()
         var claims = 0
         var id = 0
-        while let limits = claimLimits(flow.planClaim(now: t0)), claims < 30 {
+        while let limits = claimLimits(flow.planClaim(now: t0).plan), claims < 30 {
             claims += 1
             #expect(limits.values.allSatisfy { $0 == 1 })
             let fresh = Set(limits.keys).subtracting(asked)
@@ -90,7 +90,7 @@ struct FlowControlTests {
         var flow = FlowControl<Job>(limits: limits(pool: 1, perHost: 1, batch: 1), routes: [route("a", "h"), route("b", "h")], now: t0)
         var firsts: [String] = []
         for _ in 0..<4 {
-            guard let limits = claimLimits(flow.planClaim(now: t0)) else { break }
+            guard let limits = claimLimits(flow.planClaim(now: t0).plan) else { break }
             firsts += limits.keys.sorted()
             _ = flow.claimed([], limits: [:])
             flow.notified()
@@ -103,12 +103,12 @@ struct FlowControlTests {
         // A full claim: more may be due, but a batch (half the host's prefetch) is queued,
         // so the claimer waits for room.
         var claimedSoFar = 0
-        while let asked = claimLimits(flow.planClaim(now: t0))?["t"], claimedSoFar < 1000 {
+        while let asked = claimLimits(flow.planClaim(now: t0).plan)?["t"], claimedSoFar < 1000 {
             _ = flow.claimed(jobs(asked, trigger: "t", host: "a", from: claimedSoFar), limits: ["t": asked])
             claimedSoFar += asked
         }
         #expect(claimedSoFar == 200)
-        let plan4 = flow.planClaim(now: t0)
+        let plan4 = flow.planClaim(now: t0).plan
         #expect(plan4 == .wait(until: nil))
         var woken = false
         var rounds = 0
@@ -122,21 +122,21 @@ struct FlowControlTests {
         // queued while the next claim runs.
         #expect(flow.queuedTotal < 200)
         #expect(flow.queuedTotal >= 180)
-        let limits = claimLimits(flow.planClaim(now: t0))
+        let limits = claimLimits(flow.planClaim(now: t0).plan)
         #expect((limits?["t"] ?? 0) > 0)
         #expect((limits?["t"] ?? 0) <= 200)
     }
 
     @Test func theClaimerIsWokenOnlyOnceWhileItWaits() {
         var flow = FlowControl<Job>(limits: limits(pool: 4, batch: 4), routes: [route("t", "a")], now: t0)
-        _ = flow.planClaim(now: t0)
+        _ = flow.planClaim(now: t0).plan
         _ = flow.claimed(jobs(4, trigger: "t", host: "a"), limits: ["t": 4])
         let started = flow.takeStartable(freeSlots: 4, now: t0)
         #expect(started.start.count == 4)
         // The queue emptied while the claimer was not waiting: nobody to wake.
         #expect(!started.wakeClaimer)
         _ = flow.claimed(jobs(4, trigger: "t", host: "a", from: 4), limits: [:])
-        let plan5 = flow.planClaim(now: t0)
+        let plan5 = flow.planClaim(now: t0).plan
         #expect(plan5 == .wait(until: nil))
         // Slots free one by one; the claimer is woken exactly once, when the queue falls
         // below half its prefetch, not on every transition after that.
@@ -151,7 +151,7 @@ struct FlowControlTests {
     @Test func aSaturatedHostIsLeftOutOfTheClaimSoOthersAreStillClaimed() {
         var flow = FlowControl<Job>(
             limits: limits(pool: 100, perHost: 4, batch: 100), routes: [route("slow", "a"), route("fast", "b")], now: t0)
-        var plan = claimLimits(flow.planClaim(now: t0)) ?? [:]
+        var plan = claimLimits(flow.planClaim(now: t0).plan) ?? [:]
         #expect(plan.keys.sorted() == ["fast", "slow"])
         // The database has only slow events: claims fill the slow host's queue until it
         // is no longer short of work.
@@ -160,12 +160,12 @@ struct FlowControlTests {
             _ = flow.claimed(jobs(count, trigger: "slow", host: "a", from: claimedSlow), limits: plan)
             claimedSlow += count
             _ = flow.takeStartable(freeSlots: 100, now: t0)
-            plan = claimLimits(flow.planClaim(now: t0)) ?? [:]
+            plan = claimLimits(flow.planClaim(now: t0).plan) ?? [:]
         }
         #expect(flow.inFlight(host: "a") == 4)
         #expect(flow.queued(host: "a") >= 50)
         flow.notified()  // fast events arrive
-        let second = claimLimits(flow.planClaim(now: t0))
+        let second = claimLimits(flow.planClaim(now: t0).plan)
         #expect(second?["slow"] == nil)
         #expect((second?["fast"] ?? 0) > 0)
         _ = flow.claimed(jobs(second?["fast"] ?? 0, trigger: "fast", host: "b", from: 1000), limits: second ?? [:])
@@ -250,7 +250,7 @@ struct FlowControlTests {
         #expect(FlowControl<Job>.prefetch(perHost: 100, limits: long, timeout: .seconds(60)) == 200)
         // The claim for such a host never exceeds its slots plus that prefetch.
         var flow = FlowControl<Job>(limits: short, routes: [route("t", "a", timeout: 1)], now: t0)
-        let plan12 = flow.planClaim(now: t0)
+        let plan12 = flow.planClaim(now: t0).plan
         #expect(claimLimits(plan12) == ["t": 12])
     }
 
@@ -261,14 +261,14 @@ struct FlowControlTests {
         let wakes13 = flow.finished(hostKeys: started.start.map(\.hostKey), now: .now)
         #expect(!wakes13)
         #expect(flow.recorderBacklog == 10)
-        let plan14 = flow.planClaim(now: t0)
+        let plan14 = flow.planClaim(now: t0).plan
         #expect(plan14 == .wait(until: nil))
         let wakes15 = flow.recorded(4, now: .now)
         #expect(!wakes15)  // 6 still waiting: over the limit
         let wakes16 = flow.recorded(6, now: .now)
         #expect(wakes16)
         #expect(flow.recorderBacklog == 0)
-        let plan17 = flow.planClaim(now: t0)
+        let plan17 = flow.planClaim(now: t0).plan
         #expect(claimLimits(plan17) == ["t": 10])
     }
 
@@ -276,29 +276,29 @@ struct FlowControlTests {
         var flow = FlowControl<Job>(
             limits: limits(pool: 1000, perHost: 1000, batch: 10, poll: .seconds(1)),
             routes: [route("busy", "a"), route("quiet", "b")], now: t0)
-        let first = claimLimits(flow.planClaim(now: t0)) ?? [:]
+        let first = claimLimits(flow.planClaim(now: t0).plan) ?? [:]
         _ = flow.claimed(jobs(first["busy"] ?? 0, trigger: "busy", host: "a"), limits: first)
         // quiet returned nothing: it is left out of the claims that follow...
         for step in 1...5 {
             let now = t0 + .milliseconds(100 * step)
-            let plan = claimLimits(flow.planClaim(now: now)) ?? [:]
+            let plan = claimLimits(flow.planClaim(now: now).plan) ?? [:]
             #expect(plan["quiet"] == nil)
             _ = flow.claimed(jobs(plan["busy"] ?? 0, trigger: "busy", host: "a", from: step * 100), limits: plan)
             _ = flow.takeStartable(freeSlots: 1000, now: now)
         }
         // ...until the poll interval passes, though busy kept claiming all along.
-        let plan18 = flow.planClaim(now: t0 + .milliseconds(1100))
+        let plan18 = flow.planClaim(now: t0 + .milliseconds(1100)).plan
         #expect(claimLimits(plan18)?["quiet"] != nil)
     }
 
     @Test func withNothingKnownDueTheClaimerSleepsUntilTheNextPollOrANotify() {
         var flow = FlowControl<Job>(limits: limits(poll: .seconds(2)), routes: [route("t", "a")], now: t0)
-        _ = flow.planClaim(now: t0)
+        _ = flow.planClaim(now: t0).plan
         _ = flow.claimed([], limits: ["t": 100])
-        let plan19 = flow.planClaim(now: t0 + .milliseconds(10))
+        let plan19 = flow.planClaim(now: t0 + .milliseconds(10)).plan
         #expect(plan19 == .wait(until: t0 + .seconds(2)))
         flow.notified()
-        let plan20 = flow.planClaim(now: t0 + .milliseconds(20))
+        let plan20 = flow.planClaim(now: t0 + .milliseconds(20)).plan
         #expect(claimLimits(plan20) == ["t": 100])
     }
 
@@ -311,7 +311,7 @@ struct FlowControlTests {
         var flow = FlowControl<Job>(
             limits: limits(pool: 10, perHost: 4, batch: 50, lease: 300),
             routes: [route("x", "a"), route("y", "a"), route("z", "b")], now: t0)
-        let plan = claimLimits(flow.planClaim(now: t0)) ?? [:]
+        let plan = claimLimits(flow.planClaim(now: t0).plan) ?? [:]
         #expect((plan["x"] ?? 0) + (plan["y"] ?? 0) <= 4 + 40)
         #expect(plan.values.reduce(0, +) <= 50)
     }
@@ -322,7 +322,7 @@ struct FlowControlTests {
         _ = flow.takeStartable(freeSlots: 2, now: t0)
         let dropped21 = flow.beginStopping()
         #expect(dropped21.map(\.id) == [2, 3, 4])
-        let plan22 = flow.planClaim(now: t0)
+        let plan22 = flow.planClaim(now: t0).plan
         #expect(plan22 == .stop)
         let turn23 = flow.takeStartable(freeSlots: 2, now: t0)
         #expect(turn23.start.isEmpty)

@@ -90,4 +90,21 @@ struct MemoryBoundTests {
         #expect(window?.folded == 100_000 - 5)
         #expect((window?.firstKeys.count ?? 0) <= 10 && (window?.triggers.count ?? 0) <= 10)
     }
+
+    @Test func theResidentSetIsReadFromStatmInPages() {
+        #expect(ProcessMemory.residentBytes(statm: "12345 678 90 1 0 2 0\n", pageSize: 4096) == 678 * 4096)
+        #expect(ProcessMemory.residentBytes(statm: "", pageSize: 4096) == 0)
+        #expect(ProcessMemory.residentBytes(statm: "12345 x", pageSize: 4096) == 0)
+    }
+
+    @Test func theAllocatorsStatisticsSeeABlockHeldAndFreed() {
+        let before = ProcessMemory.current()
+        let size = 64 << 20
+        let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        let held = ProcessMemory.current()
+        block.deallocate()
+        // Other tests allocate and free meanwhile: a margin of a quarter of the block.
+        #expect(held.heapInUseBytes - before.heapInUseBytes >= size * 3 / 4)
+        #expect(held.residentBytes > 0)
+    }
 }

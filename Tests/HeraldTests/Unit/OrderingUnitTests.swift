@@ -126,13 +126,13 @@ struct OrderingUnitTests {
                 poolSize: 10, perHostLimit: 10, fetchBatchSize: 10, leaseSeconds: 60, recorderBacklogLimit: 100,
                 pollInterval: .seconds(5)),
             routes: [FlowRoute(trigger: "k", hostKey: "a", timeout: .seconds(5))], now: now)
-        _ = flow.planClaim(now: now)
+        _ = flow.planClaim(now: now).plan
         // The claim found 2 heads of 10 asked: nothing more due until a head finishes.
         _ = flow.claimed(
             [Job(hostKey: "a", triggerName: "k", startDeadline: now + .seconds(50)),
              Job(hostKey: "a", triggerName: "k", startDeadline: now + .seconds(50))], limits: ["k": 10])
         _ = flow.takeStartable(freeSlots: 10, now: now)
-        let waiting = flow.planClaim(now: now)
+        let waiting = flow.planClaim(now: now).plan
         #expect(waiting == .wait(until: now + .seconds(5)))
         _ = flow.finished(hostKeys: ["a"], now: now)
         let recordedWakes = flow.recorded(1, now: now)
@@ -141,7 +141,7 @@ struct OrderingUnitTests {
         #expect(!unknownWakes)
         let wakes = flow.keysReleased(triggers: ["k"], now: now)
         #expect(wakes)
-        let plan = flow.planClaim(now: now)
+        let plan = flow.planClaim(now: now).plan
         #expect(plan == .claim(["k": 10]))
         _ = flow.beginStopping()
         let stoppedWakes = flow.keysReleased(triggers: ["k"], now: now)

@@ -174,15 +174,14 @@ struct FlowGateTests {
         var protection = TriggerProtection()
         protection.rateLimit = RateLimitConfig(perSecond: 20, burst: 5)
         var flow = flow(protection)
-        let plan15 = flow.planClaim(now: t0)
+        let plan15 = flow.planClaim(now: t0).plan
         #expect(plan15 == .claim(["t": 5]))
         _ = flow.claimed(jobs(5), limits: ["t": 5])
         // Out of tokens: sleep until the next one, not the whole poll interval.
-        let plan16 = flow.planClaim(now: t0)
+        let plan16 = flow.planClaim(now: t0).plan
         #expect(plan16 == .wait(until: t0 + .milliseconds(50)))
-        let plan17 = flow.planClaim(now: t0 + .milliseconds(100))
+        let (plan17, notices) = flow.planClaim(now: t0 + .milliseconds(100))
         #expect(plan17 == .claim(["t": 2]))
-        let notices = flow.takeNotices()
         #expect(notices.contains { if case .rateLimited("t") = $0 { true } else { false } })
     }
 
@@ -190,21 +189,21 @@ struct FlowGateTests {
         var protection = TriggerProtection()
         protection.circuitBreaker = CircuitBreakerConfig(minimumRequests: 3, openSeconds: 2)
         var flow = flow(protection)
-        _ = flow.planClaim(now: t0)
+        _ = flow.planClaim(now: t0).plan
         _ = flow.claimed(jobs(10), limits: ["t": 100])
         _ = flow.takeStartable(freeSlots: 3, now: t0)
-        for _ in 0..<3 { flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0) }
-        let notices = flow.takeNotices()
+        var notices: [FlowControl<Job>.Notice] = []
+        for _ in 0..<3 { notices += flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0) }
         #expect(notices.contains { if case .circuit("t", .opened) = $0 { true } else { false } })
         #expect(notices.contains { if case .release(let jobs, .circuitOpen) = $0 { jobs.count == 7 } else { false } })
         #expect(flow.queuedTotal == 0)
         flow.notified()
-        let plan18 = flow.planClaim(now: t0 + .seconds(1))
+        let plan18 = flow.planClaim(now: t0 + .seconds(1)).plan
         #expect(plan18 == .wait(until: t0 + .seconds(2)))
-        let plan19 = flow.planClaim(now: t0 + .seconds(2))
+        let plan19 = flow.planClaim(now: t0 + .seconds(2)).plan
         #expect(plan19 == .claim(["t": 1]))
         _ = flow.claimed(jobs(1), limits: ["t": 1])
-        let plan20 = flow.planClaim(now: t0 + .seconds(2))
+        let plan20 = flow.planClaim(now: t0 + .seconds(2)).plan
         #expect(plan20 != .claim(["t": 1]))
         flow.recordOutcome(trigger: "t", succeeded: true, breakerFailure: false, now: t0 + .seconds(3))
         #expect(flow.circuitState("t") == .closed)
@@ -213,14 +212,13 @@ struct FlowGateTests {
     @Test func disablingGivesBackTheQueueAndEnablingLooksForEventsAgain() {
         var flow = flow(TriggerProtection())
         _ = flow.claimed(jobs(4), limits: [:])
-        flow.disable("t", reason: "receiver answered 410 Gone")
-        let notices = flow.takeNotices()
+        let notices = flow.disable("t", reason: "receiver answered 410 Gone")
         #expect(notices.count == 2)
-        let plan21 = flow.planClaim(now: t0)
+        let plan21 = flow.planClaim(now: t0).plan
         #expect(plan21 == .wait(until: t0 + .seconds(1)))
-        let enabledAgain22 = flow.setDisabled([])
-        #expect(enabledAgain22)
-        let plan23 = flow.planClaim(now: t0)
+        let change22 = flow.setDisabled([])
+        #expect(change22.enabled == ["t"] && change22.disabled.isEmpty)
+        let plan23 = flow.planClaim(now: t0).plan
         #expect(plan23 == .claim(["t": 100]))
     }
 
@@ -249,7 +247,7 @@ struct FlowGateTests {
         let requests26 = flow.tokenRequests(now: t0 + .milliseconds(30))
         #expect(requests26 == ["t": 10])
         flow.granted(10, to: "t", now: t0)
-        let plan27 = flow.planClaim(now: t0)
+        let plan27 = flow.planClaim(now: t0).plan
         #expect(plan27 == .claim(["t": 10]))
     }
 }

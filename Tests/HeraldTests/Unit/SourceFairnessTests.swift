@@ -38,10 +38,10 @@ struct SourceFairnessTests {
 
     /// Source b finds nothing; source a claims until its host is full: 10 in flight, 5 queued.
     func floodA(_ flow: inout FlowControl<Job>) {
-        #expect(flow.planClaim(source: "b", now: t0) == .claim(["b": 5]))
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["b": 5]))
         _ = flow.claimed([], limits: ["b": 5], source: "b")
         for round in 0..<3 {
-            #expect(flow.planClaim(source: "a", now: t0) == .claim(["a": 5]), "round \(round)")
+            #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["a": 5]), "round \(round)")
             _ = flow.claimed(jobs(5, source: "a", from: round * 5), limits: ["a": 5], source: "a")
             _ = flow.takeStartable(freeSlots: 10, now: t0)
         }
@@ -63,25 +63,25 @@ struct SourceFairnessTests {
         // b is below its share of 10: the 5 free slots are reserved for it.
         #expect(flow.sourceRoom("b") == 5)
         #expect(flow.sourceRoom("a") <= 0)
-        #expect(flow.planClaim(source: "a", now: t0) == .wait(until: nil))
-        #expect(flow.planClaim(source: "b", now: t0) == .claim(["b": 5]))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .wait(until: nil))
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["b": 5]))
     }
 
     @Test func freedRoomGoesToTheQuietSourceBeforeTheFloodedOne() {
         var flow = makeFlow()
         floodA(&flow)
         flow.notified(source: "b")
-        #expect(flow.planClaim(source: "a", now: t0) == .wait(until: nil))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .wait(until: nil))
         // A's transfers finish: the room they free is b's while b still has due events…
         let woken = flow.finished(slots(5, source: "a"), now: .now)
         #expect(!woken.contains("a"))
         let turn = flow.takeStartable(freeSlots: 10, now: t0)
         #expect(turn.start.count == 5 && !turn.wakeClaimers.contains("a"))
-        #expect(flow.planClaim(source: "b", now: t0) == .claim(["b": 5]))
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["b": 5]))
         // …and once b's claim comes back short (one event), a is woken for what is left.
         _ = flow.claimed(jobs(1, source: "b", from: 100), limits: ["b": 5], source: "b")
         #expect(flow.takeClaimerWakes(now: t0) == ["a"])
-        #expect(flow.planClaim(source: "a", now: t0) == .claim(["a": 5]))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["a": 5]))
     }
 
     @Test func withOneSourceTheRoomIsTheFreeCapacity() {
@@ -97,13 +97,13 @@ struct SourceFairnessTests {
 
     @Test func oneSourcesUnwrittenOutcomesDoNotStopTheOther() {
         var flow = makeFlow(backlog: 3)
-        #expect(flow.planClaim(source: "a", now: t0) == .claim(["a": 5]))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["a": 5]))
         _ = flow.claimed(jobs(5, source: "a"), limits: ["a": 5], source: "a")
         _ = flow.takeStartable(freeSlots: 10, now: t0)
         // Source a's database is down: its recorder cannot write these.
         _ = flow.finished(slots(5, source: "a"), now: .now)
-        #expect(flow.planClaim(source: "a", now: t0) == .wait(until: nil))
-        #expect(flow.planClaim(source: "b", now: t0) == .claim(["b": 5]))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .wait(until: nil))
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["b": 5]))
         // Written at last: a's claimer is woken (and only by its own recorder).
         let wakesB = flow.recorded(5, source: "b", now: t0)
         let wakesA = flow.recorded(5, source: "a", now: t0)
@@ -115,8 +115,8 @@ struct SourceFairnessTests {
         flow.disable(TriggerRef(source: "a", name: "t"), reason: "test")
         #expect(flow.isDisabled(TriggerRef(source: "a", name: "t")))
         #expect(!flow.isDisabled(TriggerRef(source: "b", name: "t")))
-        #expect(flow.planClaim(source: "a", now: t0) == .wait(until: t0 + .seconds(1)))
-        #expect(flow.planClaim(source: "b", now: t0) == .claim(["t": 5]))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .wait(until: t0 + .seconds(1)))
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["t": 5]))
         // The database state of source b enables its t without touching a's.
         flow.setDisabled([], source: "b")
         #expect(flow.isDisabled(TriggerRef(source: "a", name: "t")))
@@ -124,21 +124,21 @@ struct SourceFairnessTests {
 
     @Test func releasedKeysWakeOnlyTheirSourcesClaimer() {
         var flow = makeFlow()
-        _ = flow.planClaim(source: "a", now: t0)
+        _ = flow.planClaim(source: "a", now: t0).plan
         _ = flow.claimed([], limits: ["a": 5], source: "a")
-        _ = flow.planClaim(source: "b", now: t0)
+        _ = flow.planClaim(source: "b", now: t0).plan
         _ = flow.claimed([], limits: ["b": 5], source: "b")
         let wakesB = flow.keysReleased(triggers: ["b"], source: "b", now: t0)
         let wakesA = flow.keysReleased(triggers: ["b"], source: "a", now: t0)
         #expect(wakesB && !wakesA)
-        #expect(flow.planClaim(source: "b", now: t0) == .claim(["b": 5]))
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["b": 5]))
     }
 
     @Test func queuedJobsDroppedAtShutdownLeaveNoSourceHoldingRoom() {
         var flow = makeFlow()
-        _ = flow.planClaim(source: "a", now: t0)
+        _ = flow.planClaim(source: "a", now: t0).plan
         _ = flow.claimed(jobs(5, source: "a"), limits: ["a": 5], source: "a")
-        _ = flow.planClaim(source: "b", now: t0)
+        _ = flow.planClaim(source: "b", now: t0).plan
         _ = flow.claimed(jobs(3, source: "b", from: 10), limits: ["b": 5], source: "b")
         #expect(flow.beginStopping().count == 8)
         #expect(flow.held(source: "a") == 0 && flow.held(source: "b") == 0)

@@ -1,0 +1,18 @@
+#ifndef HERALD_CMALLOCSTATS_H
+#define HERALD_CMALLOCSTATS_H
+
+#include <stddef.h>
+
+/// glibc malloc's own statistics (mallinfo2), which Swift's Glibc module does not export.
+typedef struct {
+    /// Bytes allocated in the arenas and not freed (uordblks).
+    size_t arena_in_use;
+    /// Bytes freed but kept in the arenas (fordblks).
+    size_t arena_free;
+    /// Bytes in large blocks mapped on their own (hblkhd), all in use.
+    size_t mapped;
+} herald_malloc_stats;
+
+herald_malloc_stats herald_read_malloc_stats(void);
+
+#endif

@@ -1,0 +1,42 @@
+import CMallocStats
+import Foundation
+import Glibc
+
+/// The worker's memory as the kernel and the allocator each see it: the resident set
+/// (`/proc/self/statm`) and glibc malloc's own statistics (`mallinfo2`). They tell growth
+/// apart: a rising `heapInUseBytes` is memory the program holds (a leak or a collection that
+/// only grows); a rising resident set over a flat heap is the allocator keeping freed memory
+/// (fragmentation).
+public struct ProcessMemory: Encodable, Sendable, Equatable {
+    public var residentBytes: Int
+    /// Allocated and not freed: small blocks in the arenas plus large blocks mapped on their own.
+    public var heapInUseBytes: Int
+    /// Freed but kept by the allocator in its arenas.
+    public var heapFreeBytes: Int
+    /// Of `heapInUseBytes`, the large blocks mapped on their own.
+    public var heapMappedBytes: Int
+
+    public init(residentBytes: Int, heapInUseBytes: Int, heapFreeBytes: Int, heapMappedBytes: Int) {
+        self.residentBytes = residentBytes
+        self.heapInUseBytes = heapInUseBytes
+        self.heapFreeBytes = heapFreeBytes
+        self.heapMappedBytes = heapMappedBytes
+    }
+
+    /// Reads both now. The resident set is 0 if `/proc` cannot be read.
+    public static func current() -> ProcessMemory {
+        let heap = herald_read_malloc_stats()
+        let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+        return ProcessMemory(
+            residentBytes: residentBytes(statm: statm, pageSize: Int(sysconf(Int32(_SC_PAGESIZE)))),
+            heapInUseBytes: Int(heap.arena_in_use + heap.mapped), heapFreeBytes: Int(heap.arena_free),
+            heapMappedBytes: Int(heap.mapped))
+    }
+
+    /// The resident set from `/proc/self/statm`: its second field, in pages.
+    static func residentBytes(statm: String, pageSize: Int) -> Int {
+        let fields = statm.split(separator: " ")
+        guard fields.count >= 2, let pages = Int(fields[1]) else { return 0 }
+        return pages * pageSize
+    }
+}
