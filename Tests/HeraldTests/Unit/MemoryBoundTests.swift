@@ -7,22 +7,18 @@ import Testing
 /// What must not grow with the number of events a worker has handled.
 @Suite("Memory bounds")
 struct MemoryBoundTests {
-    /// The process's resident memory (`/proc/self/statm`). Other suites run in the same
-    /// process, so a bound is checked as the least growth over a few rounds: a leak shows
-    /// in every round, another test's allocations do not.
-    static func residentBytes() -> Int {
-        let text = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
-        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
+    /// Bytes the allocator has handed out and not had back (mallinfo2). Other suites run in
+    /// the same process, so a bound is checked as the least growth over a few rounds: a leak
+    /// shows in every round, another test's allocations do not.
+    static func heldBytes() -> Int { ProcessMemory.current().heapInUseBytes }
 
     static func leastGrowth(rounds: Int = 3, _ body: () -> Void) -> Int {
         body()  // warm up whatever is made once
         var least = Int.max
         for _ in 0..<rounds {
-            let before = residentBytes()
+            let before = heldBytes()
             body()
-            least = min(least, residentBytes() - before)
+            least = min(least, heldBytes() - before)
         }
         return least
     }
