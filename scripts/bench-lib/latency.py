@@ -52,4 +52,9 @@ print(json.dumps({
     "max_ms": round(measured[-1], 2) if measured else None,
     "over_100ms": sum(1 for ms in measured if ms > 100),
     "over_900ms": sum(1 for ms in measured if ms > 900),
+    # When the slowest events were created (seconds into the run) and how long they took: a
+    # tail at one instant (a checkpoint, a vacuum, a stall) reads differently from a spread one.
+    "slowest": [[round(made[number] - start, 2), round(ms, 2)]
+                for number, ms in sorted(received.items(), key=lambda item: -item[1])[:5]
+                if made[number] >= start + warmup],
 }))

@@ -226,14 +226,8 @@ struct EventBrowser {
 }
 
 extension EventBrowser {
-    /// Above this many rows (by the planner's estimate) the overview stops counting
-    /// delivered events: a count reads the whole log (0.7 s at a million rows).
-    static let exactCountLimit = 100_000
+    static let exactCountLimit = QueueStats.exactCountLimit
 
-    /// The overview's numbers. Up to ``exactCountLimit`` rows every count is exact. Beyond
-    /// it pending, in-flight and failed stay exact — they are read from their partial indexes
-    /// and are what an operator acts on — while delivered becomes an estimate from the
-    /// planner's statistics (row count × the trigger's share), marked as such.
     /// A trigger's state as `herald.trigger_state` holds it (issue 9): disabled, and the
     /// circuit breaker state a worker last recorded. Triggers without a row are enabled.
     struct TriggerState: Sendable, Equatable {
@@ -254,50 +248,9 @@ extension EventBrowser {
         return states
     }
 
+    /// The overview's numbers: exact where an operator acts on them, delivered estimated on
+    /// a large log (``QueueStats/readBounded(_:configured:exactCountLimit:)``).
     func overview(configured: [String]) throws -> QueueStats {
-        let size = try connection.query("SELECT reltuples::bigint FROM pg_class WHERE oid = 'herald.event_log'::regclass")
-        let rows = try size.decode(Int.self, row: 0, column: 0)
-        guard rows >= Self.exactCountLimit else { return try QueueStats.read(connection, configured: configured) }
-        var byName: [String: QueueStats.Trigger] = [:]
-        for name in configured { byName[name] = QueueStats.Trigger(trigger: name) }
-        let pending = try connection.query(
-            """
-            SELECT trigger_name,
-                   count(*) FILTER (WHERE NOT (locked_by IS NOT NULL AND next_attempt_at > now())),
-                   count(*) FILTER (WHERE locked_by IS NOT NULL AND next_attempt_at > now()),
-                   extract(epoch FROM now() - min(created_at))
-            FROM herald.event_log WHERE status = 'pending' GROUP BY trigger_name
-            """)
-        for row in 0..<pending.rowCount {
-            let name = try pending.decode(String.self, row: row, column: 0)
-            var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
-            trigger.pending = try pending.decode(Int.self, row: row, column: 1)
-            trigger.inFlight = try pending.decode(Int.self, row: row, column: 2)
-            trigger.oldestPendingAgeSeconds = try pending.decode(Double.self, row: row, column: 3)
-            byName[name] = trigger
-        }
-        let failed = try connection.query(
-            "SELECT trigger_name, count(*) FROM herald.event_log WHERE status = 'failed' GROUP BY trigger_name")
-        for row in 0..<failed.rowCount {
-            let name = try failed.decode(String.self, row: row, column: 0)
-            byName[name, default: QueueStats.Trigger(trigger: name)].failed =
-                try failed.decode(Int.self, row: row, column: 1)
-        }
-        let shares = try connection.query(
-            """
-            SELECT m.value, m.share FROM pg_stats s,
-                   unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(value, share)
-            WHERE s.schemaname = 'herald' AND s.tablename = 'event_log' AND s.attname = 'trigger_name'
-            """)
-        for row in 0..<shares.rowCount {
-            let name = try shares.decode(String.self, row: row, column: 0)
-            var trigger = byName[name] ?? QueueStats.Trigger(trigger: name)
-            let total = Int(try shares.decode(Double.self, row: row, column: 1) * Double(rows))
-            trigger.delivered = max(0, total - trigger.pending - trigger.inFlight - trigger.failed)
-            trigger.deliveredIsEstimate = true
-            byName[name] = trigger
-        }
-        try QueueStats.readFailures(connection, into: &byName)
-        return QueueStats(triggers: byName.values.sorted { $0.trigger < $1.trigger })
+        try QueueStats.readBounded(connection, configured: configured)
     }
 }

@@ -290,7 +290,7 @@ public final class HeraldWorker: Sendable {
         let source = config.sources.first?.name ?? SourceConfig.defaultName
         do {
             let queue = try await runBlocking("herald-queue-depth") {
-                try QueueStats.read(PGConnection(url: config.database.url), configured: config.listedTriggerNames)
+                try QueueStats.readBounded(PGConnection(url: config.database.url), configured: config.listedTriggerNames)
             }
             stats.metrics.setQueueDepth(queue, source: source)
             // Read here, not on the claimer's thread: it scans the pending events, and a claim

@@ -90,6 +90,23 @@ struct PartitionTests {
         try receiver.requests().reduce(into: [:]) { counts, request in counts[request.header("webhook-id") ?? "", default: 0] += 1 }
     }
 
+    /// The worker's queue gauges and the console's overview on a large partitioned log: the
+    /// parent holds no rows, so the size and the shares come from the partitions.
+    @Test func aLargePartitionedLogIsEstimatedFromItsPartitionsStatistics() throws {
+        let setup = try fixture(webhook: "http://127.0.0.1:9/never", partitioning: "{interval: 1h, premake: 2}")
+        try insertEvents(setup, count: 3000, hoursAhead: 0, status: "delivered")
+        try insertEvents(setup, count: 7, hoursAhead: 0)
+        try setup.connection.execute(script: "ANALYZE herald.event_log")
+        let estimated = try #require(
+            try QueueStats.readBounded(setup.connection, configured: ["items_hook"], exactCountLimit: 1000).triggers.first)
+        #expect(estimated.deliveredIsEstimate)
+        #expect(estimated.pending == 7)
+        #expect(abs(estimated.delivered - 3000) < 300, "\(estimated)")
+        let exact = try #require(
+            try QueueStats.readBounded(setup.connection, configured: ["items_hook"], exactCountLimit: 10_000).triggers.first)
+        #expect(!exact.deliveredIsEstimate && exact.delivered == 3000 && exact.pending == 7)
+    }
+
     @Test func installTwiceChangesNothingTheSecondTimeAndKeepsEveryIndexOfAPlainLog() throws {
         let plain = try WorkerFixture(webhook: "http://127.0.0.1:9/never")
         let setup = try fixture(webhook: "http://127.0.0.1:9/never", partitioning: "{interval: 1h, premake: 2}", convert: false)
