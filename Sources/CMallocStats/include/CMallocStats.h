@@ -15,4 +15,8 @@ typedef struct {
 
 herald_malloc_stats herald_read_malloc_stats(void);
 
+/// malloc_trim(0): gives the kernel back every whole free page in every arena, not only the
+/// top of the main heap. Returns 1 if any memory was released.
+int herald_malloc_trim(void);
+
 #endif

@@ -226,31 +226,34 @@ public struct FlowControl<Job: FlowJob> {
     /// (``sourceRoom(_:)``), and some trigger of the source that may have due events has a
     /// host that is short of queued work (below half its prefetch) with room for more. A
     /// host that is saturated is left out, so it never blocks claims for the others.
-    public mutating func planClaim(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant) -> (plan: ClaimPlan, notices: [Notice]) {
+    public mutating func planClaim(source: String = SourceConfig.defaultName, now: ContinuousClock.Instant)
+        -> (plan: ClaimPlan, notices: [Notice])
+    {
         if isStopping { return (.stop, []) }
-        guard var state = sources[source] else { return (.wait(until: now + limits.pollInterval), []) }
-        if now >= state.nextPoll {
+        guard let polled = sources[source] else { return (.wait(until: now + limits.pollInterval), []) }
+        if now >= polled.nextPoll {
             // The poll keeps its own cadence: claims for busy triggers do not postpone it,
             // or a quiet trigger's retries would never be looked for.
-            state.mayHaveDue = Set(state.triggers)
-            state.nextPoll = now + limits.pollInterval
+            let nextPoll = now + limits.pollInterval
+            sources[source]?.mayHaveDue = Set(polled.triggers)
+            sources[source]?.nextPoll = nextPoll
         }
-        sources[source] = state
-        var notices = perform(gates.advance(state.triggers, now: now))
+        var notices = perform(gates.advance(polled.triggers, now: now))
         let planned = claimLimits(source: source, now: now)
         notices += planned.rateLimited.map { .rateLimited(trigger: $0) }
+        // Read after the gates' actions, which may have changed what the source holds.
+        guard let state = sources[source] else { return (.wait(until: now + limits.pollInterval), notices) }
         if planned.byTrigger.isEmpty {
             // Blocked by room only if some trigger with due events is not held back by its
             // own gate; those are woken by a transition, the gates by the clock.
-            state.waitsForRoom = state.mayHaveDue.contains { gates.allowance(for: $0, now: now) != 0 }
-            sources[source] = state
-            let nextPoll = state.nextPoll
-            let until = state.waitsForRoom ? nil : min(nextPoll, gates.nextChange(of: state.mayHaveDue, now: now) ?? nextPoll)
+            let waitsForRoom = state.mayHaveDue.contains { gates.allowance(for: $0, now: now) != 0 }
+            sources[source]?.waitsForRoom = waitsForRoom
+            let until = waitsForRoom ? nil : min(state.nextPoll, gates.nextChange(of: state.mayHaveDue, now: now) ?? state.nextPoll)
             return (.wait(until: until), notices)
         }
-        state.waitsForRoom = false
-        state.rotation &+= rotationStep(served: planned.byTrigger, state: state)
-        sources[source] = state
+        sources[source]?.waitsForRoom = false
+        let step = rotationStep(served: planned.byTrigger, state: state)
+        sources[source]?.rotation &+= step
         return (.claim(planned.byTrigger), notices)
     }
 

@@ -243,6 +243,8 @@ public final class HeraldWorker: Sendable {
                 add(partitions, "partitions\(suffix)")
             }
         }
+        // Free pages the allocator keeps would otherwise add up to a slow RSS climb over months.
+        add(PeriodicService(interval: .seconds(30), immediately: false) { ProcessMemory.releaseFreePages() }, "memory-trim")
         add(PeriodicService(interval: .seconds(worker.statsLogIntervalSeconds), immediately: false) { [self] in
             Self.logFetchStats(stats.takeInterval(inFlight: inFlight), logger: logger)
         }, "fetch-stats-log")
