@@ -226,8 +226,6 @@ struct EventBrowser {
 }
 
 extension EventBrowser {
-    static let exactCountLimit = QueueStats.exactCountLimit
-
     /// A trigger's state as `herald.trigger_state` holds it (issue 9): disabled, and the
     /// circuit breaker state a worker last recorded. Triggers without a row are enabled.
     struct TriggerState: Sendable, Equatable {

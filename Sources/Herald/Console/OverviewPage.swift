@@ -46,7 +46,7 @@ enum OverviewPage {
         let lastErrors: Markup = errors.isEmpty ? "" : "<h2>Last error per trigger</h2><ul>\(errors)</ul>"
         let estimated: Markup =
             queue.triggers.contains(where: \.deliveredIsEstimate)
-            ? "<p class=\"muted\">≈ delivered is estimated from the planner's statistics: the log holds more than \(EventBrowser.exactCountLimit) events, and counting them all would take longer than the page should. Pending, in flight and failed are exact.</p>"
+            ? "<p class=\"muted\">≈ delivered is estimated from the planner's statistics: the log holds more than \(QueueStats.exactCountLimit) events, and counting them all would take longer than the page should. Pending, in flight and failed are exact.</p>"
             : ""
         return ConsoleLayout.page(
             title: "Overview", context: context,

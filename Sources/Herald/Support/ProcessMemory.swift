@@ -37,8 +37,9 @@ public struct ProcessMemory: Encodable, Sendable, Equatable {
     /// on its own only from the top of each heap; pages freed between blocks still in use
     /// stay resident. Over days of mixed allocations on several threads (each with an arena
     /// of its own) that is a slow climb in RSS over a flat heap: +2.7 MiB/h in a 30-minute
-    /// run (scripts/bench-memory) while bytes in use did not grow. Cheap at the worker's
-    /// heap size (a walk of the free lists and one madvise per free run of pages).
+    /// run (scripts/bench-memory) while bytes in use did not grow. It walks every arena's
+    /// free lists under that arena's lock, so it runs on a timer of its own (every 30 s),
+    /// never on a delivery or claim path.
     @discardableResult
     public static func releaseFreePages() -> Bool {
         herald_malloc_trim() == 1

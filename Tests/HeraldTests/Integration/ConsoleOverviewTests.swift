@@ -10,7 +10,7 @@ struct ConsoleOverviewTests {
         let database = try TestDatabase()
         let connection = try database.connect()
         _ = try connection.transaction { try SchemaMigrator.apply(connection) }
-        let total = EventBrowser.exactCountLimit + 20_000
+        let total = QueueStats.exactCountLimit + 20_000
         try connection.execute(
             script: """
                 INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload, status)
