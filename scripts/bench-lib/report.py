@@ -100,6 +100,12 @@ if "drain" in result:
     if sql_bookkeeping:
         result["drain_to_bookkeeping_ratio"] = ratio(d["events_per_s"], sql_bookkeeping["events_per_s"])
 
+batched = load("drain-batched")
+if batched is not None:
+    result["drain_batched"] = drain_summary(batched)
+    if sql_async:
+        result["drain_batched_to_sql_ratio"] = ratio(result["drain_batched"]["events_per_s"], sql_async["events_per_s"])
+
 cells = [drain_summary(load(os.path.splitext(os.path.basename(p))[0]))
          for p in sorted(glob.glob(os.path.join(results_dir, "matrix-*.json")))]
 if cells:
@@ -232,6 +238,16 @@ if "sql_bookkeeping_bound" in result:
         f"{b.get('postgres_cpu_us_per_event')}")
 if "drain_to_bookkeeping_ratio" in result:
     row("drain / bookkeeping bound (target >= 0.85)", result["drain_to_bookkeeping_ratio"])
+if "drain_batched" in result:
+    b = result["drain_batched"]
+    row(f"batched drain (max_events {result['config'].get('batch_events')}): events/s", b["events_per_s"])
+    row("  batched drain: Herald / PostgreSQL CPU per event (µs)",
+        f"{b['herald_cpu_us_per_event']} / {b['postgres_cpu_us_per_event']}")
+    if b["failed"] or b["left_pending"] or b["timed_out"]:
+        row("  batched drain: failed / left pending / timed out",
+            f"{b['failed']} / {b['left_pending']} / {'yes' if b['timed_out'] else 'no'}")
+if "drain_batched_to_sql_ratio" in result:
+    row("batched drain / SQL-only bound (asynchronous; target >= 0.8)", result["drain_batched_to_sql_ratio"])
 if "drain" in result:
     row("worker peak RSS during drain (MiB)", result["drain"]["worker_peak_rss_mib"])
 for r in result.get("steady", []):

@@ -177,6 +177,10 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(random.uniform(0.02, 0.15))
             failed = random.random() < int(arg) / 100
             self._send(500 if failed else 200, b"chaos" if failed else b"ok")
+        elif kind == "failevery":
+            # Every Nth request to this path fails (N, 2N, …): deterministic, unlike chaos.
+            failed = path_count % int(arg) == 0
+            self._send(500 if failed else 200, b"every %s" % arg.encode() if failed else b"ok")
         elif kind == "failwhen":
             failed = urllib.parse.unquote(arg).encode() in self._body
             self._send(500 if failed else 200, b"matched" if failed else b"ok")

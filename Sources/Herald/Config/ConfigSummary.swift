@@ -87,6 +87,7 @@ public enum ConfigSummary {
             lines.append("    \(signing)")
         }
         if let transform = trigger.requestTransform { lines.append("    request_transform: \(transform.summary)") }
+        if let batch = trigger.batch { lines.append("    \(batch.description)") }
         if let filter = trigger.filter {
             for operation in CaptureOperation.allCases where trigger.spec(for: operation) != nil {
                 guard let expression = filter.expressions[operation] else { continue }

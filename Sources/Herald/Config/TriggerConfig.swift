@@ -157,6 +157,8 @@ public struct TriggerConfig: Sendable, Equatable {
     public var protection = TriggerProtection()
     /// Per-key ordered delivery (Herald extension); nil delivers without ordering.
     public var ordering: OrderingConfig?
+    /// Many events per request (Herald extension); nil sends one event per request.
+    public var batch: BatchConfig?
     /// Herald's `filter:`: which row changes become events (nil: all of them).
     public var filter: RowFilter?
     /// Hasura's `comment`: shown by `check-config`, not sent.

@@ -27,7 +27,7 @@ struct TriggerParser {
         // Hasura keys of real exports (see parseHasuraExtras).
         "source", "replace", "comment", "trigger_on_replication", "cleanup_config", "ordering",
         // Herald's own.
-        "filter",
+        "filter", "batch",
     ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
     /// something other than what the user configured. Not listed as expected keys.
@@ -116,6 +116,7 @@ struct TriggerParser {
         readDeliveryExtras(node, owner: "trigger '\(label)'", into: &trigger, problems: &problems)
         trigger.ordering = problems.check { () throws(ConfigError) in try parseOrdering(node) } ?? nil
         trigger.filter = problems.check { () throws(ConfigError) in try parseRowFilter(node) } ?? nil
+        trigger.batch = problems.check { () throws(ConfigError) in try parseBatch(node) } ?? nil
         problems.check { () throws(ConfigError) in try parseHasuraExtras(node, into: &trigger) }
         return (name == nil ? nil : trigger, problems.inFileOrder)
     }

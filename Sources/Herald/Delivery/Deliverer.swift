@@ -9,7 +9,12 @@ import Synchronization
 /// control's queues and the delivery threads by reference, one retain per move instead of
 /// one per field of the trigger and the event (which showed in profiles).
 public final class DeliveryJob: Sendable, FlowJob {
+    /// The event sent, or the first of a batch's.
     public let event: ClaimedEvent
+    /// Every event the request carries: `[event]`, or a batch's events in claim order.
+    public let events: [ClaimedEvent]
+    /// The batch's `webhook-id` when the request carries a batch (`batch:`); nil for one event.
+    public let batchID: String?
     public let trigger: TriggerConfig
     public let policy: RetryPolicy
     /// scheme://host:port, the unit of the per-host limit.
@@ -35,6 +40,8 @@ public final class DeliveryJob: Sendable, FlowJob {
         leaseEnds: ContinuousClock.Instant, refusal: (DeliveryErrorClass, String)? = nil
     ) {
         self.event = event
+        events = [event]
+        batchID = nil
         self.trigger = trigger
         self.policy = policy
         self.hostKey = hostKey ?? DeliveryJob.hostKey(trigger.webhook)
@@ -44,6 +51,30 @@ public final class DeliveryJob: Sendable, FlowJob {
         self.prepared = prepared
         // A transform that fails on this event is final: the receiver was never asked.
         self.refusal = refusal ?? prepared.transformFailure.map { (DeliveryErrorClass.unsendable, $0) }
+    }
+
+    /// One request for a batch of a trigger's events (`batch:`): `{"events": [payload, …]}`
+    /// with each payload as it would be sent alone, under a batch id of its own (the same
+    /// for the same events, so a receiver can tell a repeated batch). A transform applies
+    /// to the batch as a whole.
+    public init(
+        batch: [(event: ClaimedEvent, payload: [UInt8])], trigger: TriggerConfig, policy: RetryPolicy,
+        installation: EventIDKey, hostKey: String, leaseEnds: ContinuousClock.Instant
+    ) {
+        precondition(!batch.isEmpty, "a batch holds at least one event")
+        event = batch[0].event
+        events = batch.map(\.event)
+        let batchID = BatchID.make(key: installation, events: events.map(\.id))
+        self.batchID = batchID
+        self.trigger = trigger
+        self.policy = policy
+        self.hostKey = hostKey
+        timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
+        startDeadline = leaseEnds - .milliseconds(timeoutMilliseconds)
+        let prepared = DeliveryRequest.Prepared(
+            payload: DeliveryRequest.batchBody(batch.map(\.payload)), trigger: trigger, messageID: batchID)
+        self.prepared = prepared
+        refusal = prepared.transformFailure.map { (DeliveryErrorClass.unsendable, $0) }
     }
 
     static func hostKey(_ url: String) -> String {
@@ -141,7 +172,7 @@ public final class Deliverer: Service {
             heartbeat.beat()
             let turn = flow.takeStartable(freeSlots: capacity - transfers.count)
             if !turn.dropped.isEmpty { reportDropped(turn.dropped) }
-            var failedToStart: [(DeliveryJob, DeliveryOutcome)] = []
+            var failedToStart: [(DeliveryJob, [DeliveryOutcome])] = []
             for job in turn.start {
                 if let failure = startTransfer(job, multi: multi, handles: handles, into: &transfers) {
                     failedToStart.append((job, failure))
@@ -150,7 +181,7 @@ public final class Deliverer: Service {
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             let finished = failedToStart + collectFinished(&transfers, multi: multi, handles: handles)
-            if !finished.isEmpty { onOutcomes(finished.map(\.1)) }
+            if !finished.isEmpty { onOutcomes(finished.flatMap(\.1)) }
             let timeout = flow.finished(finished.map { ($0.0.hostKey, $0.1) }, freeSlots: capacity - transfers.count)
 
             if flow.isStopping {
@@ -181,11 +212,11 @@ public final class Deliverer: Service {
             metadata: ["count": "\(jobs.count)", "first_event": "\(jobs[0].event.id)", "trigger": "\(jobs[0].trigger.name)"])
     }
 
-    /// Adds a transfer for `job`; returns the outcome instead when it cannot even start.
+    /// Adds a transfer for `job`; returns the outcomes instead when it cannot even start.
     private func startTransfer(
         _ job: DeliveryJob, multi: UnsafeMutableRawPointer, handles: CurlHandlePool,
         into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
-    ) -> DeliveryOutcome? {
+    ) -> [DeliveryOutcome]? {
         let request = DeliveryRequest(prepared: job.prepared, timestamp: Int(Date().timeIntervalSince1970))
         if let (failure, message) = job.refusal {
             return outcome(job: job, request: request, result: .failure(failure, message: message), body: [], duration: .zero)
@@ -210,8 +241,8 @@ public final class Deliverer: Service {
     private func collectFinished(
         _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], multi: UnsafeMutableRawPointer,
         handles: CurlHandlePool
-    ) -> [(DeliveryJob, DeliveryOutcome)] {
-        var finished: [(DeliveryJob, DeliveryOutcome)] = []
+    ) -> [(DeliveryJob, [DeliveryOutcome])] {
+        var finished: [(DeliveryJob, [DeliveryOutcome])] = []
         var left: Int32 = 0
         while let message = curl_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
@@ -230,34 +261,39 @@ public final class Deliverer: Service {
         return finished
     }
 
+    /// One outcome per event the request carried: a batch's events share the response, and
+    /// each is judged by its own tries (one may be out of retries while the rest retry).
     private func outcome(
         job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration,
         directive: ReceiverDirective? = nil
-    ) -> DeliveryOutcome {
-        let attempt = job.event.tries + 1
-        let verdict = job.policy.verdict(
-            attempt: attempt, result: result, directive: directive, now: Date(), keyed: job.event.orderingKey != nil)
-        let decision = verdict.decision
+    ) -> [DeliveryOutcome] {
         let milliseconds = Double(duration.components.seconds) * 1000
             + Double(duration.components.attoseconds) / 1e15
-        let stored = body.prefix(settings.storedResponseBytes)
-        let outcome = DeliveryOutcome(
-            event: job.event, attempt: attempt, result: result, decision: decision,
-            requestHeaders: request.headers,
-            responseBody: body.isEmpty ? nil : String(decoding: stored, as: UTF8.self),
-            durationMilliseconds: milliseconds, disableTrigger: verdict.disableTrigger,
-            breakerFailure: verdict.breakerFailure)
-        if logger.logLevel <= .debug {
-            logger.debug(
-                "delivery attempt finished",
-                metadata: [
-                    "trigger": "\(job.trigger.name)", "event": "\(request.messageID)", "attempt": "\(attempt)",
-                    "result": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "")",
-                    "decision": "\(decision.status)", "ms": "\(Int(milliseconds))",
-                ])
+        let responseBody = body.isEmpty ? nil : String(decoding: body.prefix(settings.storedResponseBytes), as: UTF8.self)
+        let now = Date()
+        let trigger = TriggerRef(source: job.sourceName, name: job.trigger.name)
+        return job.events.map { event in
+            let attempt = event.tries + 1
+            let verdict = job.policy.verdict(
+                attempt: attempt, result: result, directive: directive, now: now, keyed: event.orderingKey != nil)
+            let outcome = DeliveryOutcome(
+                event: event, attempt: attempt, result: result, decision: verdict.decision,
+                requestHeaders: request.headers, responseBody: responseBody, durationMilliseconds: milliseconds,
+                disableTrigger: verdict.disableTrigger, breakerFailure: verdict.breakerFailure, batchID: job.batchID)
+            if logger.logLevel <= .debug {
+                logger.debug(
+                    "delivery attempt finished",
+                    metadata: [
+                        "trigger": "\(job.trigger.name)", "request": "\(request.messageID)",
+                        "event": "\(job.batchID == nil ? request.messageID : String(event.id))",
+                        "attempt": "\(attempt)",
+                        "result": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "")",
+                        "decision": "\(verdict.decision.status)", "ms": "\(Int(milliseconds))",
+                    ])
+            }
+            stats.recordDelivery(trigger: trigger, outcome: outcome)
+            return outcome
         }
-        stats.recordDelivery(trigger: TriggerRef(source: job.sourceName, name: job.trigger.name), outcome: outcome)
-        return outcome
     }
 }
 

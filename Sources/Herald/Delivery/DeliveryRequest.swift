@@ -157,6 +157,20 @@ public struct DeliveryRequest: Sendable {
         """
     }
 
+    /// A batch's body: `{"events":[…]}` around payloads that are each what one event's
+    /// request would carry.
+    static func batchBody(_ payloads: [[UInt8]]) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(payloads.reduce(13) { $0 + $1.count + 1 })
+        body += Array(#"{"events":["#.utf8)
+        for (index, payload) in payloads.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += payload
+        }
+        body += Array("]}".utf8)
+        return body
+    }
+
     /// Hasura's scheduled-event body: `{scheduled_time, payload, name, id, comment}`; `name`
     /// only for cron triggers and `comment` only when there is one, as Hasura omits them.
     static func scheduledPayload(_ scheduled: ScheduledDelivery, trigger: TriggerConfig, messageID: String) -> String {

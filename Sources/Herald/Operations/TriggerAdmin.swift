@@ -25,9 +25,11 @@ public struct TriggerAdmin {
         /// Whether its capture triggers are in the database as configured: installed,
         /// not_installed, outdated, table_missing, or manual only (``TriggerDrift``).
         public var capture: String
+        /// How events leave: `webhook` (one per request) or `batch of N` (`batch:`).
+        public var delivery: String
 
         enum CodingKeys: String, CodingKey {
-            case trigger, enabled, reason, circuit, pending, capture
+            case trigger, enabled, reason, circuit, pending, capture, delivery
             case changedBy = "changed_by"
             case changedAt = "changed_at"
             case circuitWorker = "circuit_worker"
@@ -104,8 +106,15 @@ public struct TriggerAdmin {
                     "ratio \(Self.number($0.failureRatio)), min \($0.minimumRequests), window \($0.windowSeconds)s, open \($0.openSeconds)s"
                 } ?? "off",
                 pending: pendingByName[trigger.name] ?? 0,
-                capture: drift.capture(of: trigger))
+                capture: drift.capture(of: trigger),
+                delivery: Self.delivery(of: trigger))
         }
+    }
+
+    /// How a trigger's events leave, as `herald triggers` and the console name it.
+    public static func delivery(of trigger: TriggerConfig) -> String {
+        guard let batch = trigger.batch, trigger.schedule == nil else { return "webhook" }
+        return "batch of \(batch.maxEvents)"
     }
 
     private static func number(_ value: Double) -> String {
@@ -114,10 +123,11 @@ public struct TriggerAdmin {
 
     /// The table `herald triggers` prints.
     public static func table(_ rows: [Row]) -> String {
-        let headers = ["trigger", "state", "capture", "circuit", "pending", "rate limit", "reason"]
+        let headers = ["trigger", "state", "capture", "delivery", "circuit", "pending", "rate limit", "reason"]
         let cells = rows.map { row in
             [
-                row.trigger, row.enabled ? "enabled" : "disabled", row.capture, row.circuit, String(row.pending),
+                row.trigger, row.enabled ? "enabled" : "disabled", row.capture, row.delivery, row.circuit,
+                String(row.pending),
                 row.rateLimit ?? "-", row.enabled ? "" : (row.reason ?? ""),
             ]
         }

@@ -20,6 +20,8 @@ public struct StatsDocument: Encodable, Sendable {
         var operations: [String]
         var numRetries: Int
         var signed: Bool
+        /// `webhook` or `batch of N` (``TriggerAdmin/delivery(of:)``).
+        var delivery: String
     }
 
     public struct Fetch: Encodable, Sendable {
@@ -85,7 +87,8 @@ public struct StatsDocument: Encodable, Sendable {
                     name: trigger.name, table: trigger.table.description, webhook: trigger.displayWebhook,
                     operations: CaptureOperation.allCases.filter { trigger.spec(for: $0) != nil }.map(\.rawValue)
                         + (trigger.enableManual ? ["manual"] : []),
-                    numRetries: trigger.retry.numRetries, signed: trigger.signing != nil)
+                    numRetries: trigger.retry.numRetries, signed: trigger.signing != nil,
+                    delivery: TriggerAdmin.delivery(of: trigger))
             })
         fetch = Fetch(
             fetches: snapshot.fetches, emptyFetches: snapshot.emptyFetches, eventsClaimed: snapshot.eventsClaimed,

@@ -76,7 +76,8 @@ public final class Claimer: Service {
             source.triggers.map {
                 FlowRoute(
                     trigger: $0.name, source: source.name, hostKey: DeliveryJob.hostKey($0.webhook),
-                    timeout: .seconds($0.retry.timeoutSeconds), protection: $0.protection)
+                    timeout: .seconds($0.retry.timeoutSeconds), protection: $0.protection,
+                    eventsPerRequest: $0.schedule == nil ? $0.batch?.maxEvents ?? 1 : 1)
             }
         }
     }
@@ -121,6 +122,7 @@ public final class Claimer: Service {
         let stateInterval = max(Duration.milliseconds(config.worker.fetchIntervalMilliseconds), .seconds(1))
         var nextStateRefresh = ContinuousClock.now
         var keyCursors = KeyCursors()
+        var batches = BatchAssembler<HeldEvent>()
         // Triggers whose claims walk keys: the ordered ones, and any other found with keyed
         // pending events at the last state refresh.
         let orderedTriggers = Set(config.triggers.filter { $0.ordering != nil }.map(\.name))
@@ -142,19 +144,23 @@ public final class Claimer: Service {
                     nextStateRefresh = .now + stateInterval
                 }
                 try reserveSharedTokens(store)
+                sendDueBatches(&batches, installation: installation)
                 switch flow.planClaim(source: source) {
                 case .stop:
+                    releaseHeld(&batches, store: store)
                     return
                 case .claim(let limits):
                     try claim(
-                        limits, on: open, installation: installation, keyed: keyedTriggers, keyCursors: &keyCursors)
+                        limits, on: open, installation: installation, keyed: keyedTriggers, keyCursors: &keyCursors,
+                        batches: &batches)
                     queryBackoff.reset()
                     reconnectBackoff.reset()
                     throttle.reset()
                 case .wait(let until):
                     // Every wait has a floor and a ceiling: no spin, and the loop turns at
                     // least once a second for the watchdog and the poll.
-                    let timeout = until.map { $0 - ContinuousClock.now } ?? .seconds(1)
+                    let wakeAt = [until, batches.nextDeadline].compactMap { $0 }.min()
+                    let timeout = wakeAt.map { $0 - ContinuousClock.now } ?? .seconds(1)
                     let clamped = min(max(timeout, .milliseconds(1)), .seconds(1))
                     let notifications = try open.waitForNotifications(
                         timeoutMilliseconds: Int32(clamped.milliseconds), wakeFD: flow.claimerWakeDescriptor(source: source))
@@ -176,6 +182,7 @@ public final class Claimer: Service {
                 pause(wait)
             }
         }
+        if let connection { releaseHeld(&batches, store: EventStore(connection: connection)) }
     }
 
     /// The payload `herald enable-trigger` / `disable-trigger` send on ``channel``.
@@ -224,7 +231,7 @@ public final class Claimer: Service {
 
     private func claim(
         _ limits: [String: Int], on connection: PGConnection, installation: EventIDKey, keyed: Set<String>,
-        keyCursors: inout KeyCursors
+        keyCursors: inout KeyCursors, batches: inout BatchAssembler<HeldEvent>
     ) throws(PGError) {
         let started = ContinuousClock.now
         let leaseEnds = started + .seconds(config.worker.leaseSeconds)
@@ -234,7 +241,10 @@ public final class Claimer: Service {
         let reported = keyCursors.advance(asked: limits, claimed: events)
         stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
         let now = Date()
-        let jobs = events.compactMap { claimed -> DeliveryJob? in
+        var counts: [String: Int] = [:]
+        var toBatch: [String: [BatchAssembler<HeldEvent>.Entry]] = [:]
+        var jobs = events.compactMap { claimed -> DeliveryJob? in
+            counts[claimed.triggerName, default: 0] += 1
             guard let (trigger, policy, hostKey) = jobsByTrigger[claimed.triggerName] else { return nil }
             var event = claimed
             event.source = source
@@ -242,13 +252,71 @@ public final class Claimer: Service {
                 return scheduledJob(
                     event, route: trigger, hostKey: hostKey, installation: installation, leaseEnds: leaseEnds, now: now)
             }
+            if trigger.batch != nil {
+                toBatch[trigger.name, default: []].append(
+                    batchEntry(event, trigger: trigger, installation: installation, claimedAt: started, leaseEnds: leaseEnds))
+                return nil
+            }
             return DeliveryJob(
                 event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
                 leaseEnds: leaseEnds)
         }
-        flow.claimed(jobs, limits: reported, source: source)
+        let wallNow = now.timeIntervalSince1970
+        for (name, entries) in toBatch.sorted(by: { $0.key < $1.key }) {
+            guard let batch = jobsByTrigger[name]?.0.batch else { continue }
+            let ready = batches.add(entries, trigger: name, config: batch, now: .now, wallNow: wallNow)
+            jobs += ready.compactMap { batchJob($0, trigger: name, installation: installation) }
+        }
+        flow.claimed(jobs, events: counts, limits: reported, source: source)
         if logger.logLevel <= .trace {
             logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
+        }
+    }
+
+    /// A claimed event of a batched trigger, waiting for its batch. It must be handed to
+    /// delivery by half the time its lease leaves for sending, whatever its batch's wait.
+    private func batchEntry(
+        _ event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey, claimedAt: ContinuousClock.Instant,
+        leaseEnds: ContinuousClock.Instant
+    ) -> BatchAssembler<HeldEvent>.Entry {
+        let messageID = event.importedID ?? EventID.uuid(key: installation, number: event.id)
+        let sendingWindow = leaseEnds - .seconds(trigger.retry.timeoutSeconds) - claimedAt
+        return .init(
+            event: HeldEvent(event: event, leaseEnds: leaseEnds),
+            payload: Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8),
+            createdAtEpoch: event.createdAtEpoch, sendBy: claimedAt + sendingWindow / 2)
+    }
+
+    /// One request for a ready batch (its lease is its earliest event's).
+    private func batchJob(
+        _ entries: [BatchAssembler<HeldEvent>.Entry], trigger name: String, installation: EventIDKey
+    ) -> DeliveryJob? {
+        guard let (trigger, policy, hostKey) = jobsByTrigger[name], let leaseEnds = entries.map(\.event.leaseEnds).min()
+        else { return nil }
+        return DeliveryJob(
+            batch: entries.map { ($0.event.event, $0.payload) }, trigger: trigger, policy: policy,
+            installation: installation, hostKey: hostKey, leaseEnds: leaseEnds)
+    }
+
+    /// Hands batches whose wait is over to delivery.
+    private func sendDueBatches(_ batches: inout BatchAssembler<HeldEvent>, installation: EventIDKey) {
+        let due = batches.takeDue(now: .now)
+        guard !due.isEmpty else { return }
+        let jobs = due.compactMap { batchJob($0.entries, trigger: $0.trigger, installation: installation) }
+        flow.claimed(jobs, events: [:], limits: [:], source: source)
+    }
+
+    /// At shutdown, gives back the leases of events still waiting for their batch, so
+    /// another worker need not wait for them to lapse (if this fails, they lapse).
+    private func releaseHeld(_ batches: inout BatchAssembler<HeldEvent>, store: EventStore) {
+        let held = batches.takeAll().flatMap { $0.entries.map(\.event.event) }
+        guard !held.isEmpty else { return }
+        do {
+            try store.releaseUnsent(held, workerID: workerID)
+        } catch {
+            logger.warning(
+                "could not give back the leases of events waiting for their batch; they are due again when the lease ends",
+                metadata: ["count": "\(held.count)", "error": "\(error)"])
         }
     }
 
@@ -321,4 +389,10 @@ public final class Claimer: Service {
             Thread.sleep(forTimeInterval: max(slice.seconds, 0.001))
         }
     }
+}
+
+/// A claimed event waiting in its trigger's batch, with its lease as this worker sees it.
+struct HeldEvent {
+    var event: ClaimedEvent
+    var leaseEnds: ContinuousClock.Instant
 }

@@ -18,6 +18,8 @@ public final class DeliveryOutcome: Sendable {
     public let disableTrigger: String?
     /// What this attempt tells the circuit breaker (see ``Verdict/breakerFailure``).
     public let breakerFailure: Bool?
+    /// The request's batch id when the event went in a batch (`batch:`).
+    public let batchID: String?
 
     public let statusCode: Int?
     /// http | redirect | timeout | connection | dns | tls | protocol | internal; nil on success.
@@ -26,8 +28,10 @@ public final class DeliveryOutcome: Sendable {
 
     public init(
         event: ClaimedEvent, attempt: Int, result: AttemptResult, decision: RetryDecision, requestHeaders: [DeliveryRequest.Header],
-        responseBody: String?, durationMilliseconds: Double, disableTrigger: String? = nil, breakerFailure: Bool? = nil
+        responseBody: String?, durationMilliseconds: Double, disableTrigger: String? = nil, breakerFailure: Bool? = nil,
+        batchID: String? = nil
     ) {
+        self.batchID = batchID
         self.disableTrigger = disableTrigger
         self.breakerFailure = breakerFailure
         self.event = event

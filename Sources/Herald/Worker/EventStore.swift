@@ -292,9 +292,9 @@ public struct EventStore {
             """
             INSERT INTO herald.invocation_log
                 (event_id, trigger_name, attempt, status_code, error_class, error_message,
-                 request_headers, response_body, duration_ms)
+                 request_headers, response_body, duration_ms, batch_id)
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
-                                 $7::jsonb[], $8::text[], $9::float8[])
+                                 $7::jsonb[], $8::text[], $9::float8[], $10::text[])
             """,
             [
                 PGArray.literal(outcomes.map(\.event.id)),
@@ -306,6 +306,7 @@ public struct EventStore {
                 PGArray.literal(outcomes.map { DeliveryRequest.recordedJSON($0.requestHeaders) }),
                 PGArray.literal(outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }),
                 PGArray.literal(outcomes.map { String($0.durationMilliseconds) }),
+                PGArray.literal(outcomes.map(\.batchID)),
             ])
     }
 

@@ -25,11 +25,15 @@ public struct FlowRoute: Sendable, Equatable {
     public var timeout: Duration
     /// Rate limit, circuit breaker, `disable_after`.
     public var protection: TriggerProtection
+    /// Events one request carries at most: a batched trigger's `max_events`, else 1. Host
+    /// slots and queues count requests; claims, rate limits and due counts count events.
+    public var eventsPerRequest: Int
 
     public init(
         trigger: String, source: String = SourceConfig.defaultName, hostKey: String, timeout: Duration,
-        protection: TriggerProtection = TriggerProtection()
+        protection: TriggerProtection = TriggerProtection(), eventsPerRequest: Int = 1
     ) {
+        self.eventsPerRequest = max(1, eventsPerRequest)
         self.trigger = trigger
         self.source = source
         self.hostKey = hostKey
@@ -147,10 +151,13 @@ public struct FlowControl<Job: FlowJob> {
     public struct Slot: Sendable, Equatable {
         public var hostKey: String
         public var source: String
+        /// The outcomes the request leaves for the recorder: one per event it carried.
+        public var outcomes: Int
 
-        public init(hostKey: String, source: String = SourceConfig.defaultName) {
+        public init(hostKey: String, source: String = SourceConfig.defaultName, outcomes: Int = 1) {
             self.hostKey = hostKey
             self.source = source
+            self.outcomes = outcomes
         }
     }
 
@@ -261,15 +268,18 @@ public struct FlowControl<Job: FlowJob> {
     /// fewer events than asked for has nothing more due until the next NOTIFY or poll.
     /// Returns whether delivery threads should be woken. A source that stops wanting room
     /// may leave room to others: see ``takeClaimerWakes(now:)``.
+    /// `events` counts what the claim returned per trigger when that differs from the jobs
+    /// made of it (a batched trigger's events become fewer requests, or wait to fill one).
     public mutating func claimed(
-        _ jobs: [Job], limits asked: [String: Int], source: String = SourceConfig.defaultName
+        _ jobs: [Job], events: [String: Int]? = nil, limits asked: [String: Int], source: String = SourceConfig.defaultName
     ) -> Bool {
-        var counts: [String: Int] = [:]
+        var jobCounts: [String: Int] = [:]
         for job in jobs {
-            counts[job.triggerName, default: 0] += 1
+            jobCounts[job.triggerName, default: 0] += 1
             queues.enqueue(job)
             sources[job.sourceName]?.held += 1
         }
+        let counts = events ?? jobCounts
         for (name, limit) in asked {
             let trigger = TriggerRef(source: source, name: name)
             let count = counts[name, default: 0]
@@ -342,6 +352,8 @@ public struct FlowControl<Job: FlowJob> {
         let room = min(limits.fetchBatchSize, sourceRoom(source))
         guard room > 0 else { return result }
         var caps: [(trigger: String, cap: Int)] = []
+        var perRequestByTrigger: [String: Int] = [:]
+        var eventCaps: [String: Int] = [:]
         // How many triggers that may have due events share each host, counted once per host
         // rather than once per trigger: with a thousand triggers on one host (cron triggers
         // calling one service) the per-trigger count made every plan quadratic.
@@ -359,14 +371,24 @@ public struct FlowControl<Job: FlowJob> {
                 sharing = host.triggers.filter { sources[$0.source]?.mayHaveDue.contains($0) ?? false }.count
                 sharingByHost[route.hostKey] = sharing
             }
+            // In requests; a batched trigger's allowance (events) is rounded up to requests.
+            let perRequest = route.eventsPerRequest
             var cap = (host.free + sharing - 1) / max(1, sharing)
             if let allowance = gates.allowance(for: trigger, now: now) {
-                if allowance < cap, gates.hasRateLimit(trigger) { result.rateLimited.append(trigger) }
-                cap = min(cap, allowance)
+                let requests = (allowance + perRequest - 1) / perRequest
+                if requests < cap, gates.hasRateLimit(trigger) { result.rateLimited.append(trigger) }
+                cap = min(cap, requests)
+                if perRequest > 1 { eventCaps[trigger.name] = allowance }
             }
             if cap > 0 { caps.append((trigger.name, cap)) }
+            if perRequest > 1 { perRequestByTrigger[trigger.name] = perRequest }
         }
+        // The shares are requests; a batched trigger claims as many events as they carry.
         result.byTrigger = Self.share(room, among: caps)
+        for (name, perRequest) in perRequestByTrigger {
+            guard let requests = result.byTrigger[name] else { continue }
+            result.byTrigger[name] = min(requests * perRequest, eventCaps[name] ?? .max)
+        }
         return result
     }
 
@@ -444,7 +466,7 @@ public struct FlowControl<Job: FlowJob> {
     /// their sources' recorders. Returns the sources whose claimers should be woken.
     public mutating func finished(_ slots: [Slot], now: ContinuousClock.Instant) -> Set<String> {
         release(slots)
-        for slot in slots { sources[slot.source]?.recorderBacklog += 1 }
+        for slot in slots { sources[slot.source]?.recorderBacklog += slot.outcomes }
         return takeClaimerWakes(now: now)
     }
 

@@ -50,7 +50,7 @@ public final class FlowController: Sendable {
             for notice in notices {
                 switch notice {
                 case .release(let jobs, _):
-                    for job in jobs { work[job.sourceName, default: DatabaseWork()].releases.append(job.event) }
+                    for job in jobs { work[job.sourceName, default: DatabaseWork()].releases += job.events }
                     sources.formUnion(jobs.map(\.sourceName))
                 case .disabled(let trigger, let reason):
                     work[trigger.source, default: DatabaseWork()].disables.append((trigger.name, reason))
@@ -121,9 +121,9 @@ public final class FlowController: Sendable {
 
     /// A source's claim came back: wakes the delivery threads, and the claimers of other
     /// sources that waited for room this source no longer wants.
-    func claimed(_ jobs: [DeliveryJob], limits: [String: Int], source: String) {
+    func claimed(_ jobs: [DeliveryJob], events: [String: Int]? = nil, limits: [String: Int], source: String) {
         let (wakeDelivery, claimers) = state.withLock { flow in
-            (flow.claimed(jobs, limits: limits, source: source), flow.takeClaimerWakes(now: .now))
+            (flow.claimed(jobs, events: events, limits: limits, source: source), flow.takeClaimerWakes(now: .now))
         }
         if wakeDelivery { self.wakeDelivery() }
         wakeClaimers(claimers)
@@ -158,13 +158,18 @@ public final class FlowController: Sendable {
 
     /// Records finished transfers — slots, the breaker, receiver stop signals — and returns
     /// how long the thread may sleep next.
-    func finished(_ attempts: [(hostKey: String, outcome: DeliveryOutcome)], freeSlots: Int) -> Duration {
+    /// A batch's request is one attempt for the breaker and `disable_after` (its events share
+    /// the response), and as many outcomes for the recorder as it carried events.
+    func finished(_ requests: [(hostKey: String, outcomes: [DeliveryOutcome])], freeSlots: Int) -> Duration {
         let now = ContinuousClock.now
+        let attempts = requests.compactMap { request in
+            request.outcomes.first.map { (hostKey: request.hostKey, outcome: $0, count: request.outcomes.count) }
+        }
         let (wake, timeout, notices) = state.withLock { flow in
             var wake: Set<String> = []
             var notices: [Notice] = []
             if !attempts.isEmpty {
-                for (_, outcome) in attempts {
+                for (_, outcome, _) in attempts {
                     let trigger = TriggerRef(source: outcome.event.source, name: outcome.event.triggerName)
                     notices += flow.recordOutcome(
                         trigger: trigger, succeeded: outcome.decision == .delivered,
@@ -172,7 +177,7 @@ public final class FlowController: Sendable {
                     if let reason = outcome.disableTrigger { notices += flow.disable(trigger, reason: reason) }
                 }
                 wake = flow.finished(
-                    attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source) }, now: now)
+                    attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source, outcomes: $0.count) }, now: now)
             }
             return (wake, flow.pollTimeout(freeSlots: freeSlots, now: now), notices)
         }

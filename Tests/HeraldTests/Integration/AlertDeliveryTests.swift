@@ -47,18 +47,7 @@ struct AlertDeliveryTests {
     /// Verifies every request with `standardwebhooks.Webhook(secret).verify` and returns the
     /// payloads it accepted; fails naming the request it rejected.
     static func verifiedPayloads(_ requests: [Receiver.Request]) throws -> [[String: Any]] {
-        let encoded = try JSONSerialization.data(
-            withJSONObject: requests.map { ["headers": $0.headers, "body": $0.body] })
-        let file = try temporaryFile(String(decoding: encoded, as: UTF8.self), suffix: ".json")
-        let script = """
-            import json, sys
-            from standardwebhooks.webhooks import Webhook
-            hook = Webhook(sys.argv[1])
-            print(json.dumps([hook.verify(r["body"], r["headers"]) for r in json.load(open(sys.argv[2]))]))
-            """
-        let result = try runTool(["python3", "-c", script, secret, file])
-        try #require(result.status == 0, "standardwebhooks rejected an alert (or is missing: run scripts/test): \(result.stderr)")
-        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        try standardWebhooksVerified(requests, secret: secret)
     }
 
     /// Runs the dispatcher's thread directly: a ServiceGroup needs the cooperative pool,

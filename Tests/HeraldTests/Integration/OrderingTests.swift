@@ -12,7 +12,8 @@ struct OrderingFixture {
     let configPath: String
 
     init(
-        webhook: String, ordering: String, retry: String, worker: String = "", extra: String = "", statsListen: String = ""
+        webhook: String, ordering: String, retry: String, worker: String = "", extra: String = "", statsListen: String = "",
+        batch: String? = nil
     ) throws {
         database = try TestDatabase()
         connection = try database.connect()
@@ -34,7 +35,7 @@ struct OrderingFixture {
                     retry_conf: \(retry)
                     ordering: \(ordering)
                     webhook: \(webhook)
-            """
+            """ + (batch.map { "\n        batch: \($0)" } ?? "")
         configPath = try temporaryFile(yaml)
         let install = try runHerald(["install-triggers", "--config", configPath])
         guard install.status == 0 else { throw ReceiverError(message: "install-triggers failed: \(install.stderr)") }
