@@ -164,9 +164,17 @@ struct EventBrowser {
             createdAtEpoch: try result.decode(Double.self, row: 0, column: 7))
         let attempts = try connection.query(
             """
-            SELECT attempt, status_code, error_class, error_message, request_headers::text, response_body, duration_ms,
-                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')
-            FROM herald.invocation_log WHERE event_id = $1::bigint ORDER BY id LIMIT 500
+            SELECT i.attempt, i.status_code, i.error_class, i.error_message,
+                   coalesce(b.request_headers, i.request_headers)::text, coalesce(b.response_body, i.response_body),
+                   i.duration_ms, to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')
+            FROM herald.invocation_log i
+            -- A batch's headers and response are on its first row, written in the same statement (schema version 14).
+            LEFT JOIN LATERAL (
+                SELECT r.request_headers, r.response_body FROM herald.invocation_log r
+                WHERE i.batch_id IS NOT NULL AND i.request_headers = '{}'::jsonb
+                  AND r.batch_id = i.batch_id AND r.request_headers <> '{}'::jsonb AND r.created_at = i.created_at
+                LIMIT 1) b ON true
+            WHERE i.event_id = $1::bigint ORDER BY i.id LIMIT 500
             """, [String(number)])
         return Detail(
             event: event, status: try result.decode(String.self, row: 0, column: 8),

@@ -48,6 +48,7 @@ struct PartitionedTable: Sendable {
             ("invocation_log_event", "(event_id)"),
             ("invocation_log_recent", "(created_at)"),
             ("invocation_log_errors", "(trigger_name, id) WHERE error_class IS NOT NULL"),
+            ("invocation_log_batch", "(batch_id) WHERE batch_id IS NOT NULL AND request_headers <> '{}'::jsonb"),
         ],
         demotedUnique: [])
 

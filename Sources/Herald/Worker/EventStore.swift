@@ -286,8 +286,12 @@ public struct EventStore {
         }
     }
 
-    /// One invocation row per outcome, in one statement.
+    /// One invocation row per outcome, in one statement. A batch's request headers and
+    /// response body are stored once, on the first row of the batch in this flush (schema
+    /// version 14); its other rows link to it by `batch_id`.
     private func insertAttempts(_ outcomes: [DeliveryOutcome]) throws(PGError) {
+        var batchesSeen: Set<String> = []
+        let carriesRequest = outcomes.map { outcome in outcome.batchID.map { batchesSeen.insert($0).inserted } ?? true }
         try connection.query(
             """
             INSERT INTO herald.invocation_log
@@ -303,8 +307,8 @@ public struct EventStore {
                 PGArray.literal(outcomes.map { $0.statusCode.map(String.init) }),
                 PGArray.literal(outcomes.map { $0.errorClass }),
                 PGArray.literal(outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }),
-                PGArray.literal(outcomes.map { DeliveryRequest.recordedJSON($0.requestHeaders) }),
-                PGArray.literal(outcomes.map { $0.responseBody.map { Self.storable($0, limit: Int.max) } }),
+                PGArray.literal(zip(outcomes, carriesRequest).map { $1 ? DeliveryRequest.recordedJSON($0.requestHeaders) : "{}" }),
+                PGArray.literal(zip(outcomes, carriesRequest).map { $1 ? $0.responseBody.map { Self.storable($0, limit: Int.max) } : nil }),
                 PGArray.literal(outcomes.map { String($0.durationMilliseconds) }),
                 PGArray.literal(outcomes.map(\.batchID)),
             ])
