@@ -91,8 +91,10 @@ struct BatchDeliveryTests {
         #expect(try setup.count("SELECT count(*) FROM herald.invocation_log WHERE batch_id IS NOT NULL") == 10_000)
         #expect(try setup.count("SELECT count(DISTINCT batch_id) FROM herald.invocation_log") == batches.count)
         #expect(Set(batches.map(\.webhookID)).count == batches.count)
-        // Headers and response are stored once per batch; the console shows them for every event.
-        #expect(try setup.count("SELECT count(*) FROM herald.invocation_log WHERE request_headers <> '{}'") == batches.count)
+        // Headers and response are stored once per batch (once per part of it, when the
+        // recorder wrote a batch's outcomes in two flushes); the console shows them for every event.
+        let carriers = try setup.count("SELECT count(*) FROM herald.invocation_log WHERE request_headers <> '{}'")
+        #expect(carriers >= batches.count && carriers <= 2 * batches.count, "\(carriers) rows carry headers")
         let browser = EventBrowser(try EventAdmin(connection: setup.connection))
         for number in [Int64(1), 5_000, 10_000] {
             let attempt = try #require(try browser.detail(number)?.attempts.first)
