@@ -28,7 +28,7 @@ public enum ConfigLoader {
 
     static let topLevelKeys: Set<String> = [
         "database", "worker", "stats", "console", "retention", "tables", "alerts", "hasura_metadata", "hasura_source",
-        "payload_compat", "sources", "partitioning", "cron_triggers", "include_outside_directory",
+        "payload_compat", "sources", "partitioning", "cron_triggers", "include_outside_directory", "consumers",
     ]
 
     static func parse(document: ConfigNode, environment: [String: String]) throws(ConfigError) -> HeraldConfig {
@@ -167,6 +167,10 @@ public enum ConfigLoader {
             guard !bareTableList, let alerts = try document.child("alerts") else { return }
             config.alerts = try AlertsConfig.parse(alerts, environment: environment)
         }
+        check { () throws(ConfigError) in
+            guard !bareTableList, let consumers = try document.child("consumers") else { return }
+            config.consumers = try ConsumerConfig.parseAll(consumers, environment: environment)
+        }
         if sourcesNode == nil {
             var source = SourceConfig(name: SourceConfig.defaultName, triggers: config.triggers)
             source.database = config.database
@@ -186,6 +190,7 @@ public enum ConfigLoader {
             config.database = first.database
             config.triggers = first.triggers
         }
+        problems += pullProblems(config, consumersParsed: !problems.contains { $0.key?.hasPrefix("consumers") ?? false })
         if leaseIsExplicit(document, bareTableList: bareTableList, environment: environment) {
             problems += leaseProblems(config)
         } else {
@@ -365,11 +370,39 @@ public enum ConfigLoader {
         return (try? document.child("worker")?.child("lease_seconds")) != nil
     }
 
+    /// Pull triggers name a configured consumer, are served on the worker's listener, and (for
+    /// now) live in the single-database form.
+    private static func pullProblems(_ config: HeraldConfig, consumersParsed: Bool) -> [ConfigError] {
+        var problems: [ConfigError] = []
+        let pulled = config.sources.flatMap(\.triggers).filter { $0.pullConsumer != nil }
+        for trigger in pulled {
+            let consumer = trigger.pullConsumer ?? ""
+            if consumersParsed, !config.consumers.contains(where: { $0.name == consumer }) {
+                problems.append(ConfigError(
+                    code: .invalidValue, file: trigger.location?.file ?? config.file, line: trigger.location?.line,
+                    key: "delivery.pull",
+                    message: "trigger '\(trigger.name)' is pulled by consumer '\(consumer)', which consumers: does not define"))
+            }
+        }
+        guard !pulled.isEmpty || !config.consumers.isEmpty else { return problems }
+        if config.usesSourcesList {
+            problems.append(ConfigError(
+                code: .unsupported, file: config.file, key: "consumers",
+                message: "pull consumers work with one database (database: and tables:), not with sources:"))
+        }
+        if config.stats.listen.isEmpty {
+            problems.append(ConfigError(
+                code: .missingKey, file: config.file, key: "stats.listen",
+                message: "pull consumers are served on the worker's listener: set stats.listen (e.g. 127.0.0.1:9090)"))
+        }
+        return problems
+    }
+
     /// A lease must outlive the longest request, or a second worker would take the event
     /// while the first is still sending it.
     private static func leaseProblems(_ config: HeraldConfig) -> [ConfigError] {
         config.sources.flatMap(\.triggers).filter {
-            $0.name != TriggerConfig.oneOffName && $0.retry.timeoutSeconds >= config.worker.leaseSeconds
+            $0.name != TriggerConfig.oneOffName && $0.pullConsumer == nil && $0.retry.timeoutSeconds >= config.worker.leaseSeconds
         }.map { trigger in
             let timeout = trigger.retry.timeoutSeconds
             let (what, key) = timeoutNames(trigger)
@@ -397,7 +430,7 @@ public enum ConfigLoader {
         var longest: (trigger: TriggerConfig, source: String?)?
         for source in config.sources {
             for trigger in source.triggers
-            where trigger.name != TriggerConfig.oneOffName
+            where trigger.name != TriggerConfig.oneOffName && trigger.pullConsumer == nil
                 && trigger.retry.timeoutSeconds > longest?.trigger.retry.timeoutSeconds ?? 0
             {
                 longest = (trigger, config.usesSourcesList ? source.name : nil)

@@ -157,6 +157,9 @@ public struct TriggerConfig: Sendable, Equatable {
     public var protection = TriggerProtection()
     /// Per-key ordered delivery (Herald extension); nil delivers without ordering.
     public var ordering: OrderingConfig?
+    /// The consumer group that pulls this trigger's events (`delivery: {pull: NAME}`); nil
+    /// for a webhook trigger, which the worker posts.
+    public var pullConsumer: String?
     /// Many events per request (Herald extension); nil sends one event per request.
     public var batch: BatchConfig?
     /// Herald's `filter:`: which row changes become events (nil: all of them).
@@ -184,7 +187,8 @@ public struct TriggerConfig: Sendable, Equatable {
     /// The webhook as it may be printed (/stats, the console, logs): a URL from the
     /// environment is named by its variable; user, password and query string are redacted.
     public var displayWebhook: String {
-        switch webhookSource {
+        if let pullConsumer { return "pull consumer \(pullConsumer)" }
+        return switch webhookSource {
         case .literal: Redaction.url(webhook)
         case .environment(let name): "<env \(name)>"
         // The template's own text may carry credentials (`http://user:pw@{{HOST}}/x`).
@@ -242,6 +246,8 @@ public struct HeraldConfig: Sendable, Equatable {
     public var usesSourcesList = false
     /// Where operator alerts go; nil when the `alerts:` section is absent.
     public var alerts: AlertsConfig?
+    /// Pull consumer groups (`consumers:`), served on the worker's listener.
+    public var consumers: [ConsumerConfig] = []
     /// What is not wrong enough to refuse but is most likely a mistake (a misspelt
     /// `HERALD_*` variable): every command prints these, `run` logs them.
     public var warnings: [String] = []

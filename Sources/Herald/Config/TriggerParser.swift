@@ -27,7 +27,7 @@ struct TriggerParser {
         // Hasura keys of real exports (see parseHasuraExtras).
         "source", "replace", "comment", "trigger_on_replication", "cleanup_config", "ordering",
         // Herald's own.
-        "filter", "batch",
+        "filter", "batch", "delivery",
     ]).union(protectionKeys)
     /// Hasura keys Herald knows but does not implement: refusing them beats silently sending
     /// something other than what the user configured. Not listed as expected keys.
@@ -101,9 +101,21 @@ struct TriggerParser {
         let name = readName(node, problems: &problems)
         let label = name ?? ""
 
-        let (webhook, source) = problems.check { () throws(ConfigError) in try parseWebhook(node) } ?? ("", .literal)
-        var trigger = TriggerConfig(name: label, table: table, webhook: webhook)
-        trigger.webhookSource = source
+        // A pull trigger (`delivery: {pull: CONSUMER}`) has no webhook: its consumers fetch its events.
+        let pull = problems.check { () throws(ConfigError) in try parsePullDelivery(node) } ?? nil
+        var trigger = TriggerConfig(name: label, table: table, webhook: "")
+        if pull == nil {
+            let (webhook, source) = problems.check { () throws(ConfigError) in try parseWebhook(node) } ?? ("", .literal)
+            trigger.webhook = webhook
+            trigger.webhookSource = source
+        } else {
+            for key in ["webhook", "webhook_from_env", "batch", "request_transform", "headers", "signing"] {
+                guard let other = (try? node.child(key)) ?? nil else { continue }
+                problems.record(
+                    other.error(.invalidValue, "'\(key)' does not apply to a pull trigger (delivery: {pull: \(pull ?? "")}): consumers fetch its events"))
+            }
+        }
+        trigger.pullConsumer = pull
 
         if let definition = problems.check({ () throws(ConfigError) in try node.required("definition") }) {
             parseDefinition(definition, into: &trigger, problems: &problems)

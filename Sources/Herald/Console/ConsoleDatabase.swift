@@ -19,12 +19,16 @@ final class ConsoleDatabase: Sendable {
 
     private let url: Secret
     private let readOnly: Bool
+    private let applicationName: String
     private let idle = Mutex<[Pooled]>([])
     private let gate: ConsoleGate
     private let connections: Int
     private let cache = Mutex<(key: EventIDKey?, keyColumns: [String]?)>((nil, nil))
 
-    init(url: String, readOnly: Bool, connections: Int) {
+    /// `applicationName` names the connections in `pg_stat_activity` (the pull consumer API
+    /// has a pool of its own, so neither can starve the other).
+    init(url: String, readOnly: Bool, connections: Int, applicationName: String = "herald-console") {
+        self.applicationName = applicationName
         self.url = Secret(url)
         self.readOnly = readOnly
         self.connections = connections
@@ -71,7 +75,7 @@ final class ConsoleDatabase: Sendable {
         // A read-only console also asks the server to refuse writes, so no code path can
         // write even by mistake.
         try connection.execute(
-            script: "SET application_name = 'herald-console'; SET statement_timeout = '\(Self.statementTimeoutSeconds)s'"
+            script: "SET application_name = '\(applicationName)'; SET statement_timeout = '\(Self.statementTimeoutSeconds)s'"
                 + (readOnly ? "; SET default_transaction_read_only = on" : ""))
         return Pooled(connection)
     }

@@ -12,7 +12,7 @@ enum OverviewPage {
             // Not configured (its events wait, never dropped), disabled (by whom and why, from
             // herald.trigger_state), a circuit breaker a worker reported open, or active.
             let target: String = configured.map {
-                "\($0.table) → \($0.displayWebhook)" + ($0.batch == nil ? "" : " (\(TriggerAdmin.delivery(of: $0)))")
+                "\($0.table) → \($0.displayWebhook)" + ($0.batch == nil || $0.pullConsumer != nil ? "" : " (\(TriggerAdmin.delivery(of: $0)))")
             } ?? ""
             let stored = states[trigger.trigger] ?? EventBrowser.TriggerState()
             let state: Markup

@@ -8,6 +8,9 @@ public enum DeliveryErrorClass: String, Sendable, Equatable {
     /// The event cannot be sent as it stands (a one-off event's header names an environment
     /// variable that is not set): failed at once, because retrying changes nothing.
     case unsendable
+    /// A pull consumer answered `nack` (or never answered within its visibility timeout,
+    /// which is a `timeout`).
+    case nack
 
     /// Failures decided before any request, which no retry can change.
     public var isFinalBeforeSending: Bool { self == .missed || self == .unsendable }

@@ -25,7 +25,7 @@ public struct TriggerAdmin {
         /// Whether its capture triggers are in the database as configured: installed,
         /// not_installed, outdated, table_missing, or manual only (``TriggerDrift``).
         public var capture: String
-        /// How events leave: `webhook` (one per request) or `batch of N` (`batch:`).
+        /// How events leave: `webhook` (one per request), `batch of N` (`batch:`) or `pull by CONSUMER`.
         public var delivery: String
 
         enum CodingKeys: String, CodingKey {
@@ -113,6 +113,7 @@ public struct TriggerAdmin {
 
     /// How a trigger's events leave, as `herald triggers` and the console name it.
     public static func delivery(of trigger: TriggerConfig) -> String {
+        if let consumer = trigger.pullConsumer { return "pull by \(consumer)" }
         guard let batch = trigger.batch, trigger.schedule == nil else { return "webhook" }
         return "batch of \(batch.maxEvents)"
     }

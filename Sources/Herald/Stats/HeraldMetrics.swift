@@ -112,6 +112,16 @@ public final class HeraldMetrics: Sendable {
         }
     }
 
+    /// Sets `herald_consumer_lag_seconds{consumer}`: how long the oldest event a pull
+    /// consumer group has not acknowledged has waited (0 when none waits).
+    func setConsumerLag(_ stats: QueueStats, consumers: [ConsumerConfig], triggers: [TriggerConfig]) {
+        for consumer in consumers {
+            let names = Set(triggers.filter { $0.pullConsumer == consumer.name }.map(\.name))
+            let lag = stats.triggers.filter { names.contains($0.trigger) }.compactMap(\.oldestPendingAgeSeconds).max()
+            Gauge(label: "herald_consumer_lag_seconds", dimensions: [("consumer", consumer.name)]).record(lag ?? 0)
+        }
+    }
+
     /// Sets `herald_queue_depth{trigger, status}` (and `source` with ``labelsSources``) from
     /// a read of one source's database.
     func setQueueDepth(_ stats: QueueStats, source: String = SourceConfig.defaultName) {

@@ -45,6 +45,10 @@ public enum StatsServer {
             return Response(
                 status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: worker.statsJSON())))
         }
+        if !worker.config.consumers.isEmpty {
+            ConsumerAPI(config: worker.config, bell: worker.notificationBell, logger: logger) { worker.reportFailedEvents($0) }
+                .register(on: router)
+        }
         if worker.config.console.enabled {
             Console(config: worker.config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)
         }
@@ -151,7 +155,8 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         let path = request.uri.path
-        guard let token, path != "/healthz", path != "/console", !path.hasPrefix("/console/") else {
+        // The console and the pull API (each consumer its own token) authenticate themselves.
+        guard let token, path != "/healthz", path != "/console", !path.hasPrefix("/console/"), !path.hasPrefix("/v1/") else {
             return try await next(request, context)
         }
         guard ConstantTime.bearerMatches(request.headers[.authorization], token: token) else {

@@ -41,6 +41,8 @@ public final class Claimer: Service {
     private let onTriggerStateChange: @Sendable (_ enabled: [String], _ disabled: [String]) -> Void
     /// Told what a late preflight (the database was down at start) found out of step.
     private let onDrift: @Sendable (TriggerDrift) -> Void
+    /// Told of every capture NOTIFY heard (pull consumers' long polls wake on it).
+    private let onNotification: @Sendable () -> Void
     /// When the loop last turned, connected or not, for the watchdog.
     let heartbeat = Heartbeat()
 
@@ -50,8 +52,10 @@ public final class Claimer: Service {
     public init(
         config: HeraldConfig, workerID: String, installation: EventIDKey?, flow: FlowController, stats: WorkerStats,
         logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in },
-        onDrift: @escaping @Sendable (TriggerDrift) -> Void = { _ in }
+        onDrift: @escaping @Sendable (TriggerDrift) -> Void = { _ in },
+        onNotification: @escaping @Sendable () -> Void = {}
     ) {
+        self.onNotification = onNotification
         self.onTriggerStateChange = onTriggerStateChange
         self.onDrift = onDrift
         self.config = config
@@ -62,7 +66,8 @@ public final class Claimer: Service {
         self.stats = stats
         self.logger = logger
         var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
-        for trigger in config.triggers {
+        // Pull triggers are the consumers' to receive (ConsumerAPI), never the claimer's.
+        for trigger in config.triggers where trigger.pullConsumer == nil {
             jobs[trigger.name] = (
                 trigger, RetryPolicy(trigger: trigger, worker: config.worker), DeliveryJob.hostKey(trigger.webhook)
             )
@@ -73,7 +78,7 @@ public final class Claimer: Service {
     /// The routes flow control needs: each trigger's source, host and request timeout.
     static func routes(_ config: HeraldConfig) -> [FlowRoute] {
         config.sources.flatMap { source in
-            source.triggers.map {
+            source.triggers.filter { $0.pullConsumer == nil }.map {
                 FlowRoute(
                     trigger: $0.name, source: source.name, hostKey: DeliveryJob.hostKey($0.webhook),
                     timeout: .seconds($0.retry.timeoutSeconds), protection: $0.protection,
@@ -125,8 +130,9 @@ public final class Claimer: Service {
         var batches = BatchAssembler<HeldEvent>()
         // Triggers whose claims walk keys: the ordered ones, and any other found with keyed
         // pending events at the last state refresh.
-        let orderedTriggers = Set(config.triggers.filter { $0.ordering != nil }.map(\.name))
-        let unorderedTriggers = config.triggers.filter { $0.ordering == nil }.map(\.name)
+        let pushed = config.triggers.filter { $0.pullConsumer == nil }
+        let orderedTriggers = Set(pushed.filter { $0.ordering != nil }.map(\.name))
+        let unorderedTriggers = pushed.filter { $0.ordering == nil }.map(\.name)
         var keyedTriggers = orderedTriggers
 
         while !isStopping {
@@ -165,7 +171,10 @@ public final class Claimer: Service {
                     let notifications = try open.waitForNotifications(
                         timeoutMilliseconds: Int32(clamped.milliseconds), wakeFD: flow.claimerWakeDescriptor(source: source))
                     flow.drainClaimerWakeups(source: source)
-                    if !notifications.isEmpty { flow.notified(source: source) }
+                    if !notifications.isEmpty {
+                        flow.notified(source: source)
+                        onNotification()
+                    }
                     if notifications.contains(where: { $0.payload == Self.stateChangedPayload }) {
                         nextStateRefresh = .now
                     }

@@ -84,22 +84,25 @@ public struct EventStore {
         let walksKeys = triggers.contains { keyed.contains($0) }
         if walksKeys { parameters.append(PGArray.literal(triggers.map { after[$0] ?? "" })) }
         let result = try connection.query(walksKeys ? Self.claimSQL : Self.unkeyedClaimSQL, parameters)
-        return try result.rows { row throws(PGError) in
-            ClaimedEvent(
-                id: try result.decode(Int64.self, row: row, column: 0),
-                triggerName: try result.decode(String.self, row: row, column: 1),
-                table: TableName(
-                    schema: try result.decode(String.self, row: row, column: 2),
-                    name: try result.decode(String.self, row: row, column: 3)),
-                payload: try result.decode(String.self, row: row, column: 4),
-                tries: try result.decode(Int.self, row: row, column: 5),
-                createdAt: try result.decode(String.self, row: row, column: 6),
-                createdAtEpoch: try result.decode(Double.self, row: row, column: 7),
-                leaseToken: try result.decode(Int64.self, row: row, column: 8),
-                importedID: try result.decodeIfPresent(String.self, row: row, column: 9),
-                orderingKey: try result.decodeIfPresent(String.self, row: row, column: 10),
-                attemptedBefore: try result.decode(Bool.self, row: row, column: 11))
-        }
+        return try result.rows { row throws(PGError) in try Self.decodeClaimed(result, row: row) }
+    }
+
+    /// One row of ``claimedColumns``.
+    static func decodeClaimed(_ result: PGResult, row: Int) throws(PGError) -> ClaimedEvent {
+        ClaimedEvent(
+            id: try result.decode(Int64.self, row: row, column: 0),
+            triggerName: try result.decode(String.self, row: row, column: 1),
+            table: TableName(
+                schema: try result.decode(String.self, row: row, column: 2),
+                name: try result.decode(String.self, row: row, column: 3)),
+            payload: try result.decode(String.self, row: row, column: 4),
+            tries: try result.decode(Int.self, row: row, column: 5),
+            createdAt: try result.decode(String.self, row: row, column: 6),
+            createdAtEpoch: try result.decode(Double.self, row: row, column: 7),
+            leaseToken: try result.decode(Int64.self, row: row, column: 8),
+            importedID: try result.decodeIfPresent(String.self, row: row, column: 9),
+            orderingKey: try result.decodeIfPresent(String.self, row: row, column: 10),
+            attemptedBefore: try result.decode(Bool.self, row: row, column: 11))
     }
 
     static let claimSQL = """

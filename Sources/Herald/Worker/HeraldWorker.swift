@@ -26,6 +26,11 @@ public final class HeraldWorker: Sendable {
     private let lastQueue = Mutex<[String: QueueStats]>([:])
     /// Where each source's database and the configuration disagree, as read at start.
     private let drift = Mutex<[String: TriggerDrift]>([:])
+    /// Rung on every capture NOTIFY a claimer hears: pull consumers' long polls wait on it.
+    public let notificationBell = NotificationBell()
+    /// Where events that failed for good are told (log and alert), once the worker runs:
+    /// the pull API's receives and nacks fail events too.
+    private let failedEventsSink = Mutex<FailedEventsSink?>(nil)
 
     private struct Parts {
         var flow: FlowController
@@ -198,6 +203,14 @@ public final class HeraldWorker: Sendable {
                     failureLog.report(outcomes, now: .now)
                     outcomes.forEach { alerts?.emit($0.failedAlert) }
                 })
+            // Pull consumers serve the single-database form only: its source is the default one.
+            if source.name == SourceConfig.defaultName {
+                let sink = FailedEventsSink { outcomes in
+                    failureLog.report(outcomes, now: .now)
+                    outcomes.forEach { alerts?.emit($0.failedAlert) }
+                }
+                failedEventsSink.withLock { $0 = sink }
+            }
             claimers.append(
                 Claimer(
                     config: scoped, workerID: workerID, installation: installations[source.name], flow: flow, stats: stats,
@@ -205,7 +218,8 @@ public final class HeraldWorker: Sendable {
                     onTriggerStateChange: {
                         reporter.triggerStateChanged(source: source.name, enabled: $0, disabled: $1)
                     },
-                    onDrift: { [self] in record($0, source: source.name, logger: logger) }))
+                    onDrift: { [self] in record($0, source: source.name, logger: logger) },
+                    onNotification: { [notificationBell] in notificationBell.ring() }))
         }
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
@@ -295,6 +309,7 @@ public final class HeraldWorker: Sendable {
                 try QueueStats.readBounded(PGConnection(url: config.database.url), configured: config.listedTriggerNames)
             }
             stats.metrics.setQueueDepth(queue, source: source)
+            stats.metrics.setConsumerLag(queue, consumers: config.consumers, triggers: config.triggers)
             // Read here, not on the claimer's thread: it scans the pending events, and a claim
             // loop that waits for it lets the pool run dry.
             let all = lastQueue.withLock { last in
@@ -407,4 +422,19 @@ struct PeriodicService: Service {
             }
         }
     }
+}
+
+extension HeraldWorker {
+    /// Logs and alerts events that failed for good outside the recorder (pull consumers).
+    func reportFailedEvents(_ outcomes: [DeliveryOutcome]) {
+        guard !outcomes.isEmpty, let sink = failedEventsSink.withLock({ $0 }) else { return }
+        sink.report(outcomes)
+    }
+}
+
+/// Held as an object (see ``DeliveryWake``): a closure copied out of a lock leaked its context.
+final class FailedEventsSink: Sendable {
+    let report: @Sendable ([DeliveryOutcome]) -> Void
+
+    init(_ report: @escaping @Sendable ([DeliveryOutcome]) -> Void) { self.report = report }
 }

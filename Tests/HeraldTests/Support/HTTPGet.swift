@@ -2,9 +2,20 @@ import Foundation
 
 /// A GET with curl (real HTTP, no mock), returning status and body.
 func httpGet(_ url: String, headers: [String] = []) throws -> (status: Int, body: String) {
+    try curl(["-m", "5"] + headers.flatMap { ["-H", $0] } + [url])
+}
+
+/// A JSON POST with curl, with a bearer token when given, returning status and body.
+func httpPost(_ url: String, json: String, token: String?) throws -> (status: Int, body: String) {
+    try curl(
+        ["-m", "40", "-H", "Content-Type: application/json"] + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? [])
+            + ["--data-binary", json, url])
+}
+
+private func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["curl", "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}"] + headers.flatMap { ["-H", $0] } + [url]
+    process.arguments = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}"] + arguments
     let out = Pipe()
     process.standardOutput = out
     try process.run()
