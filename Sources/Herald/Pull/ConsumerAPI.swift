@@ -199,9 +199,12 @@ struct ConsumerAPI: Sendable {
         let now = Date()
         var outcomes: [DeliveryOutcome] = []
         var ackIDByEvent: [Int64: String] = [:]
+        // Each held event's public id once (an id costs four HMACs).
+        let heldByPublicID = Dictionary(
+            held.map { ($0.importedID ?? EventID.uuid(key: admin.key, number: $0.id), $0) }, uniquingKeysWith: { first, _ in first })
         for (publicID, request) in wanted.sorted(by: { $0.key < $1.key }) {
-            guard let event = held.first(where: { ($0.importedID ?? EventID.uuid(key: admin.key, number: $0.id)) == publicID }),
-                event.leaseToken == request.lease, let trigger = triggers[event.triggerName]
+            guard let event = heldByPublicID[publicID], event.leaseToken == request.lease,
+                let trigger = triggers[event.triggerName]
             else {
                 stale.append(request.ackID)
                 continue

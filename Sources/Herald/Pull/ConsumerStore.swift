@@ -73,8 +73,10 @@ struct ConsumerStore {
             """
             SELECT \(EventStore.claimedColumns)
             FROM herald.event_log e
-            WHERE (e.id = ANY ($1::bigint[]) OR e.imported_id = ANY ($2::uuid[])) AND e.locked_by = $3 AND e.status = 'pending'
-            """, [PGArray.literal(numbers), PGArray.literal(importedIDs), Self.holder(consumer)])
+            WHERE \(importedIDs.isEmpty ? "e.id = ANY ($1::bigint[])" : "(e.id = ANY ($1::bigint[]) OR e.imported_id = ANY ($3::uuid[]))")
+              AND e.locked_by = $2 AND e.status = 'pending'
+            """,
+            [PGArray.literal(numbers), Self.holder(consumer)] + (importedIDs.isEmpty ? [] : [PGArray.literal(importedIDs)]))
         return try result.rows { row throws(PGError) in
             var event = try EventStore.decodeClaimed(result, row: row)
             event.tries -= 1
