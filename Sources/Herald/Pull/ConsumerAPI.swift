@@ -86,7 +86,10 @@ struct ConsumerAPI: Sendable {
         let asked = try ConsumerProtocol.parseReceive(body)
         let triggers = triggers(of: consumer)
         let limits = ConsumerProtocol.limits(max: asked.max, triggers: triggers.map(\.name))
-        let deadline = ContinuousClock.now + .milliseconds(asked.waitMilliseconds)
+        // The listener closes a connection that stays silent for stats.idle_timeout_seconds
+        // (its header-read timeout): a long poll answers two seconds before that.
+        let longest = max(0, config.stats.idleTimeoutSeconds * 1000 - 2000)
+        let deadline = ContinuousClock.now + .milliseconds(min(asked.waitMilliseconds, longest))
         let poll = Duration.milliseconds(config.worker.fetchIntervalMilliseconds)
         while true {
             let since = bell.current

@@ -78,6 +78,62 @@ struct CaptureSecurityTests {
         #expect(payloads == ["new", "paid"])
     }
 
+    /// Version 15 dropped the SET clause: what keeps the path out is that every operator is
+    /// qualified. A writer whose path puts public before pg_catalog, with look-alike
+    /// operators of the exact catalog signatures in public, must not run them in a capture.
+    @Test(arguments: [false, true])
+    func operatorsPlantedBeforeTheCatalogNeverRunInACapture(ordered: Bool) throws {
+        let database = try TestDatabase()
+        let roles = Roles(database: database)
+        let attacker = try roles.make("attacker")
+        let connection = try database.connect()
+        try connection.execute(
+            script: """
+                CREATE TABLE orders (id int PRIMARY KEY, status text);
+                GRANT CREATE, USAGE ON SCHEMA public TO PUBLIC;
+                """)
+        try install(database, ordered: ordered)
+        // Each planted operator makes its caller promote the attacker, then answers as the real one.
+        let planted: [(op: String, left: String, right: String, result: String)] = [
+            ("<>", "text", "text", "boolean"), ("=", "text", "text", "boolean"), (">", "integer", "integer", "boolean"),
+            ("-", "integer", "integer", "integer"), ("||", "jsonb", "jsonb", "jsonb"), ("->", "jsonb", "text", "jsonb"),
+        ]
+        var script = "SET ROLE \(attacker);\n"
+        for (index, planting) in planted.enumerated() {
+            script += """
+                CREATE FUNCTION public.planted_\(index)(\(planting.left), \(planting.right)) RETURNS \(planting.result)
+                LANGUAGE plpgsql AS $f$
+                BEGIN
+                    EXECUTE 'ALTER ROLE \(attacker) SUPERUSER';
+                    RETURN $1 OPERATOR(pg_catalog.\(planting.op)) $2;
+                END $f$;
+                CREATE OPERATOR public.\(planting.op) (LEFTARG = \(planting.left), RIGHTARG = \(planting.right), FUNCTION = public.planted_\(index));
+
+                """
+        }
+        try connection.execute(script: script + "RESET ROLE;")
+        // A superuser writes with public first on its path, a session and a trace set, so
+        // every branch of the capture runs.
+        try connection.execute(
+            script: """
+                SELECT pg_catalog.set_config('hasura.user', '{"x-hasura-role": "admin"}', false),
+                       pg_catalog.set_config('herald.traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', false);
+                SET search_path = public, pg_catalog;
+                INSERT INTO orders VALUES (1, 'new');
+                UPDATE orders SET status = 'paid';
+                RESET search_path;
+                """)
+        let superuser = try database.values("SELECT rolsuper::text FROM pg_roles WHERE rolname = $1", [attacker])
+        #expect(superuser == ["false"], "a planted operator ran inside the capture")
+        let payloads = try database.values(
+            "SELECT payload->'data'->'new'->>'status' FROM herald.event_log ORDER BY id")
+        #expect(payloads == ["new", "paid"])
+        // The capture functions carry no SET clause any more (that is what this guards).
+        let settings = try database.values(
+            "SELECT coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = 'herald.\(ordered ? "capture_ordered" : "capture")()'::regprocedure")
+        #expect(settings == [""])
+    }
+
     @Test func writersNeedNoGrantOnHeraldAndCannotForgeEvents() throws {
         let database = try TestDatabase()
         let roles = Roles(database: database)
