@@ -43,6 +43,7 @@ public struct Redactor: Sendable {
         databases.append(config.database.url)
         for url in databases { secrets += Redaction.databaseSecrets(url) }
         if let token = config.stats.bearerToken { secrets.append(token.value) }
+        secrets += config.consumers.map(\.token.value)
         var deliveries: [(webhook: String, source: ValueSource, headers: [HeaderConfig], signing: SigningConfig?)] = []
         for trigger in config.sources.flatMap(\.triggers) + config.triggers {
             deliveries.append((trigger.webhook, trigger.webhookSource, trigger.headers, trigger.signing))

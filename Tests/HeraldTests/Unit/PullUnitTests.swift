@@ -41,6 +41,8 @@ struct PullUnitTests {
         #expect(config.consumers.first?.visibilityTimeoutSeconds == 45)
         #expect(config.consumers.first?.token.value == "secret-token-1234")
         #expect("\(config.consumers)".contains("secret-token-1234") == false)
+        // One redaction for every output surface knows the consumer tokens too.
+        #expect(Redactor(config: config, environment: [:])("token secret-token-1234 leaked") == "token <redacted> leaked")
         let trigger = try #require(config.triggers.first)
         #expect(trigger.pullConsumer == "billing" && trigger.webhook.isEmpty)
         #expect(trigger.displayWebhook == "pull consumer billing")
