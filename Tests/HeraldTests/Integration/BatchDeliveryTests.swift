@@ -42,14 +42,13 @@ struct BatchFixture {
 /// What a receiver got in batches: each request's events, parsed.
 struct ReceivedBatch {
     var webhookID: String
-    var status: Int?
     var events: [[String: Any]]
 
     static func parse(_ requests: [Receiver.Request]) -> [ReceivedBatch] {
         requests.map { request in
             let object = (try? JSONSerialization.jsonObject(with: Data(request.body.utf8))) as? [String: Any]
             return ReceivedBatch(
-                webhookID: request.header("webhook-id") ?? "", status: nil,
+                webhookID: request.header("webhook-id") ?? "",
                 events: object?["events"] as? [[String: Any]] ?? [])
         }
     }

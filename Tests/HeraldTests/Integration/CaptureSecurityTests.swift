@@ -45,8 +45,9 @@ struct CaptureSecurityTests {
         try TriggerInstaller(config: config, logger: logger).install(try database.connect())
     }
 
-    @Test(arguments: [false, true])
-    func aFunctionPlantedOnThePathNeverRunsInACapture(ordered: Bool) throws {
+    /// A database with a captured `orders` table whose schema public anyone may create in, and
+    /// an attacker role (kept alive by the returned `Roles`, which drops it afterwards).
+    func attackedDatabase(ordered: Bool) throws -> (TestDatabase, Roles, String, PGConnection) {
         let database = try TestDatabase()
         let roles = Roles(database: database)
         let attacker = try roles.make("attacker")
@@ -57,6 +58,13 @@ struct CaptureSecurityTests {
                 GRANT CREATE, USAGE ON SCHEMA public TO PUBLIC;
                 """)
         try install(database, ordered: ordered)
+        return (database, roles, attacker, connection)
+    }
+
+    @Test(arguments: [false, true])
+    func aFunctionPlantedOnThePathNeverRunsInACapture(ordered: Bool) throws {
+        let (database, roles, attacker, connection) = try attackedDatabase(ordered: ordered)
+        defer { withExtendedLifetime(roles) {} }
         // The attacker shadows to_jsonb for the table's row type: an exact match beats
         // pg_catalog's polymorphic to_jsonb(anyelement) on an unpinned path.
         try connection.execute(
@@ -83,16 +91,8 @@ struct CaptureSecurityTests {
     /// operators of the exact catalog signatures in public, must not run them in a capture.
     @Test(arguments: [false, true])
     func operatorsPlantedBeforeTheCatalogNeverRunInACapture(ordered: Bool) throws {
-        let database = try TestDatabase()
-        let roles = Roles(database: database)
-        let attacker = try roles.make("attacker")
-        let connection = try database.connect()
-        try connection.execute(
-            script: """
-                CREATE TABLE orders (id int PRIMARY KEY, status text);
-                GRANT CREATE, USAGE ON SCHEMA public TO PUBLIC;
-                """)
-        try install(database, ordered: ordered)
+        let (database, roles, attacker, connection) = try attackedDatabase(ordered: ordered)
+        defer { withExtendedLifetime(roles) {} }
         // Each planted operator makes its caller promote the attacker, then answers as the real one.
         let planted: [(op: String, left: String, right: String, result: String)] = [
             ("<>", "text", "text", "boolean"), ("=", "text", "text", "boolean"), (">", "integer", "integer", "boolean"),

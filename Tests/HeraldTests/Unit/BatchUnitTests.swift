@@ -40,6 +40,16 @@ struct BatchUnitTests {
         let batch = try #require(try parse("batch: {max_events: 500, max_bytes: 65536, max_wait_ms: 0}")?.batch)
         #expect(batch == BatchConfig(maxEvents: 500, maxBytes: 65536, maxWaitMilliseconds: 0))
         #expect(batch.description == "batch(max_events 500, max_bytes 65536, max_wait_ms 0)")
+        // check-config prints it under the trigger.
+        let config = try ConfigLoader.parse(
+            yaml: """
+                database: {url: 'postgres://127.0.0.1/app'}
+                tables:
+                  - table: {schema: public, name: orders}
+                    event_triggers:
+                      - {name: order_changes, definition: {insert: {columns: "*"}}, webhook: http://127.0.0.1:9/hook, batch: {max_events: 500}}
+                """, file: "herald.yaml", environment: [:])
+        #expect(ConfigSummary.text(for: config).contains("batch(max_events 500, max_bytes 1048576, max_wait_ms 1000)"))
     }
 
     @Test(arguments: [
