@@ -62,7 +62,9 @@ public struct Retention {
                 invocations AS (
                     DELETE FROM herald.invocation_log i USING doomed WHERE i.event_id = doomed.id RETURNING 1),
                 deleted AS (
-                    DELETE FROM herald.event_log e USING doomed WHERE e.id = doomed.id RETURNING 1)
+                    DELETE FROM herald.event_log e USING doomed WHERE e.id = doomed.id RETURNING e.trigger_name, e.xid),
+                -- Streams learn what was deleted (a cursor that had not served it gets 410).
+                horizon AS (\(StreamHorizon.recordSQL(from: "deleted")))
                 SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM invocations)
                 """,
                 [scope.literal, String(olderThanSeconds), String(batchSize), trigger])

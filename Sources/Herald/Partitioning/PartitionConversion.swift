@@ -39,6 +39,7 @@ struct PartitionedTable: Sendable {
             ("event_log_finished", "(finished_at) WHERE status <> 'pending'"),
             ("event_log_payload", "USING gin (payload jsonb_path_ops) WITH (gin_pending_list_limit = 64) WHERE status <> 'pending'"),
             ("event_log_imported_id", "(imported_id) WHERE imported_id IS NOT NULL"),
+            ("event_log_stream", "(trigger_name, xid, id) WHERE xid IS NOT NULL"),
         ],
         demotedUnique: ["event_log_imported_id"])
 

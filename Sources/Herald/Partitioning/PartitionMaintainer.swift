@@ -191,6 +191,9 @@ public struct PartitionMaintainer {
                             LOCK TABLE herald.event_log, herald.invocation_log IN ACCESS EXCLUSIVE MODE
                             """)
                     guard try mayDrop(partition.name, now: now) else { return false }
+                    // Streams learn what goes with the partition (a dropped table fires no
+                    // delete): the newest transaction per trigger, from its stream index.
+                    try connection.execute(script: StreamHorizon.recordSQL(from: "herald.\(partition.name)"))
                     try connection.execute(script: "ALTER TABLE herald.event_log DETACH PARTITION herald.\(partition.name)")
                     try connection.execute(script: "DROP TABLE herald.\(partition.name)")
                     if let sibling {

@@ -49,6 +49,13 @@ extension Int: PGDecodable {
     }
 }
 
+/// Transaction ids (`xid8`): 64 bits, the epoch above the 32-bit id.
+extension UInt64: PGDecodable {
+    public static func decode(pgText text: UnsafePointer<CChar>, length: Int) -> UInt64? {
+        Int64.decode(pgText: text, length: length).flatMap { UInt64(exactly: $0) }
+    }
+}
+
 extension Int32: PGDecodable {
     public static func decode(pgText text: UnsafePointer<CChar>, length: Int) -> Int32? {
         Int64.decode(pgText: text, length: length).flatMap { Int32(exactly: $0) }

@@ -130,10 +130,11 @@ public struct ScheduledEventAdmin {
             gone AS (
                 DELETE FROM herald.event_log e USING target
                 WHERE e.id = target.id AND target.scheduled AND target.status = 'pending' AND NOT target.leased
-                RETURNING e.id),
+                RETURNING e.id, e.trigger_name, e.xid),
             -- Attempt rows have no foreign key (schema version 13): they go with their event.
             attempts AS (
-                DELETE FROM herald.invocation_log i USING gone WHERE i.event_id = gone.id)
+                DELETE FROM herald.invocation_log i USING gone WHERE i.event_id = gone.id),
+            horizon AS (\(StreamHorizon.recordSQL(from: "gone")))
             SELECT target.status, target.scheduled, target.leased, target.locked_by, (SELECT count(*) FROM gone)
             FROM target
             """, [String(number)])

@@ -47,6 +47,8 @@ public struct StatsDocument: Encodable, Sendable {
         var latencyMsP90: Double?
         var latencyMsP99: Double?
         var queue: QueueStats.Trigger?
+        /// Clients of `GET /v1/stream/{trigger}` connected now.
+        var streamClients: Int
     }
 
     public struct SourceStatus: Encodable, Sendable {
@@ -98,6 +100,7 @@ public struct StatsDocument: Encodable, Sendable {
             oldestPendingAgeSeconds: snapshot.oldestPendingAgeSeconds, recorderFlushes: snapshot.recorderFlushes,
             recorderErrors: snapshot.recorderErrors)
         let perTrigger = worker.stats.perTrigger()
+        let streamClients = worker.streamClients.current
         var triggers: [String: TriggerStats] = [:]
         for (ref, _) in config.triggersBySource {
             let key = ref.description
@@ -108,7 +111,8 @@ public struct StatsDocument: Encodable, Sendable {
             triggers[key] = TriggerStats(
                 delivered: counts.delivered, retried: counts.retried, failed: counts.failed,
                 latencyMsP50: milliseconds(0.5), latencyMsP90: milliseconds(0.9), latencyMsP99: milliseconds(0.99),
-                queue: queues[ref.source]?.triggers.first { $0.trigger == ref.name })
+                queue: queues[ref.source]?.triggers.first { $0.trigger == ref.name },
+                streamClients: ref.source == SourceConfig.defaultName ? streamClients[ref.name] ?? 0 : 0)
         }
         self.triggers = triggers
         memory = ProcessMemory.current()

@@ -49,6 +49,10 @@ public enum StatsServer {
             ConsumerAPI(config: worker.config, bell: worker.notificationBell, logger: logger) { worker.reportFailedEvents($0) }
                 .register(on: router)
         }
+        StreamAPI(
+            config: worker.config, bell: worker.notificationBell, clients: worker.streamClients,
+            listenerIsLoopback: address.isLoopback, logger: logger
+        ).register(on: router)
         if worker.config.console.enabled {
             Console(config: worker.config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)
         }
@@ -155,7 +159,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         let path = request.uri.path
-        // The console and the pull API (each consumer its own token) authenticate themselves.
+        // The console, the pull API (each consumer its own token) and the stream authenticate themselves.
         guard let token, path != "/healthz", path != "/console", !path.hasPrefix("/console/"), !path.hasPrefix("/v1/") else {
             return try await next(request, context)
         }

@@ -28,6 +28,8 @@ public final class HeraldWorker: Sendable {
     private let drift = Mutex<[String: TriggerDrift]>([:])
     /// Rung on every capture NOTIFY a claimer hears: pull consumers' long polls wait on it.
     public let notificationBell = NotificationBell()
+    /// Stream clients connected to this worker's listener, per trigger.
+    public let streamClients = StreamClients()
     /// Where events that failed for good are told (log and alert), once the worker runs:
     /// the pull API's receives and nacks fail events too.
     private let failedEventsSink = Mutex<FailedEventsSink?>(nil)
