@@ -13,10 +13,14 @@ public struct Console: Sendable {
     let links: ConsoleLinks
     let logger: Logger
     let logins = SharedLoginLimiter()
+    /// The stream clients of the worker serving this console; nil for `herald console`,
+    /// which serves no stream.
+    let streamClients: StreamClients?
 
     /// `listenerIsLoopback` decides whether an open (token-less) console checks the Host header.
-    public init(config: HeraldConfig, listenerIsLoopback: Bool, logger: Logger) {
+    public init(config: HeraldConfig, listenerIsLoopback: Bool, logger: Logger, streamClients: StreamClients? = nil) {
         self.config = config
+        self.streamClients = streamClients
         auth = ConsoleAuth(
             token: config.stats.bearerToken, listenerIsLoopback: listenerIsLoopback,
             secureCookie: config.console.publicURL.lowercased().hasPrefix("https://"))
@@ -212,7 +216,8 @@ public struct Console: Sendable {
         }
         return ConsoleResponse.html(
             OverviewPage.render(
-                queue: queue, throughput: throughput, states: states, triggers: config.triggers, context: page))
+                queue: queue, throughput: throughput, states: states, triggers: config.triggers,
+                streamClients: streamClients?.current ?? [:], context: page))
     }
 
     private func events(_ request: Request, _ page: PageContext) async throws -> Response {

@@ -2,7 +2,8 @@
 enum OverviewPage {
     static func render(
         queue: QueueStats, throughput: [String: EventBrowser.Throughput],
-        states: [String: EventBrowser.TriggerState] = [:], triggers: [TriggerConfig], context: PageContext
+        states: [String: EventBrowser.TriggerState] = [:], triggers: [TriggerConfig], streamClients: [String: Int] = [:],
+        context: PageContext
     ) -> Markup {
         let rows: [Markup] = queue.triggers.map { trigger in
             let configured = triggers.first { $0.name == trigger.trigger }
@@ -14,6 +15,7 @@ enum OverviewPage {
             let target: String = configured.map {
                 "\($0.table) → \($0.displayWebhook)" + ($0.batch == nil || $0.pullConsumer != nil ? "" : " (\(TriggerAdmin.delivery(of: $0)))")
             } ?? ""
+            let readers = streamClients[trigger.trigger].map { " · \($0) stream client\($0 == 1 ? "" : "s")" } ?? ""
             let stored = states[trigger.trigger] ?? EventBrowser.TriggerState()
             let state: Markup
             if configured == nil {
@@ -27,7 +29,7 @@ enum OverviewPage {
             }
             return """
                 <tr data-trigger="\(trigger.trigger)"><td><a href="\(ConsoleLinks.events(events))">\(trigger.trigger)</a>\
-                <div class="muted">\(target)</div></td>\
+                <div class="muted">\(target)\(readers)</div></td>\
                 <td>\(state)</td>\
                 <td class="num" data-count="pending"><a href="\(ConsoleLinks.events(pending))">\(trigger.pending)</a></td>\
                 <td class="num" data-count="in_flight">\(trigger.inFlight)</td>\

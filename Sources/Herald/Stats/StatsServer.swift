@@ -54,7 +54,10 @@ public enum StatsServer {
             listenerIsLoopback: address.isLoopback, logger: logger
         ).register(on: router)
         if worker.config.console.enabled {
-            Console(config: worker.config, listenerIsLoopback: address.isLoopback, logger: logger).register(on: router)
+            Console(
+                config: worker.config, listenerIsLoopback: address.isLoopback, logger: logger,
+                streamClients: worker.streamClients
+            ).register(on: router)
         }
         // Hummingbird's idle timer restarts only when a whole request part (head, body chunk,
         // end) arrives, so it is also the header-read timeout: a client trickling a partial

@@ -316,6 +316,12 @@ struct PartitionTests {
         #expect(try setup.database.values("SELECT count(*) FROM herald.\(holding)") == ["51"])
         #expect(try setup.count("true") == 51)
         #expect(report.longestLockMilliseconds < 2000)
+        // Streams learn what went with the partition: its newest transaction (the one that
+        // wrote all these rows) is the trigger's stream horizon.
+        #expect(
+            try setup.database.values(
+                "SELECT h.xid = (SELECT max(xid) FROM herald.event_log) FROM herald.stream_horizon h WHERE h.trigger_name = 'items_hook'")
+                == ["t"])
 
         // The held event is still delivered; then its partition goes too.
         let worker = try WorkerProcess(configPath: setup.configPath)

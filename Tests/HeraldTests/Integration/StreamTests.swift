@@ -261,6 +261,8 @@ struct StreamTests {
         #expect(try eventually(timeout: 10) { try httpGet("\(setup.base)/metrics", headers: auth).body.contains("herald_stream_clients{trigger=\"items_changes\"} 1") })
         let stats = try httpGet("\(setup.base)/stats", headers: auth).body
         #expect(stats.contains("\"stream_clients\":1"), "\(stats)")
+        let overview = try httpGet("\(setup.base)/console", headers: auth).body
+        #expect(overview.contains("1 stream client<"), "\(overview.suffix(3000))")
         let committed = Date()
         try setup.connection.execute(script: "INSERT INTO items (n) VALUES (42)")
         #expect(try eventually(timeout: 5) { try String(contentsOfFile: output, encoding: .utf8).contains("\"n\": 42") })
