@@ -15,7 +15,7 @@ struct StreamFixture {
     let listen: String
     let token: String?
 
-    init(token: String? = nil) throws {
+    init(token: String? = nil, listenHost: String = "127.0.0.1", statsExtra: String = "") throws {
         database = try TestDatabase()
         connection = try database.connect()
         receiver = try Receiver()
@@ -23,12 +23,12 @@ struct StreamFixture {
         try connection.execute(
             script: "CREATE TABLE items (id serial PRIMARY KEY, writer int NOT NULL DEFAULT 0, txn int NOT NULL DEFAULT 0, n int NOT NULL)")
         let port = try freePort()
-        listen = "127.0.0.1:\(port)"
-        base = "http://\(listen)"
+        listen = "\(listenHost):\(port)"
+        base = "http://127.0.0.1:\(port)"
         let yaml = """
             database: {url: '\(database.url)'}
             worker: {fetch_interval_ms: 100, recorder_flush_interval_ms: 5, stats_log_interval_seconds: 1}
-            stats: {listen: "\(listen)"\(token == nil ? "" : ", bearer_token_env: STREAM_TEST_TOKEN")}
+            stats: {listen: "\(listen)"\(token == nil ? "" : ", bearer_token_env: STREAM_TEST_TOKEN")\(statsExtra)}
             tables:
               - table: {schema: public, name: items}
                 event_triggers:
@@ -48,9 +48,10 @@ struct StreamFixture {
     func worker() throws -> WorkerProcess {
         let worker = try WorkerProcess(
             configPath: configPath, environment: environment.merging(["HERALD_STATS_LISTEN": listen]) { $1 },
-            readiness: token == nil)
+            readiness: false)
         if token == nil {
-            guard worker.waitUntilStarted() else { throw ReceiverError(message: "worker not ready: \(worker.log.suffix(2000))") }
+            let ready = try eventually(timeout: 30) { try httpGet("\(base)/readyz").status == 200 }
+            guard ready else { throw ReceiverError(message: "worker not ready: \(worker.log.suffix(2000))") }
         } else {
             let ready = try eventually(timeout: 30) {
                 try httpGet("\(base)/readyz", headers: ["Authorization: Bearer \(token ?? "")"]).status == 200
@@ -293,6 +294,17 @@ struct StreamTests {
         #expect(badBatch.status == 400 && badBatch.body.contains("batch"), "\(badBatch.body)")
         let unknownParameter = try httpGet(url + "&limit=5", headers: auth)
         #expect(unknownParameter.status == 400 && unknownParameter.body.contains("'limit'"), "\(unknownParameter.body)")
+        #expect(worker.terminate() == 0)
+    }
+
+    /// A listener that is not loopback and has no token (allowed only with
+    /// `allow_unauthenticated`) serves /stats, but never the stream: events are data.
+    @Test func aTokenlessListenerThatIsNotLoopbackRefusesTheStream() throws {
+        let setup = try StreamFixture(listenHost: "0.0.0.0", statsExtra: ", allow_unauthenticated: true")
+        let worker = try setup.worker()
+        let refused = try httpGet("\(setup.base)/v1/stream/items_changes?format=json")
+        #expect(refused.status == 403 && refused.body.contains("bearer_token_env"), "\(refused.body)")
+        #expect(try httpGet("\(setup.base)/stats").status == 200)
         #expect(worker.terminate() == 0)
     }
 }
