@@ -9,6 +9,7 @@ public struct InstallError: Error, CustomStringConvertible, Sendable, Equatable 
         public static let notATable = Code("not_a_table")
         public static let noPrimaryKey = Code("no_primary_key")
         public static let invalidFilter = Code("invalid_filter")
+        public static let unsupportedPlacement = Code("unsupported_placement")
 
         public var description: String { name }
     }

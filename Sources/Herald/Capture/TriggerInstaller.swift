@@ -238,6 +238,9 @@ public struct TriggerInstaller {
                 code: .notATable, trigger: trigger.name, table: trigger.table,
                 message: "\(trigger.table) is not a table; capture triggers need a table (trigger \(trigger.name))")
         }
+        if let placement = try CitusPlacement.of(oid: oid, connection), let refusal = placement.refusal(trigger: trigger) {
+            throw InstallError(code: .unsupportedPlacement, trigger: trigger.name, table: trigger.table, message: refusal)
+        }
         let columns = try connection.query(
             "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped", [oid])
         return Set(columns.column(0).compactMap { $0 })

@@ -7,7 +7,9 @@ import Testing
 /// receiver: the stream reads beside delivery, changing nothing), and a worker listening on
 /// loopback, optionally with a bearer token.
 struct StreamFixture {
-    let database: TestDatabase
+    let url: String
+    /// What keeps the database alive: a database on the shared server, or a server of its own.
+    let owner: AnyObject?
     let connection: PGConnection
     let receiver: Receiver
     let configPath: String
@@ -15,9 +17,16 @@ struct StreamFixture {
     let listen: String
     let token: String?
 
-    init(token: String? = nil, listenHost: String = "127.0.0.1", statsExtra: String = "") throws {
-        database = try TestDatabase()
-        connection = try database.connect()
+    init(token: String? = nil, listenHost: String = "127.0.0.1", statsExtra: String = "", server: DedicatedPostgres? = nil) throws {
+        if let server {
+            url = server.url
+            owner = server
+        } else {
+            let database = try TestDatabase()
+            url = database.url
+            owner = database
+        }
+        connection = try PGConnection(url: url)
         receiver = try Receiver()
         self.token = token
         try connection.execute(
@@ -26,7 +35,7 @@ struct StreamFixture {
         listen = "\(listenHost):\(port)"
         base = "http://127.0.0.1:\(port)"
         let yaml = """
-            database: {url: '\(database.url)'}
+            database: {url: '\(url)'}
             worker: {fetch_interval_ms: 100, recorder_flush_interval_ms: 5, stats_log_interval_seconds: 1}
             stats: {listen: "\(listen)"\(token == nil ? "" : ", bearer_token_env: STREAM_TEST_TOKEN")\(statsExtra)}
             tables:
@@ -40,6 +49,8 @@ struct StreamFixture {
         let install = try runHerald(["install-triggers", "--config", configPath], environment: environment)
         guard install.status == 0 else { throw ReceiverError(message: "install-triggers failed: \(install.stderr)") }
     }
+
+    func connect() throws -> PGConnection { try PGConnection(url: url) }
 
     var environment: [String: String] { token.map { ["STREAM_TEST_TOKEN": $0] } ?? [:] }
 
@@ -107,7 +118,7 @@ struct StreamTests {
 
         // 250 rounds of four transactions of ten rows each, inserted interleaved (so ids
         // alternate between transactions) and committed in a shuffled order.
-        let writers = try (0..<4).map { _ in try setup.database.connect() }
+        let writers = try (0..<4).map { _ in try setup.connect() }
         var generator = SystemRandomNumberGenerator()
         var n = 0
         for round in 0..<250 {
@@ -166,8 +177,8 @@ struct StreamTests {
         let worker = try setup.worker()
         let start = try setup.poll(after: "now")
         #expect(start.events.isEmpty)
-        let early = try setup.database.connect()
-        let late = try setup.database.connect()
+        let early = try setup.connect()
+        let late = try setup.connect()
         try early.execute(script: "BEGIN; INSERT INTO items (n) VALUES (1)")  // the lower id
         try late.execute(script: "BEGIN; INSERT INTO items (n) VALUES (2); COMMIT")
         let first = try setup.poll(after: start.cursor)
@@ -294,6 +305,37 @@ struct StreamTests {
         #expect(badBatch.status == 400 && badBatch.body.contains("batch"), "\(badBatch.body)")
         let unknownParameter = try httpGet(url + "&limit=5", headers: auth)
         #expect(unknownParameter.status == 400 && unknownParameter.body.contains("'limit'"), "\(unknownParameter.body)")
+        #expect(worker.terminate() == 0)
+    }
+
+    /// The database restarts under a connected SSE client: the stream waits it out on the
+    /// same connection to the client and goes on from its cursor, every event exactly once.
+    @Test func aDatabaseRestartUnderAStreamLosesAndRepeatsNothing() throws {
+        let server = try DedicatedPostgres()
+        let setup = try StreamFixture(server: server)
+        let worker = try setup.worker()
+        let output = try temporaryFile("", suffix: ".jsonl")
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", Self.clientScript, setup.base, "items_changes", "--out", output, "--stop-after", "200", "--idle-exit", "60"]
+        try client.run()
+        try setup.connection.execute(script: "INSERT INTO items (n) SELECT g FROM generate_series(1, 100) g")
+        func received() throws -> [Int] {
+            try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").compactMap {
+                let event = (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                return (event?["payload"] as? [String: Any]).flatMap { StreamFixture.n(["payload": $0]) }
+            }
+        }
+        #expect(try eventually(timeout: 20) { try received().count == 100 })
+        try server.stop()
+        Thread.sleep(forTimeInterval: 2)
+        try server.start()
+        let after = try PGConnection(url: setup.url)
+        try after.execute(script: "INSERT INTO items (n) SELECT g FROM generate_series(101, 200) g")
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0)
+        #expect(try received() == Array(1...200), "\(worker.log.suffix(2000))")
+        #expect(worker.log.contains("stream read failed; retrying"))
         #expect(worker.terminate() == 0)
     }
 

@@ -12,9 +12,11 @@ final class DedicatedPostgres: @unchecked Sendable {
             .appendingPathComponent("../../../scripts/lib/common.sh").standardized.path
     }
 
-    init() throws {
+    /// `settings`: more server settings (`name=value`), e.g. `shared_preload_libraries=citus`.
+    init(settings: [String] = []) throws {
+        let extra = settings.map { " '\($0)'" }.joined()
         let output = try Self.bash(
-            "source '\(Self.commonScript)' && herald_pg_start fsync=off >/dev/null 2>&1 "
+            "source '\(Self.commonScript)' && herald_pg_start fsync=off\(extra) >/dev/null 2>&1 "
                 + "&& printf '%s\\n%s\\n%s\\n' \"$HERALD_TEST_DATABASE_URL\" \"$HERALD_PG_DIR\" \"$HERALD_TEST_PG_CTL\"")
         let lines = output.split(separator: "\n").map(String.init)
         guard lines.count == 3 else { throw ReceiverError(message: "could not start PostgreSQL: \(output)") }
