@@ -100,8 +100,18 @@ struct CitusTests {
         let worker = try WorkerProcess(configPath: try config(["audits"]))
         try connection.execute(script: "INSERT INTO audits (body) SELECT 'row ' || g FROM generate_series(1, 20) g")
         #expect(try eventually(timeout: 30) { try receiver.requests().count == 20 }, "\(worker.log.suffix(2000))")
-        // And writes to the distributed table still work beside it.
-        try connection.execute(script: "INSERT INTO orders VALUES (7, 5000, 1)")
+        // And writes to the distributed table still work beside it, also in one transaction
+        // with a captured write: Citus commits the worker nodes' part with two-phase commit,
+        // but the coordinator's own transaction (which sends the capture's NOTIFY) normally.
+        try connection.execute(
+            script: """
+                BEGIN;
+                INSERT INTO orders SELECT g % 50, 5000 + g, g FROM generate_series(1, 100) g;
+                INSERT INTO audits (body) VALUES ('beside a multi-node write');
+                COMMIT;
+                """)
+        #expect(try connection.query("SELECT count(*) FROM orders")[0, 0] == "1100")
+        #expect(try eventually(timeout: 30) { try receiver.requests().count == 21 }, "\(worker.log.suffix(2000))")
         #expect(worker.terminate() == 0)
     }
 }
