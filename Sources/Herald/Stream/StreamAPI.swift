@@ -182,18 +182,16 @@ struct StreamAPI: Sendable {
     }
 
     private func startingCursor(_ asked: Request) async throws -> StreamCursor {
+        let (horizon, current) = try await database.run { try StreamStore(connection: $0).start(trigger: asked.trigger) }
         switch asked.start {
         case .cursor(let cursor):
             // Checked again with every read (in the read's own snapshot); this answers a stale
             // cursor with 410 before a stream starts.
-            let (horizon, _) = try await database.run { try StreamStore(connection: $0).start(trigger: asked.trigger) }
             if cursor.hasLost(horizon: horizon), let horizon { throw Gone(horizon: horizon) }
             return cursor
         case .now:
-            let (_, current) = try await database.run { try StreamStore(connection: $0).start(trigger: asked.trigger) }
             return StreamCursor(served: current)
         case .oldest:
-            let (horizon, _) = try await database.run { try StreamStore(connection: $0).start(trigger: asked.trigger) }
             return horizon.map(StreamCursor.after(horizon:)) ?? .origin
         }
     }

@@ -17,6 +17,9 @@ struct StreamFixture {
     let listen: String
     let token: String?
 
+    /// A configured secret (the webhook's header value) that a test may plant in a row.
+    static let plantedSecret = "stream-planted-secret-7f3a"
+
     init(token: String? = nil, listenHost: String = "127.0.0.1", statsExtra: String = "", server: DedicatedPostgres? = nil) throws {
         if let server {
             url = server.url
@@ -44,6 +47,7 @@ struct StreamFixture {
                   - name: items_changes
                     definition: {insert: {columns: "*"}, update: {columns: "*"}}
                     webhook: \(receiver.url("/items"))
+                    headers: [{name: X-Key, value_from_env: STREAM_PLANTED_SECRET}]
             """
         configPath = try temporaryFile(yaml)
         let install = try runHerald(["install-triggers", "--config", configPath], environment: environment)
@@ -52,7 +56,9 @@ struct StreamFixture {
 
     func connect() throws -> PGConnection { try PGConnection(url: url) }
 
-    var environment: [String: String] { token.map { ["STREAM_TEST_TOKEN": $0] } ?? [:] }
+    var environment: [String: String] {
+        ["STREAM_PLANTED_SECRET": Self.plantedSecret].merging(token.map { ["STREAM_TEST_TOKEN": $0] } ?? [:]) { $1 }
+    }
 
     /// A worker, once its listener answers (with a token, /readyz would need it too: wait
     /// for /healthz and then for the LISTEN the stream's wake-ups come from).
@@ -336,6 +342,29 @@ struct StreamTests {
         #expect(client.terminationStatus == 0)
         #expect(try received() == Array(1...200), "\(worker.log.suffix(2000))")
         #expect(worker.log.contains("stream read failed; retrying"))
+        #expect(worker.terminate() == 0)
+    }
+
+    /// Both forms pass through the listener's one redaction: a configured secret written into
+    /// a row reaches no stream client, in the JSON answer or in the SSE stream.
+    @Test func aSecretPlantedInARowIsRedactedInBothForms() throws {
+        let setup = try StreamFixture()
+        try setup.connection.execute(
+            script: """
+                ALTER TABLE items ADD COLUMN note text;
+                INSERT INTO items (n) VALUES (1);
+                INSERT INTO items (n, note) VALUES (2, 'key=\(StreamFixture.plantedSecret)');
+                """)
+        let worker = try setup.worker()
+        let json = try setup.poll(after: nil)
+        #expect(json.events.count == 2)
+        #expect(!json.body.contains(StreamFixture.plantedSecret))
+        #expect(json.body.contains(Redaction.placeholder), "\(json.body)")
+        // SSE: what arrives in five seconds (the stream never ends by itself).
+        let sse = try httpGet("\(setup.base)/v1/stream/items_changes").body
+        #expect(sse.contains("\"n\": 2"), "\(sse)")
+        #expect(!sse.contains(StreamFixture.plantedSecret))
+        #expect(sse.contains(Redaction.placeholder), "\(sse)")
         #expect(worker.terminate() == 0)
     }
 
