@@ -1,4 +1,8 @@
+#define _GNU_SOURCE
 #include "CMallocStats.h"
+
+#include <pthread.h>
+#include <string.h>
 
 #include <malloc.h>
 
@@ -10,4 +14,11 @@ herald_malloc_stats herald_read_malloc_stats(void) {
 
 int herald_malloc_trim(void) {
     return malloc_trim(0);
+}
+
+int herald_set_thread_name(const char *name) {
+    char cut[16];
+    strncpy(cut, name, sizeof cut - 1);
+    cut[sizeof cut - 1] = '\0';
+    return pthread_setname_np(pthread_self(), cut);
 }

@@ -19,4 +19,9 @@ herald_malloc_stats herald_read_malloc_stats(void);
 /// top of the main heap. Returns 1 if any memory was released.
 int herald_malloc_trim(void);
 
+/// pthread_setname_np for the calling thread (glibc declares it only under _GNU_SOURCE, so
+/// Swift's Glibc module does not export it either): the kernel's name for the thread, shown
+/// by top -H, ps -L and profilers. Names longer than 15 bytes are cut. Returns 0 on success.
+int herald_set_thread_name(const char *name);
+
 #endif

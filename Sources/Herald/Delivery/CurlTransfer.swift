@@ -3,17 +3,15 @@ import CCurlShims
 import Foundation
 
 /// One HTTP request in flight (a POST unless a request transform names another method):
-/// owns its header list and body copy and frees them in `deinit`. The curl easy handle is
-/// lent by the deliverer's ``CurlHandlePool`` and returned after the transfer. Used only on
-/// the deliverer's thread.
+/// owns one allocation holding its header list, its error buffer and its body (see
+/// ``RequestBlock``), freed in `deinit`. The curl easy handle is lent by the deliverer's
+/// ``CurlHandlePool`` and returned after the transfer. Used only on the deliverer's thread.
 final class CurlTransfer {
     let handle: UnsafeMutableRawPointer
     let job: DeliveryJob
     let request: DeliveryRequest
     let startedAt: ContinuousClock.Instant
-    private var headerList: UnsafeMutablePointer<curl_slist>?
-    private let body: UnsafeMutableRawBufferPointer
-    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+    private let block: RequestBlock
 
     /// The response body, up to `responseLimit` bytes; the rest is counted, not kept.
     private(set) var response: [UInt8] = []
@@ -27,22 +25,24 @@ final class CurlTransfer {
         _ = curl_global_init(3)
     }()
 
-    init(handle: UnsafeMutableRawPointer, job: DeliveryJob, request: DeliveryRequest, responseLimit: Int) {
+    /// `startedAt`: when the deliverer's turn that starts it began (one clock read per turn,
+    /// not per transfer; the difference is the turn's own microseconds).
+    init(
+        handle: UnsafeMutableRawPointer, job: DeliveryJob, request: DeliveryRequest, responseLimit: Int,
+        startedAt: ContinuousClock.Instant = .now
+    ) {
         self.handle = handle
         self.job = job
         self.request = request
         self.responseLimit = responseLimit
-        self.startedAt = .now
-        body = UnsafeMutableRawBufferPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
-        body.copyBytes(from: request.body)
-        errorBuffer.initialize(to: 0)
+        self.startedAt = startedAt
+        // curl would otherwise wait for "100 Continue" before sending bodies over 1 MiB.
+        block = RequestBlock(headers: request.headers, extraLines: ["Expect:"], body: request.body)
         configure()
     }
 
     deinit {
-        curl_slist_free_all(headerList)
-        body.deallocate()
-        errorBuffer.deallocate()
+        block.deallocate()
     }
 
     /// Sets every option that differs between transfers. Handles are reused without
@@ -52,7 +52,7 @@ final class CurlTransfer {
         herald_easy_setopt_string(handle, CURLOPT_URL, request.url)
         if request.sendsBody {
             herald_easy_setopt_long(handle, CURLOPT_POST, 1)
-            herald_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress)
+            herald_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, block.body)
             herald_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
         } else {
             // No body at all: not even "Content-Length: 0", which a GET must not carry.
@@ -68,14 +68,8 @@ final class CurlTransfer {
         // The whole request, connect to last byte; time queued in Herald does not count
         // because a transfer is only created when a slot is free.
         herald_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, job.timeoutMilliseconds)
-        herald_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
-
-        for header in request.headers {
-            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
-        }
-        // curl would otherwise wait for "100 Continue" before sending bodies over 1 MiB.
-        headerList = curl_slist_append(headerList, "Expect:")
-        herald_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+        herald_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, block.errorBuffer)
+        herald_easy_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(block.headers))
 
         let context = Unmanaged.passUnretained(self).toOpaque()
         herald_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
@@ -141,7 +135,7 @@ final class CurlTransfer {
             herald_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
             return .response(status: status, retryAfter: retryAfter)
         }
-        let detail = String(cString: errorBuffer)
+        let detail = String(cString: block.errorBuffer)
         let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
         return .failure(Self.classify(code), message: message)
     }

@@ -15,10 +15,12 @@ public final class DeliveryJob: Sendable, FlowJob {
     public let events: [ClaimedEvent]
     /// The batch's `webhook-id` when the request carries a batch (`batch:`); nil for one event.
     public let batchID: String?
-    public let trigger: TriggerConfig
-    public let policy: RetryPolicy
+    /// The trigger, its retry policy and host, shared by every job of the trigger.
+    public let route: TriggerRoute
+    public var trigger: TriggerConfig { _read { yield route.trigger } }
+    public var policy: RetryPolicy { _read { yield route.policy } }
     /// scheme://host:port, the unit of the per-host limit.
-    public let hostKey: String
+    public var hostKey: String { route.hostKey }
     public let timeoutMilliseconds: Int
     public let prepared: DeliveryRequest.Prepared
     /// Lease end minus the request timeout: a job not started by then is dropped unsent.
@@ -28,26 +30,35 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// recorded as that failure instead.
     public let refusal: (DeliveryErrorClass, String)?
 
-    public var triggerName: String { trigger.name }
+    public var triggerName: String { route.trigger.name }
     public var sourceName: String { event.source }
 
-    /// `hostKey` defaults to one parsed from the webhook; the claimer passes one it parsed
-    /// once per trigger, because URL parsing per event showed in profiles. `leaseEnds` is
-    /// the lease as this worker sees it: the local time the claim was sent plus the lease
-    /// (the database's lease starts later, so this errs on the safe side).
-    public init(
+    /// `hostKey` defaults to one parsed from the webhook. `leaseEnds` is the lease as this
+    /// worker sees it: the local time the claim was sent plus the lease (the database's
+    /// lease starts later, so this errs on the safe side).
+    public convenience init(
         event: ClaimedEvent, trigger: TriggerConfig, policy: RetryPolicy, installation: EventIDKey, hostKey: String? = nil,
         leaseEnds: ContinuousClock.Instant, refusal: (DeliveryErrorClass, String)? = nil
+    ) {
+        self.init(
+            event: event, route: TriggerRoute(trigger: trigger, policy: policy, hostKey: hostKey),
+            installation: installation, leaseEnds: leaseEnds, refusal: refusal)
+    }
+
+    /// The claimer's form: the route was made once for the trigger, because copying the
+    /// trigger's configuration, parsing its URL and building its header list per event
+    /// showed in profiles.
+    public init(
+        event: ClaimedEvent, route: TriggerRoute, installation: EventIDKey, leaseEnds: ContinuousClock.Instant,
+        refusal: (DeliveryErrorClass, String)? = nil
     ) {
         self.event = event
         events = [event]
         batchID = nil
-        self.trigger = trigger
-        self.policy = policy
-        self.hostKey = hostKey ?? DeliveryJob.hostKey(trigger.webhook)
-        timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
+        self.route = route
+        timeoutMilliseconds = route.trigger.retry.timeoutSeconds * 1000
         startDeadline = leaseEnds - .milliseconds(timeoutMilliseconds)
-        let prepared = DeliveryRequest.Prepared(event: event, trigger: trigger, installation: installation)
+        let prepared = DeliveryRequest.Prepared(event: event, route: route, installation: installation)
         self.prepared = prepared
         // A transform that fails on this event is final: the receiver was never asked.
         self.refusal = refusal ?? prepared.transformFailure.map { (DeliveryErrorClass.unsendable, $0) }
@@ -58,21 +69,20 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// for the same events, so a receiver can tell a repeated batch). A transform applies
     /// to the batch as a whole.
     public init(
-        batch: [(event: ClaimedEvent, payload: [UInt8])], trigger: TriggerConfig, policy: RetryPolicy,
-        installation: EventIDKey, hostKey: String, leaseEnds: ContinuousClock.Instant
+        batch: [(event: ClaimedEvent, payload: [UInt8])], route: TriggerRoute, installation: EventIDKey,
+        leaseEnds: ContinuousClock.Instant
     ) {
         precondition(!batch.isEmpty, "a batch holds at least one event")
         event = batch[0].event
         events = batch.map(\.event)
         let batchID = BatchID.make(key: installation, events: events.map(\.id))
         self.batchID = batchID
-        self.trigger = trigger
-        self.policy = policy
-        self.hostKey = hostKey
-        timeoutMilliseconds = trigger.retry.timeoutSeconds * 1000
+        self.route = route
+        timeoutMilliseconds = route.trigger.retry.timeoutSeconds * 1000
         startDeadline = leaseEnds - .milliseconds(timeoutMilliseconds)
         let prepared = DeliveryRequest.Prepared(
-            payload: DeliveryRequest.batchBody(batch.map(\.payload)), trigger: trigger, messageID: batchID)
+            payload: DeliveryRequest.batchBody(batch.map(\.payload)), trigger: route.trigger, messageID: batchID,
+            configuredHeaders: route.configuredHeaders)
         self.prepared = prepared
         refusal = prepared.transformFailure.map { (DeliveryErrorClass.unsendable, $0) }
     }
@@ -144,7 +154,7 @@ public final class Deliverer: Service {
         let share = (settings.httpPoolSize + multis.count - 1) / multis.count
         threads.withLock { threads in
             threads = multis.indices.map { index in
-                OwnedThread(name: "herald-deliverer-\(index)") { [self] in
+                OwnedThread(name: "herald-http-\(index)") { [self] in
                     runLoop(multi: multis[index], capacity: share, heartbeat: heartbeats[index])
                 }
             }
@@ -172,16 +182,24 @@ public final class Deliverer: Service {
             heartbeat.beat()
             let turn = flow.takeStartable(freeSlots: capacity - transfers.count)
             if !turn.dropped.isEmpty { reportDropped(turn.dropped) }
-            var failedToStart: [(DeliveryJob, [DeliveryOutcome])] = []
-            for job in turn.start {
-                if let failure = startTransfer(job, multi: multi, handles: handles, into: &transfers) {
-                    failedToStart.append((job, failure))
+            var finished: [(DeliveryJob, [DeliveryOutcome])] = []
+            if !turn.start.isEmpty {
+                // One clock read of each kind per turn, not per request.
+                let clock = TurnClock()
+                for job in turn.start {
+                    if let failure = startTransfer(job, clock: clock, multi: multi, handles: handles, into: &transfers) {
+                        finished.append((job, failure))
+                    }
                 }
             }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
-            let finished = failedToStart + collectFinished(&transfers, multi: multi, handles: handles)
-            if !finished.isEmpty { onOutcomes(finished.flatMap(\.1)) }
+            collectFinished(&transfers, into: &finished, multi: multi, handles: handles)
+            if !finished.isEmpty {
+                let outcomes = finished.flatMap(\.1)
+                stats.recordDeliveries(outcomes)
+                onOutcomes(outcomes)
+            }
             let timeout = flow.finished(finished.map { ($0.0.hostKey, $0.1) }, freeSlots: capacity - transfers.count)
 
             if flow.isStopping {
@@ -214,36 +232,38 @@ public final class Deliverer: Service {
 
     /// Adds a transfer for `job`; returns the outcomes instead when it cannot even start.
     private func startTransfer(
-        _ job: DeliveryJob, multi: UnsafeMutableRawPointer, handles: CurlHandlePool,
+        _ job: DeliveryJob, clock: TurnClock, multi: UnsafeMutableRawPointer, handles: CurlHandlePool,
         into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
     ) -> [DeliveryOutcome]? {
-        let request = DeliveryRequest(prepared: job.prepared, timestamp: Int(Date().timeIntervalSince1970))
+        let request = DeliveryRequest(prepared: job.prepared, timestamp: clock.unixSeconds)
         if let (failure, message) = job.refusal {
-            return outcome(job: job, request: request, result: .failure(failure, message: message), body: [], duration: .zero)
+            return outcome(
+                job: job, request: request, result: .failure(failure, message: message), body: [], duration: .zero,
+                now: clock.wall)
         }
         guard let handle = handles.take() else {
             return outcome(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
-                           body: [], duration: .zero)
+                           body: [], duration: .zero, now: clock.wall)
         }
         let transfer = CurlTransfer(
-            handle: handle, job: job, request: request, responseLimit: settings.maxResponseBytes)
+            handle: handle, job: job, request: request, responseLimit: settings.maxResponseBytes, startedAt: clock.instant)
         let code = curl_multi_add_handle(multi, transfer.handle)
         guard code == CURLM_OK else {
             handles.giveBack(handle)
             return outcome(job: job, request: request,
                            result: .failure(.internal, message: String(cString: curl_multi_strerror(code))),
-                           body: [], duration: .zero)
+                           body: [], duration: .zero, now: clock.wall)
         }
         transfers[transfer.handle] = transfer
         return nil
     }
 
     private func collectFinished(
-        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], multi: UnsafeMutableRawPointer,
-        handles: CurlHandlePool
-    ) -> [(DeliveryJob, [DeliveryOutcome])] {
-        var finished: [(DeliveryJob, [DeliveryOutcome])] = []
+        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], into finished: inout [(DeliveryJob, [DeliveryOutcome])],
+        multi: UnsafeMutableRawPointer, handles: CurlHandlePool
+    ) {
         var left: Int32 = 0
+        var clock: TurnClock?
         while let message = curl_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
                 let transfer = transfers.removeValue(forKey: handle)
@@ -251,27 +271,26 @@ public final class Deliverer: Service {
             let code = message.pointee.data.result
             curl_multi_remove_handle(multi, handle)
             let result = transfer.result(code)
-            let duration = ContinuousClock.now - transfer.startedAt
+            let now = clock ?? TurnClock()
+            clock = now
             handles.giveBack(handle)
             finished.append(
                 (transfer.job,
                  outcome(job: transfer.job, request: transfer.request, result: result, body: transfer.response,
-                         duration: duration, directive: ReceiverDirective(header: transfer.deliveryHeader))))
+                         duration: now.instant - transfer.startedAt, now: now.wall,
+                         directive: ReceiverDirective(header: transfer.deliveryHeader))))
         }
-        return finished
     }
 
     /// One outcome per event the request carried: a batch's events share the response, and
     /// each is judged by its own tries (one may be out of retries while the rest retry).
     private func outcome(
-        job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration,
+        job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration, now: Date,
         directive: ReceiverDirective? = nil
     ) -> [DeliveryOutcome] {
         let milliseconds = Double(duration.components.seconds) * 1000
             + Double(duration.components.attoseconds) / 1e15
         let responseBody = body.isEmpty ? nil : String(decoding: body.prefix(settings.storedResponseBytes), as: UTF8.self)
-        let now = Date()
-        let trigger = TriggerRef(source: job.sourceName, name: job.trigger.name)
         return job.events.map { event in
             let attempt = event.tries + 1
             let verdict = job.policy.verdict(
@@ -291,10 +310,19 @@ public final class Deliverer: Service {
                         "decision": "\(verdict.decision.status)", "ms": "\(Int(milliseconds))",
                     ])
             }
-            stats.recordDelivery(trigger: trigger, outcome: outcome)
             return outcome
         }
     }
+}
+
+/// The times a delivery turn reads once for every request it starts or finishes: the
+/// monotonic instant (durations), the wall clock (retry times) and its whole seconds
+/// (`webhook-timestamp`). The turn lasts microseconds; reading the clocks per request showed
+/// in the delivery thread's profile.
+private struct TurnClock {
+    let instant = ContinuousClock.now
+    let wall = Date()
+    var unixSeconds: Int { Int(wall.timeIntervalSince1970) }
 }
 
 /// Lets a value that is only read across threads (the multi handles, which curl allows to

@@ -33,23 +33,39 @@ public struct DeliveryRequest: Sendable {
         public var transformFailure: String?
 
         public init(event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey) {
+            self.init(event: event, trigger: trigger, installation: installation, configuredHeaders: nil)
+        }
+
+        /// With the route's header list, made once per trigger.
+        init(event: ClaimedEvent, route: TriggerRoute, installation: EventIDKey) {
+            self.init(
+                event: event, trigger: route.trigger, installation: installation, configuredHeaders: route.configuredHeaders)
+        }
+
+        private init(
+            event: ClaimedEvent, trigger: TriggerConfig, installation: EventIDKey, configuredHeaders: [Header]?
+        ) {
             let messageID = event.importedID ?? EventID.uuid(key: installation, number: event.id)
             self.init(
-                payload: Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8),
-                trigger: trigger, messageID: messageID)
+                payload: DeliveryRequest.payloadBytes(event: event, trigger: trigger, messageID: messageID),
+                trigger: trigger, messageID: messageID, configuredHeaders: configuredHeaders)
         }
 
         /// The request for `payload` (Herald's payload JSON, or any JSON `preview-request`
-        /// is given), with the trigger's transform applied.
-        public init(payload: [UInt8], trigger: TriggerConfig, messageID: String) {
+        /// is given), with the trigger's transform applied. `configuredHeaders`, when given,
+        /// is ``configuredHeaders(_:)`` of the trigger, made once.
+        public init(payload: [UInt8], trigger: TriggerConfig, messageID: String, configuredHeaders: [Header]? = nil) {
             url = trigger.webhook
             self.messageID = messageID
             body = payload
-            configuredHeaders = trigger.headers.map {
-                Header(name: $0.name, value: $0.value, isSecret: $0.isSecret)
-            }
+            self.configuredHeaders = configuredHeaders ?? Self.configuredHeaders(trigger)
             signingKey = trigger.signing?.key
             if let transform = trigger.requestTransform { apply(transform, webhook: trigger.webhook) }
+        }
+
+        /// The trigger's `headers:` as requests carry them.
+        static func configuredHeaders(_ trigger: TriggerConfig) -> [Header] {
+            trigger.headers.map { Header(name: $0.name, value: $0.value, isSecret: $0.isSecret) }
         }
 
         private mutating func apply(_ transform: RequestTransform, webhook: String) {
@@ -148,13 +164,42 @@ public struct DeliveryRequest: Sendable {
 
     /// Hasura v2's event payload. `event` is spliced in as stored; the rest is escaped here.
     static func payload(event: ClaimedEvent, trigger: TriggerConfig, messageID: String) -> String {
-        if let scheduled = trigger.schedule { return scheduledPayload(scheduled, trigger: trigger, messageID: messageID) }
-        return """
-        {"id":\(json(messageID)),"created_at":\(json(createdAt(event, trigger.createdAtFormat))),\
-        "table":{"schema":\(json(event.table.schema)),"name":\(json(event.table.name))},\
-        "trigger":{"name":\(json(trigger.name))},"event":\(event.payload),\
-        "delivery_info":{"max_retries":\(trigger.retry.numRetries),"current_retry":\(event.tries)}}
-        """
+        String(decoding: payloadBytes(event: event, trigger: trigger, messageID: messageID), as: UTF8.self)
+    }
+
+    /// ``payload(event:trigger:messageID:)`` as the bytes a request sends, written into one
+    /// buffer sized up front: the claimer makes one per event, and building a String by
+    /// interpolation and then copying its bytes out cost twice the allocations.
+    static func payloadBytes(event: ClaimedEvent, trigger: TriggerConfig, messageID: String) -> [UInt8] {
+        if let scheduled = trigger.schedule {
+            return Array(scheduledPayload(scheduled, trigger: trigger, messageID: messageID).utf8)
+        }
+        let createdAt = createdAt(event, trigger.createdAtFormat)
+        var out: [UInt8] = []
+        out.reserveCapacity(
+            160 + messageID.utf8.count + createdAt.utf8.count + event.table.schema.utf8.count + event.table.name.utf8.count
+                + trigger.name.utf8.count + event.payload.utf8.count)
+        func raw(_ text: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        raw(#"{"id":"#)
+        appendJSON(messageID, to: &out)
+        raw(#","created_at":"#)
+        appendJSON(createdAt, to: &out)
+        raw(#","table":{"schema":"#)
+        appendJSON(event.table.schema, to: &out)
+        raw(#","name":"#)
+        appendJSON(event.table.name, to: &out)
+        raw(#"},"trigger":{"name":"#)
+        appendJSON(trigger.name, to: &out)
+        raw(#"},"event":"#)
+        out.append(contentsOf: event.payload.utf8)
+        raw(#","delivery_info":{"max_retries":"#)
+        out.append(contentsOf: String(trigger.retry.numRetries).utf8)
+        raw(#","current_retry":"#)
+        out.append(contentsOf: String(event.tries).utf8)
+        raw("}}")
+        return out
     }
 
     /// A batch's body: `{"events":[…]}` around payloads that are each what one event's
@@ -189,6 +234,11 @@ public struct DeliveryRequest: Sendable {
     /// The headers as recorded in the invocation log, secrets replaced.
     public var recordedHeaders: String { Self.recordedJSON(headers) }
 
+    /// The headers as recorded: names and values, secret values replaced by "<redacted>".
+    static func recorded(_ headers: [Header]) -> [(key: String, value: String)] {
+        headers.map { ($0.name, $0.isSecret ? "<redacted>" : $0.value) }
+    }
+
     /// A JSON object of `headers` with secret values replaced by "<redacted>".
     public static func recordedJSON(_ headers: [Header]) -> String {
         // One string grown in place: the recorder makes one of these per attempt.
@@ -211,10 +261,27 @@ public struct DeliveryRequest: Sendable {
         return out
     }
 
+    /// Appends `text` as a JSON string literal, as bytes.
+    static func appendJSON(_ text: String, to out: inout [UInt8]) {
+        if !needsEscaping(text) {
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: text.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
+        var escaped = ""
+        appendJSON(text, to: &escaped)
+        out.append(contentsOf: escaped.utf8)
+    }
+
+    private static func needsEscaping(_ text: String) -> Bool {
+        text.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    }
+
     /// Appends `text` as a JSON string literal.
     static func appendJSON(_ text: String, to out: inout String) {
         // Fast path: most names and ids need no escaping at all.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        if !needsEscaping(text) {
             out += "\""
             out += text
             out += "\""

@@ -14,9 +14,14 @@ public enum PGArray {
                 continue
             }
             out.append(UInt8(ascii: "\""))
-            for byte in value.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                out.append(byte)
+            if value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for byte in value.utf8 {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(byte)
+                }
+            } else {
+                // Most values (ids, numbers, statuses) need no escape: copied in one go.
+                out.append(contentsOf: value.utf8)
             }
             out.append(UInt8(ascii: "\""))
         }
@@ -26,5 +31,47 @@ public enum PGArray {
 
     public static func literal(_ values: [Int64]) -> String {
         "{" + values.map(String.init).joined(separator: ",") + "}"
+    }
+
+    /// `{"{\"name\":\"value\",…}",…}`: a `jsonb[]` literal of one JSON object per element,
+    /// each written straight into the array's quoted form. The recorder writes one per
+    /// attempt (the request headers); building each object as a String and then escaping
+    /// every one of its quotes byte by byte cost more than the rest of the flush.
+    static func jsonObjectsLiteral(_ objects: [[(key: String, value: String)]]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(objects.reduce(2) { total, object in
+            object.reduce(total + 6) { $0 + $1.key.utf8.count + $1.value.utf8.count + 10 }
+        })
+        for (index, object) in objects.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array(#""{"#.utf8)
+            for (position, (key, value)) in object.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                appendQuotedJSON(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                appendQuotedJSON(value, to: &out)
+            }
+            out += Array(#"}""#.utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `text` as a JSON string literal inside a quoted array element: `\"text\"`, with the
+    /// JSON escapes' backslashes and quotes escaped again for the array.
+    private static func appendQuotedJSON(_ text: String, to out: inout [UInt8]) {
+        let quote: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += quote
+            out.append(contentsOf: text.utf8)
+            out += quote
+            return
+        }
+        var json: [UInt8] = []
+        DeliveryRequest.appendJSON(text, to: &json)
+        for byte in json {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+            out.append(byte)
+        }
     }
 }

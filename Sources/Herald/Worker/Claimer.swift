@@ -32,7 +32,7 @@ public final class Claimer: Service {
     private let workerID: String
     /// The source this claimer serves (its config is scoped to it).
     let source: String
-    private let jobsByTrigger: [String: (TriggerConfig, RetryPolicy, String)]
+    private let routes: [String: TriggerRoute]
     private let flow: FlowController
     private let stats: WorkerStats
     private let logger: Logger
@@ -65,14 +65,12 @@ public final class Claimer: Service {
         self.flow = flow
         self.stats = stats
         self.logger = logger
-        var jobs: [String: (TriggerConfig, RetryPolicy, String)] = [:]
+        var routes: [String: TriggerRoute] = [:]
         // Pull triggers are the consumers' to receive (ConsumerAPI), never the claimer's.
         for trigger in config.triggers where trigger.pullConsumer == nil {
-            jobs[trigger.name] = (
-                trigger, RetryPolicy(trigger: trigger, worker: config.worker), DeliveryJob.hostKey(trigger.webhook)
-            )
+            routes[trigger.name] = TriggerRoute(trigger: trigger, policy: RetryPolicy(trigger: trigger, worker: config.worker))
         }
-        jobsByTrigger = jobs
+        self.routes = routes
     }
 
     /// The routes flow control needs: each trigger's source, host and request timeout.
@@ -217,7 +215,7 @@ public final class Claimer: Service {
     }
 
     private func refreshTriggerState(_ disabled: Set<String>) {
-        let changes = flow.setDisabled(disabled.intersection(jobsByTrigger.keys), source: source)
+        let changes = flow.setDisabled(disabled.intersection(routes.keys), source: source)
         for trigger in changes.enabled {
             logger.info("trigger enabled; its pending events are delivered again", metadata: ["trigger": "\(trigger)"])
         }
@@ -231,7 +229,7 @@ public final class Claimer: Service {
     /// local tokens ran out while it has due events.
     private func reserveSharedTokens(_ store: EventStore) throws(PGError) {
         for (trigger, wanted) in flow.tokenRequests(source: source) {
-            guard let rate = jobsByTrigger[trigger]?.0.protection.rateLimit else { continue }
+            guard let rate = routes[trigger]?.trigger.protection.rateLimit else { continue }
             let granted = try store.reserveTokens(
                 trigger: trigger, wanted: wanted, perSecond: rate.perSecond, burst: rate.burst)
             flow.granted(granted, to: TriggerRef(source: source, name: trigger))
@@ -252,27 +250,28 @@ public final class Claimer: Service {
         let now = Date()
         var counts: [String: Int] = [:]
         var toBatch: [String: [BatchAssembler<HeldEvent>.Entry]] = [:]
+        // A claim's events come grouped by trigger: the route is looked up once per run.
+        var route: TriggerRoute?
         var jobs = events.compactMap { claimed -> DeliveryJob? in
             counts[claimed.triggerName, default: 0] += 1
-            guard let (trigger, policy, hostKey) = jobsByTrigger[claimed.triggerName] else { return nil }
+            if route?.trigger.name != claimed.triggerName { route = routes[claimed.triggerName] }
+            guard let route else { return nil }
             var event = claimed
             event.source = source
-            if trigger.schedule != nil {
-                return scheduledJob(
-                    event, route: trigger, hostKey: hostKey, installation: installation, leaseEnds: leaseEnds, now: now)
+            if route.trigger.schedule != nil {
+                return scheduledJob(event, route: route, installation: installation, leaseEnds: leaseEnds, now: now)
             }
-            if trigger.batch != nil {
-                toBatch[trigger.name, default: []].append(
-                    batchEntry(event, trigger: trigger, installation: installation, claimedAt: started, leaseEnds: leaseEnds))
+            if route.trigger.batch != nil {
+                toBatch[route.trigger.name, default: []].append(
+                    batchEntry(
+                        event, trigger: route.trigger, installation: installation, claimedAt: started, leaseEnds: leaseEnds))
                 return nil
             }
-            return DeliveryJob(
-                event: event, trigger: trigger, policy: policy, installation: installation, hostKey: hostKey,
-                leaseEnds: leaseEnds)
+            return DeliveryJob(event: event, route: route, installation: installation, leaseEnds: leaseEnds)
         }
         let wallNow = now.timeIntervalSince1970
         for (name, entries) in toBatch.sorted(by: { $0.key < $1.key }) {
-            guard let batch = jobsByTrigger[name]?.0.batch else { continue }
+            guard let batch = routes[name]?.trigger.batch else { continue }
             let ready = batches.add(entries, trigger: name, config: batch, now: .now, wallNow: wallNow)
             jobs += ready.compactMap { batchJob($0, trigger: name, installation: installation) }
         }
@@ -292,7 +291,7 @@ public final class Claimer: Service {
         let sendingWindow = leaseEnds - .seconds(trigger.retry.timeoutSeconds) - claimedAt
         return .init(
             event: HeldEvent(event: event, leaseEnds: leaseEnds),
-            payload: Array(DeliveryRequest.payload(event: event, trigger: trigger, messageID: messageID).utf8),
+            payload: DeliveryRequest.payloadBytes(event: event, trigger: trigger, messageID: messageID),
             createdAtEpoch: event.createdAtEpoch, sendBy: claimedAt + sendingWindow / 2)
     }
 
@@ -300,11 +299,10 @@ public final class Claimer: Service {
     private func batchJob(
         _ entries: [BatchAssembler<HeldEvent>.Entry], trigger name: String, installation: EventIDKey
     ) -> DeliveryJob? {
-        guard let (trigger, policy, hostKey) = jobsByTrigger[name], let leaseEnds = entries.map(\.event.leaseEnds).min()
-        else { return nil }
+        guard let route = routes[name], let leaseEnds = entries.map(\.event.leaseEnds).min() else { return nil }
         return DeliveryJob(
-            batch: entries.map { ($0.event.event, $0.payload) }, trigger: trigger, policy: policy,
-            installation: installation, hostKey: hostKey, leaseEnds: leaseEnds)
+            batch: entries.map { ($0.event.event, $0.payload) }, route: route, installation: installation,
+            leaseEnds: leaseEnds)
     }
 
     /// Hands batches whose wait is over to delivery.
@@ -332,17 +330,17 @@ public final class Claimer: Service {
     /// A cron tick or one-off event: its trigger as this event is sent (scheduled time, and
     /// for one-off events their own webhook, headers and retries), or the refusal to record.
     private func scheduledJob(
-        _ event: ClaimedEvent, route: TriggerConfig, hostKey: String, installation: EventIDKey,
-        leaseEnds: ContinuousClock.Instant, now: Date
+        _ event: ClaimedEvent, route: TriggerRoute, installation: EventIDKey, leaseEnds: ContinuousClock.Instant,
+        now: Date
     ) -> DeliveryJob {
         let decoded = ScheduledEventDecoder.decode(
-            event, route: route, now: now, environment: ProcessInfo.processInfo.environment,
+            event, route: route.trigger, now: now, environment: ProcessInfo.processInfo.environment,
             leaseSeconds: config.worker.leaseSeconds)
         // A cron tick goes to its trigger's webhook, whose host key was parsed once; a one-off
         // event's own webhook is parsed here.
         return DeliveryJob(
             event: event, trigger: decoded.trigger, policy: RetryPolicy(trigger: decoded.trigger, worker: config.worker),
-            installation: installation, hostKey: decoded.trigger.webhook == route.webhook ? hostKey : nil,
+            installation: installation, hostKey: decoded.trigger.webhook == route.trigger.webhook ? route.hostKey : nil,
             leaseEnds: leaseEnds, refusal: decoded.refusal)
     }
 

@@ -310,7 +310,8 @@ public struct EventStore {
                 PGArray.literal(outcomes.map { $0.statusCode.map(String.init) }),
                 PGArray.literal(outcomes.map { $0.errorClass }),
                 PGArray.literal(outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }),
-                PGArray.literal(zip(outcomes, carriesRequest).map { $1 ? DeliveryRequest.recordedJSON($0.requestHeaders) : "{}" }),
+                PGArray.jsonObjectsLiteral(
+                    zip(outcomes, carriesRequest).map { $1 ? DeliveryRequest.recorded($0.requestHeaders) : [] }),
                 PGArray.literal(zip(outcomes, carriesRequest).map { $1 ? $0.responseBody.map { Self.storable($0, limit: Int.max) } : nil }),
                 PGArray.literal(outcomes.map { String($0.durationMilliseconds) }),
                 PGArray.literal(outcomes.map(\.batchID)),

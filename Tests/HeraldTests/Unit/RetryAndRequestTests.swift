@@ -195,6 +195,40 @@ struct DeliveryRequestTests {
         #expect(PGArray.literal([1, 2] as [Int64]) == "{1,2}")
     }
 
+    @Test func headerObjectsArrayLiteralEqualsQuotingEachObjectsJSON() {
+        let lists: [[DeliveryRequest.Header]] = [
+            [
+                .init(name: "Content-Type", value: "application/json", isSecret: false),
+                .init(name: "X-Quote\"d", value: #"a"b\c"#, isSecret: false),
+                .init(name: "X-Control", value: "line\nbreak\u{01}tab\t", isSecret: false),
+                .init(name: "X-Secret", value: "hunter2", isSecret: true),
+                .init(name: "X-Ünïcode", value: "välue {with,braces}", isSecret: false),
+            ],
+            [],
+            [.init(name: "webhook-id", value: "6f1c", isSecret: false)],
+        ]
+        let expected = PGArray.literal(lists.map { Optional(DeliveryRequest.recordedJSON($0)) })
+        #expect(PGArray.jsonObjectsLiteral(lists.map(DeliveryRequest.recorded)) == expected)
+        #expect(!expected.contains("hunter2"))
+        #expect(PGArray.jsonObjectsLiteral([]) == "{}")
+    }
+
+    @Test func payloadBytesEscapeNamesAndSpliceTheStoredEvent() throws {
+        var trigger = TriggerConfig(name: "tr\"ig", table: TableName(schema: "sch\\ema", name: "ta\nble"), webhook: "http://127.0.0.1:1/")
+        trigger.retry.numRetries = 7
+        let event = ClaimedEvent(
+            id: 9, triggerName: trigger.name, table: trigger.table, payload: #"{"op":"INSERT","data":{"old":null,"new":{"a":"é"}}}"#,
+            tries: 2, createdAt: "2026-01-02T03:04:05.000006Z", createdAtEpoch: 0)
+        let bytes = DeliveryRequest.payloadBytes(event: event, trigger: trigger, messageID: "id-1")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect((object["table"] as? [String: String]) == ["schema": "sch\\ema", "name": "ta\nble"])
+        #expect((object["trigger"] as? [String: String]) == ["name": "tr\"ig"])
+        #expect((object["delivery_info"] as? [String: Int]) == ["max_retries": 7, "current_retry": 2])
+        #expect(object["id"] as? String == "id-1")
+        #expect(object["created_at"] as? String == "2026-01-02T03:04:05.000006Z")
+        #expect(DeliveryRequest.payload(event: event, trigger: trigger, messageID: "id-1") == String(decoding: bytes, as: UTF8.self))
+    }
+
     @Test func jsonEscapingHandlesControlCharacters() {
         #expect(DeliveryRequest.json("a\"b\\c\n\u{01}") == #""a\"b\\c\n\u0001""#)
     }
