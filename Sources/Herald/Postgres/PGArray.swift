@@ -30,7 +30,41 @@ public enum PGArray {
     }
 
     public static func literal(_ values: [Int64]) -> String {
-        "{" + values.map(String.init).joined(separator: ",") + "}"
+        integers(values.count) { values[$0] }
+    }
+
+    /// `{1,NULL,-3}`: integers written as digits straight into the literal, with no String
+    /// per element (a 16-digit lease token is one heap String each otherwise).
+    public static func literal(_ values: [Int64?]) -> String {
+        integers(values.count) { values[$0] }
+    }
+
+    private static func integers(_ count: Int, _ element: (Int) -> Int64?) -> String {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(2 + count * 21)
+        var digits = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+                      UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        for index in 0..<count {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            guard let value = element(index) else {
+                out += [UInt8(ascii: "N"), UInt8(ascii: "U"), UInt8(ascii: "L"), UInt8(ascii: "L")]
+                continue
+            }
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            // The magnitude as unsigned, so Int64.min has one too.
+            var magnitude = value.magnitude
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                var position = buffer.count
+                repeat {
+                    position -= 1
+                    buffer[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                } while magnitude > 0
+                out.append(contentsOf: buffer[position...])
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `{"{\"name\":\"value\",…}",…}`: a `jsonb[]` literal of one JSON object per element,

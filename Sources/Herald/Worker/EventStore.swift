@@ -241,11 +241,11 @@ public struct EventStore {
         let ids = outcomes.map(\.event.id)
         let statuses: [String?] = outcomes.map { $0.decision.status }
         // A deferred attempt (the receiver disabled the trigger) does not count as a try.
-        let tries: [String?] = outcomes.map { String($0.decision == .deferred ? $0.event.tries : $0.attempt) }
+        let tries: [Int64?] = outcomes.map { Int64($0.decision == .deferred ? $0.event.tries : $0.attempt) }
         let delays: [String?] = outcomes.map { Self.delayText($0.decision) }
-        let codes: [String?] = outcomes.map { $0.statusCode.map(String.init) }
+        let codes: [Int64?] = outcomes.map { $0.statusCode.map(Int64.init) }
         let errors: [String?] = outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }
-        let leases: [String?] = outcomes.map { String($0.event.leaseToken) }
+        let leases: [Int64?] = outcomes.map { $0.event.leaseToken }
         let blocked: [String?] = outcomes.map { $0.decision == .blocked ? "true" : "false" }
         let idArray = PGArray.literal(ids)
         return try connection.transaction {
@@ -306,8 +306,8 @@ public struct EventStore {
             [
                 PGArray.literal(outcomes.map(\.event.id)),
                 PGArray.literal(outcomes.map { $0.event.triggerName }),
-                PGArray.literal(outcomes.map { String($0.attempt) }),
-                PGArray.literal(outcomes.map { $0.statusCode.map(String.init) }),
+                PGArray.literal(outcomes.map { Int64?(Int64($0.attempt)) }),
+                PGArray.literal(outcomes.map { $0.statusCode.map(Int64.init) }),
                 PGArray.literal(outcomes.map { $0.errorClass }),
                 PGArray.literal(outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }),
                 PGArray.jsonObjectsLiteral(

@@ -193,6 +193,10 @@ struct DeliveryRequestTests {
     @Test func arrayLiteralsQuoteEverything() {
         #expect(PGArray.literal(["a", nil, #"b"c"#, "d\\e", "{x,y}"]) == #"{"a",NULL,"b\"c","d\\e","{x,y}"}"#)
         #expect(PGArray.literal([1, 2] as [Int64]) == "{1,2}")
+        #expect(PGArray.literal([] as [Int64]) == "{}")
+        #expect(
+            PGArray.literal([0, nil, -7, 1_733_348_193_123_456, .max, .min] as [Int64?])
+                == "{0,NULL,-7,1733348193123456,9223372036854775807,-9223372036854775808}")
     }
 
     @Test func headerObjectsArrayLiteralEqualsQuotingEachObjectsJSON() {
