@@ -52,6 +52,9 @@ def drain_summary(raw):
         "nginx_cpu_us_per_event": per_event(raw["nginx_ticks"]),
         "worker_peak_rss_mib": round(raw["peak_rss_kib"] / 1024, 1),
         "workers": raw.get("workers", 1),
+        # The worker's two sessions (by application_name), when they could be read.
+        "postgres_claimer_cpu_us_per_event": per_event(raw["claimer_ticks"]) if raw.get("claimer_ticks") else None,
+        "postgres_recorder_cpu_us_per_event": per_event(raw["recorder_ticks"]) if raw.get("recorder_ticks") else None,
     }
 
 
@@ -219,6 +222,9 @@ if "herald_cpu_to_floor_ratio" in result:
 if "drain" in result:
     row("  drain: PostgreSQL / nginx CPU per event (µs)",
         f"{result['drain']['postgres_cpu_us_per_event']} / {result['drain']['nginx_cpu_us_per_event']}")
+if "drain" in result and result["drain"].get("postgres_claimer_cpu_us_per_event"):
+    row("  drain: PostgreSQL CPU per event, claimer / recorder session (µs)",
+        f"{result['drain']['postgres_claimer_cpu_us_per_event']} / {result['drain']['postgres_recorder_cpu_us_per_event']}")
 if "curl_floor" in result:
     row("  bare loop: nginx CPU per request (µs)", result["curl_floor"]["nginx_cpu_us_per_req"])
 if "sql_only_bound" in result:

@@ -354,7 +354,7 @@ public final class Claimer: Service {
                 onDrift(drift)
                 state.withLock { $0.installation = installation }
             }
-            try EventStore(connection: connection).prepareWorkerSession()
+            try EventStore(connection: connection).prepareWorkerSession(.claimer)
             try connection.listen(Self.channel)
             let wasDisconnected = state.withLock { state in
                 defer { state.lastConnectionFailed = false }

@@ -19,8 +19,21 @@ public struct EventStore {
     /// - A statement timeout: a statement stuck behind a lock (say an ALTER TABLE on the
     ///   log) becomes an error the loop backs off from, instead of a thread that never
     ///   returns; the loops keep turning and the watchdog keeps its meaning.
-    public func prepareWorkerSession() throws(PGError) {
-        try connection.execute(script: "SET synchronous_commit = off; SET statement_timeout = '\(Self.statementTimeoutSeconds)s'")
+    /// - `application_name` says which part of the worker the connection serves
+    ///   (``WorkerSession``), so `pg_stat_activity` and the server's logs tell the claimer's
+    ///   session from the recorder's.
+    public func prepareWorkerSession(_ role: WorkerSession) throws(PGError) {
+        try connection.execute(
+            script: "SET synchronous_commit = off; SET statement_timeout = '\(Self.statementTimeoutSeconds)s'; "
+                + "SET application_name = '\(role.rawValue)'")
+    }
+
+    /// The worker's own database sessions, by what they do (their `application_name`).
+    public enum WorkerSession: String, Sendable {
+        /// Claims events, listens for NOTIFY, writes trigger state.
+        case claimer = "herald-claimer"
+        /// Writes outcomes and attempt rows.
+        case recorder = "herald-recorder"
     }
 
     /// Longest any worker statement may run.

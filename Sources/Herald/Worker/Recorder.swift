@@ -150,7 +150,7 @@ public final class Recorder: Service {
 
     private func openConnection() throws -> PGConnection {
         let connection = try PGConnection(url: databaseURL)
-        try EventStore(connection: connection).prepareWorkerSession()
+        try EventStore(connection: connection).prepareWorkerSession(.recorder)
         return connection
     }
 

@@ -31,6 +31,25 @@ struct OperationsTests {
         #expect(worker.terminate() == 0)
     }
 
+    /// A DBA looking at pg_stat_activity can tell the worker's sessions apart.
+    @Test func theWorkersSessionsAreNamedByWhatTheyDo() throws {
+        let receiver = try Receiver()
+        let setup = try setUp(webhook: receiver.url("/ok"))
+        let worker = try WorkerProcess(configPath: setup.configPath)
+        try setup.connection.execute(script: "INSERT INTO items (name) VALUES ('a')")
+        #expect(try eventually { try setup.count("status = 'delivered'") == 1 }, "\(worker.log)")
+        let sessions = try setup.connection.query(
+            """
+            SELECT application_name, count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name LIKE 'herald-%'
+            GROUP BY 1 ORDER BY 1
+            """)
+        let counts = Dictionary(uniqueKeysWithValues: (0..<sessions.rowCount).map { (sessions[$0, 0] ?? "", sessions[$0, 1] ?? "") })
+        #expect(counts["herald-claimer"] == "1", "\(counts)")
+        #expect(counts["herald-recorder"] == "1", "\(counts)")
+        #expect(worker.terminate() == 0)
+    }
+
     @Test func redeliveryOfALeasedEventIsRefusedUnlessForced() throws {
         let setup = try setUp(webhook: "http://127.0.0.1:9/never")
         try setup.connection.execute(script: "INSERT INTO items (name) VALUES ('a')")
