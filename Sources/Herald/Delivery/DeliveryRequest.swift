@@ -235,20 +235,20 @@ public struct DeliveryRequest: Sendable {
     public var recordedHeaders: String { Self.recordedJSON(headers) }
 
     /// The headers as recorded: names and values, secret values replaced by "<redacted>".
+    /// The one place that decides what an attempt row shows: the recorder writes these
+    /// pairs (``PGArray/jsonObjectsLiteral(_:)``), and ``recordedJSON(_:)`` is their JSON.
     static func recorded(_ headers: [Header]) -> [(key: String, value: String)] {
         headers.map { ($0.name, $0.isSecret ? "<redacted>" : $0.value) }
     }
 
-    /// A JSON object of `headers` with secret values replaced by "<redacted>".
+    /// A JSON object of ``recorded(_:)``.
     public static func recordedJSON(_ headers: [Header]) -> String {
-        // One string grown in place: the recorder makes one of these per attempt.
         var out = "{"
-        out.reserveCapacity(headers.reduce(2) { $0 + $1.name.utf8.count + $1.value.utf8.count + 6 })
-        for (index, header) in headers.enumerated() {
+        for (index, (name, value)) in recorded(headers).enumerated() {
             if index > 0 { out += "," }
-            appendJSON(header.name, to: &out)
+            appendJSON(name, to: &out)
             out += ":"
-            appendJSON(header.isSecret ? "<redacted>" : header.value, to: &out)
+            appendJSON(value, to: &out)
         }
         return out + "}"
     }
@@ -274,7 +274,8 @@ public struct DeliveryRequest: Sendable {
         out.append(contentsOf: escaped.utf8)
     }
 
-    private static func needsEscaping(_ text: String) -> Bool {
+    /// Whether a JSON string literal of `text` needs escapes (control characters, quote, backslash).
+    static func needsEscaping(_ text: String) -> Bool {
         text.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 

@@ -95,7 +95,7 @@ public enum PGArray {
     /// JSON escapes' backslashes and quotes escaped again for the array.
     private static func appendQuotedJSON(_ text: String, to out: inout [UInt8]) {
         let quote: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        if !DeliveryRequest.needsEscaping(text) {
             out += quote
             out.append(contentsOf: text.utf8)
             out += quote
