@@ -15,6 +15,8 @@ public struct PGNotification: Sendable, Equatable {
 /// thread; it is never used from Swift's cooperative pool. Not `Sendable` on purpose.
 public final class PGConnection {
     private let handle: OpaquePointer
+    /// Names of the ``PGStatement``s prepared on this session so far.
+    private var prepared: Set<String> = []
 
     /// Defaults every connection gets unless the URL sets them: a server that does not
     /// answer fails the attempt after `connect_timeout` seconds instead of hanging the
@@ -85,6 +87,27 @@ public final class PGConnection {
                 resultFormat == .binary ? 1 : 0)
         }
         return try check(result, sql: sql)
+    }
+
+    /// Runs a statement the worker runs over and over, prepared on this session the first
+    /// time and executed by name afterwards: the server parses and analyses it once per
+    /// session instead of once per call, and after a few executions may keep one generic
+    /// plan. A prepared statement lives as long as the session, whatever the transactions
+    /// around it do, and PostgreSQL replans it by itself when the tables it reads change
+    /// (a partition attached, an index built). A new connection starts with none prepared.
+    @discardableResult
+    public func query(_ statement: PGStatement, _ parameters: [String?] = [], resultFormat: PGResult.Format = .text)
+        throws(PGError) -> PGResult
+    {
+        if !prepared.contains(statement.name) {
+            try check(PQprepare(handle, statement.name, statement.sql, 0, nil), sql: statement.sql)
+            prepared.insert(statement.name)
+        }
+        let result = withCStringArray(parameters) { values in
+            PQexecPrepared(
+                handle, statement.name, Int32(parameters.count), values, nil, nil, resultFormat == .binary ? 1 : 0)
+        }
+        return try check(result, sql: statement.sql)
     }
 
     /// Runs a script of one or more statements with no parameters (DDL, migrations).
@@ -178,6 +201,19 @@ public final class PGConnection {
     private static func shortened(_ sql: String) -> String {
         let flat = sql.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         return flat.count > 200 ? String(flat.prefix(200)) + "…" : flat
+    }
+}
+
+/// A statement the worker runs over and over (see `PGConnection.query(_ statement:…)`):
+/// prepared once per session under `name`, which must be unique among the statements a
+/// session prepares.
+public struct PGStatement: Sendable {
+    public let name: String
+    public let sql: String
+
+    public init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
     }
 }
 
