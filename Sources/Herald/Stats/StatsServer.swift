@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -62,10 +63,11 @@ public enum StatsServer {
         // Hummingbird's idle timer restarts only when a whole request part (head, body chunk,
         // end) arrives, so it is also the header-read timeout: a client trickling a partial
         // head is closed when it runs out.
-        let application = Application(
-            router: router,
+        let application = TimerFreeHTTPService(
+            responder: router.buildResponder(),
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(worker.config.stats.idleTimeoutSeconds)))),
-            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "herald"),
+            configuration: ServerConfiguration(address: .hostname(address.host, port: address.port), serverName: "herald"),
+            logger: logger,
             onServerRunning: { channel in
                 var metadata: Logger.Metadata = ["address": "\(channel.localAddress.map { "\($0)" } ?? "")"]
                 if worker.config.console.enabled {
@@ -73,8 +75,7 @@ public enum StatsServer {
                 }
                 logger.info("stats endpoint listening", metadata: metadata)
                 worker.statsEndpointRunning.open()
-            },
-            logger: logger)
+            })
         return NamedFailureService(base: application, listen: worker.config.stats.listen)
     }
 

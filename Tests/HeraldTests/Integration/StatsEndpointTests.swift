@@ -31,6 +31,12 @@ struct StatsEndpointTests {
                 try connection.query("SELECT count(*) FROM herald.event_log WHERE status = 'delivered'")[0, 0] == "25"
             })
         #expect(try httpGet("\(base)/metrics").status == 401)
+        // Served without Hummingbird's once-a-second date timer: each response dates itself.
+        let probe = try httpCall("\(base)/healthz")
+        #expect(probe.headers["server"] == "herald")
+        let date = try #require(probe.headers["date"])
+        #expect(date.hasSuffix(" GMT") && date.count == 29, "\(date)")
+        #expect(try httpCall("\(base)/no-such-path", headers: auth).status == 404)
         #expect(try httpGet("\(base)/stats", headers: ["Authorization: Bearer wrong"]).status == 401)
         #expect(try eventually { try httpGet("\(base)/readyz", headers: auth).status == 200 })
 

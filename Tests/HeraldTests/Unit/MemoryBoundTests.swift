@@ -127,3 +127,17 @@ struct MemoryBoundTests {
         #expect(released >= 8 << 20, "released \(released) bytes")
     }
 }
+
+/// The stats endpoint formats its own `Date` header (see ``TimerFreeHTTPService``).
+@Suite("HTTP Date header")
+struct HTTPDateTests {
+    @Test func formatsRFC9110Example() {
+        #expect(HTTPDate.format(Date(timeIntervalSince1970: 784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT")
+    }
+
+    @Test func padsAndCountsEveryField() {
+        // 2026-01-02 03:04:05 UTC, a Friday; and the last second of a leap year's last day.
+        #expect(HTTPDate.format(Date(timeIntervalSince1970: 1_767_323_045)) == "Fri, 02 Jan 2026 03:04:05 GMT")
+        #expect(HTTPDate.format(Date(timeIntervalSince1970: 1_735_689_599.9)) == "Tue, 31 Dec 2024 23:59:59 GMT")
+    }
+}
