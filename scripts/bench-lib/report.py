@@ -185,6 +185,10 @@ if capture is not None:
     without_tps = [float(x) for x in capture["without_trigger_tps"].split()]
     result["capture"] = {"with_trigger_tps": with_tps, "without_trigger_tps": without_tps,
                          "ratio": ratio(statistics.median(with_tps), statistics.median(without_tps))}
+    if capture.get("armed_tps"):
+        armed_tps = [float(x) for x in capture["armed_tps"].split()]
+        result["capture"]["armed_tps"] = armed_tps
+        result["capture"]["armed_ratio"] = ratio(statistics.median(armed_tps), statistics.median(without_tps))
 
 retention = load("retention")
 if retention is not None:
@@ -266,6 +270,8 @@ if "steady_worker_peak_rss_mib" in result:
     row("worker peak RSS, steady runs (MiB)", result["steady_worker_peak_rss_mib"])
 if "capture" in result:
     row("capture: insert tps with / without trigger", result["capture"]["ratio"])
+    if "armed_ratio" in result["capture"]:
+        row("capture, a worker waiting (writers NOTIFY): with / without", result["capture"]["armed_ratio"])
 for cell in result.get("scale_out", []):
     row(f"drain with {cell['workers']} worker processes: events/s (× one worker)",
         f"{cell['events_per_s']} ({cell['to_one_worker']})")

@@ -155,6 +155,11 @@ public struct PartitionConversion {
                 ]
             }
             statements += table.indexes.map { "ALTER INDEX herald.\($0.name) RENAME TO \(table.legacyIndexName($0.name))" }
+            if table.name == PartitionedTable.eventLog.name {
+                // The wake trigger (sql/017) moves to the partitioned table, which clones it
+                // onto every partition, the legacy one included.
+                statements.append("DROP TRIGGER herald_wake ON \(table.qualified)")
+            }
             statements += [
                 "ALTER TABLE \(table.qualified) RENAME TO \(table.legacy)",
                 """
@@ -165,6 +170,7 @@ public struct PartitionConversion {
                 "ALTER TABLE \(table.qualified) ADD CONSTRAINT \(table.name)_pkey PRIMARY KEY (id, created_at)",
             ]
             statements += table.indexes.map { "CREATE INDEX \($0.name) ON \(table.qualified) \($0.definition)" }
+            if table.name == PartitionedTable.eventLog.name { statements.append("SELECT herald.add_wake_trigger()") }
             statements += [
                 "ALTER TABLE \(table.qualified) ATTACH PARTITION herald.\(table.legacy) FOR VALUES FROM (MINVALUE) TO (\(bound))",
                 // The new identity continues after every id the old one handed out.

@@ -10,7 +10,8 @@ import Synchronization
 /// claims it sleeps in `poll` on its connection's socket (LISTEN herald_events) and flow
 /// control's wake pipe: a capture NOTIFY, freed room or shutdown wakes it at once; with no
 /// signal it polls every `fetch_interval_ms` (LISTEN does not survive pgbouncer in
-/// transaction mode, and retries fall due silently).
+/// transaction mode, and retries fall due silently). Writers notify only while the claimer
+/// waits for them: ``WakeGate`` decides when it asks them to.
 ///
 /// Errors are told apart: a lost connection reconnects with backoff; any other database
 /// error (permissions, a read-only standby, a statement timeout) backs off on the same
@@ -43,6 +44,9 @@ public final class Claimer: Service {
     private let onDrift: @Sendable (TriggerDrift) -> Void
     /// Told of every capture NOTIFY heard (pull consumers' long polls wake on it).
     private let onNotification: @Sendable () -> Void
+    /// True while something besides the claimer waits for this source's notifications (pull
+    /// consumers, stream clients): the claimer then keeps writers notifying (``WakeGate``).
+    private let notificationsShared: @Sendable () -> Bool
     /// When the loop last turned, connected or not, for the watchdog.
     let heartbeat = Heartbeat()
 
@@ -53,9 +57,11 @@ public final class Claimer: Service {
         config: HeraldConfig, workerID: String, installation: EventIDKey?, flow: FlowController, stats: WorkerStats,
         logger: Logger, onTriggerStateChange: @escaping @Sendable ([String], [String]) -> Void = { _, _ in },
         onDrift: @escaping @Sendable (TriggerDrift) -> Void = { _ in },
-        onNotification: @escaping @Sendable () -> Void = {}
+        onNotification: @escaping @Sendable () -> Void = {},
+        notificationsShared: @escaping @Sendable () -> Bool = { false }
     ) {
         self.onNotification = onNotification
+        self.notificationsShared = notificationsShared
         self.onTriggerStateChange = onTriggerStateChange
         self.onDrift = onDrift
         self.config = config
@@ -126,6 +132,7 @@ public final class Claimer: Service {
         var nextStateRefresh = ContinuousClock.now
         var keyCursors = KeyCursors()
         var batches = BatchAssembler<HeldEvent>()
+        var gate = WakeGate()
         // Triggers whose claims walk keys: the ordered ones, and any other found with keyed
         // pending events at the last state refresh.
         let pushed = config.triggers.filter { $0.pullConsumer == nil }
@@ -138,6 +145,7 @@ public final class Claimer: Service {
             guard let open = connection ?? connect(&reconnectBackoff, &throttle),
                 let installation = state.withLock({ $0.installation })
             else { continue }
+            if connection == nil { gate.connected() }
             connection = open
             do {
                 let store = EventStore(connection: open)
@@ -148,22 +156,30 @@ public final class Claimer: Service {
                     nextStateRefresh = .now + stateInterval
                 }
                 try reserveSharedTokens(store)
+                try operate(gate.atTurn(mayDisarm: !notificationsShared(), now: .now), on: &gate, store)
+                if gate.takeActAsNotified() { flow.notified(source: source) }
                 sendDueBatches(&batches, installation: installation)
                 switch flow.planClaim(source: source) {
                 case .stop:
                     releaseHeld(&batches, store: store)
                     return
                 case .claim(let limits):
-                    try claim(
+                    let backlog = try claim(
                         limits, on: open, installation: installation, keyed: keyedTriggers, keyCursors: &keyCursors,
                         batches: &batches)
+                    gate.claimed(backlog: backlog, mayDisarm: !notificationsShared())
                     queryBackoff.reset()
                     reconnectBackoff.reset()
                     throttle.reset()
                 case .wait(let until):
+                    // Writers must be able to end a timed wait: arm first, and claim once
+                    // more (the next turn) for what committed unnotified before the arm.
+                    let arm = gate.beforeWait(untilWoken: until == nil, now: .now)
+                    try operate(arm, on: &gate, store)
+                    if arm == .arm && gate.phase == .armed { continue }
                     // Every wait has a floor and a ceiling: no spin, and the loop turns at
                     // least once a second for the watchdog and the poll.
-                    let wakeAt = [until, batches.nextDeadline].compactMap { $0 }.min()
+                    let wakeAt = [until, batches.nextDeadline, gate.wakeBy].compactMap { $0 }.min()
                     let timeout = wakeAt.map { $0 - ContinuousClock.now } ?? .seconds(1)
                     let clamped = min(max(timeout, .milliseconds(1)), .seconds(1))
                     let notifications = try open.waitForNotifications(
@@ -214,6 +230,22 @@ public final class Claimer: Service {
         }
     }
 
+    /// Arms or disarms the wake gate, as it asked.
+    private func operate(_ action: WakeGate.Action, on gate: inout WakeGate, _ store: EventStore) throws(PGError) {
+        switch action {
+        case .none:
+            return
+        case .arm:
+            let taken = try store.armWakeGate()
+            gate.armed(taken, now: .now)
+            logger.debug(taken ? "wake gate armed: writers notify" : "wake gate busy: a writer is committing; retrying")
+        case .disarm:
+            try store.disarmWakeGate()
+            gate.disarmed()
+            logger.debug("wake gate released: draining, writers do not notify")
+        }
+    }
+
     private func refreshTriggerState(_ disabled: Set<String>) {
         let changes = flow.setDisabled(disabled.intersection(routes.keys), source: source)
         for trigger in changes.enabled {
@@ -236,10 +268,11 @@ public final class Claimer: Service {
         }
     }
 
+    /// Returns whether some trigger got all it asked for (more may be due at once).
     private func claim(
         _ limits: [String: Int], on connection: PGConnection, installation: EventIDKey, keyed: Set<String>,
         keyCursors: inout KeyCursors, batches: inout BatchAssembler<HeldEvent>
-    ) throws(PGError) {
+    ) throws(PGError) -> Bool {
         let started = ContinuousClock.now
         let leaseEnds = started + .seconds(config.worker.leaseSeconds)
         let events = try EventStore(connection: connection).claimBatch(
@@ -279,6 +312,7 @@ public final class Claimer: Service {
         if logger.logLevel <= .trace {
             logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
         }
+        return reported.contains { name, limit in limit > 0 && counts[name, default: 0] >= limit }
     }
 
     /// A claimed event of a batched trigger, waiting for its batch. It must be handed to

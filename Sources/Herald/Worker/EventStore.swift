@@ -372,6 +372,19 @@ public struct EventStore {
         ).affectedRows
     }
 
+    /// Takes every slot of the wake gate in SHARE mode, so writers NOTIFY this session at
+    /// commit (sql/017_wake_gate.sql); false, holding none, while a writer that did not
+    /// notify is still committing.
+    func armWakeGate() throws(PGError) -> Bool {
+        let result = try connection.query("SELECT herald.wake_gate_arm()")
+        return try result.decode(Bool.self, row: 0, column: 0)
+    }
+
+    /// Releases the wake gate's slots: writers stop notifying (unless another worker waits).
+    func disarmWakeGate() throws(PGError) {
+        try connection.query("SELECT herald.wake_gate_disarm()")
+    }
+
     /// Triggers disabled in `herald.trigger_state`.
     public func disabledTriggers() throws(PGError) -> Set<String> {
         Set(try connection.query("SELECT trigger_name FROM herald.trigger_state WHERE NOT enabled").column(0).compactMap { $0 })

@@ -194,6 +194,7 @@ public final class HeraldWorker: Sendable {
             routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
         var recorders: [String: Recorder] = [:]
         var claimers: [Claimer] = []
+        let hasConsumers = !config.consumers.isEmpty
         let failureLog = FinalFailureLog(logger: logger)
         for source in config.sources {
             let scoped = config.scoped(to: source)
@@ -221,7 +222,11 @@ public final class HeraldWorker: Sendable {
                         reporter.triggerStateChanged(source: source.name, enabled: $0, disabled: $1)
                     },
                     onDrift: { [self] in record($0, source: source.name, logger: logger) },
-                    onNotification: { [notificationBell] in notificationBell.ring() }))
+                    onNotification: { [notificationBell] in notificationBell.ring() },
+                    notificationsShared: { [streamClients] in
+                        // Pull consumers and stream clients are woken by what the claimer hears.
+                        hasConsumers || !streamClients.current.isEmpty
+                    }))
         }
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,

@@ -27,6 +27,30 @@ struct CaptureTests {
         return connection
     }
 
+    /// Arms the wake gate on `listener`'s session, as a waiting worker does (sql/017).
+    func armed(_ listener: PGConnection) throws -> Bool {
+        try listener.query("SELECT herald.wake_gate_arm()").decode(Bool.self, row: 0, column: 0)
+    }
+
+    /// Notifications `listener` hears within `seconds`.
+    func heard(_ listener: PGConnection, within seconds: Double = 0.5) throws -> Int {
+        var count = 0
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline { count += try listener.waitForNotifications(timeoutMilliseconds: 50).count }
+        return count
+    }
+
+    /// Wake-gate slots `connection`'s session holds in SHARE mode.
+    func slotsHeld(by connection: PGConnection, seenFrom observer: PGConnection) throws -> Int {
+        let pid = try connection.query("SELECT pg_backend_pid()")[0, 0] ?? ""
+        return try observer.query(
+            """
+            SELECT count(*) FROM pg_locks
+            WHERE locktype = 'advisory' AND classid = 1213353028 AND mode = 'ShareLock' AND granted AND pid = $1::int
+            """, [pid]
+        ).decode(Int.self, row: 0, column: 0)
+    }
+
     func events(_ connection: PGConnection) throws -> [(op: String, old: String?, new: String?)] {
         let result = try connection.query(
             """
@@ -102,6 +126,7 @@ struct CaptureTests {
             script: "INSERT INTO orders SELECT g, 'new', g, '' FROM generate_series(1, 1000) g")
         let listener = try database.connect()
         try listener.listen("herald_events")
+        #expect(try armed(listener))
         try connection.execute(script: "UPDATE orders SET status = 'paid'")
         var notifications: [PGNotification] = []
         let deadline = Date().addingTimeInterval(1)
@@ -121,8 +146,64 @@ struct CaptureTests {
         let connection = try installOrders(database)
         let listener = try database.connect()
         try listener.listen("herald_events")
+        #expect(try armed(listener))
         try connection.execute(script: "BEGIN; INSERT INTO orders VALUES (1, 'new', 1, ''); ROLLBACK;")
         #expect(try listener.waitForNotifications(timeoutMilliseconds: 300).isEmpty)
         #expect(try events(connection).isEmpty)
+    }
+
+    @Test func writersNotifyOnlyWhileAWaitingSessionHoldsTheWakeGate() throws {
+        let database = try TestDatabase()
+        let connection = try installOrders(database)
+        let listener = try database.connect()
+        try listener.listen("herald_events")
+        // Nobody waits: a commit sends no NOTIFY (no database-wide lock at commit).
+        try connection.execute(script: "INSERT INTO orders VALUES (1, 'new', 1, '')")
+        #expect(try heard(listener) == 0)
+        // A waiting worker holds the gate: each capturing transaction notifies once.
+        #expect(try armed(listener))
+        #expect(try slotsHeld(by: listener, seenFrom: connection) == 64)
+        try connection.execute(script: "INSERT INTO orders VALUES (2, 'new', 1, '')")
+        try connection.execute(script: "BEGIN; INSERT INTO orders VALUES (3, 'new', 1, ''); UPDATE orders SET total = 2; COMMIT;")
+        #expect(try heard(listener) == 2)
+        // Released (the worker drains a backlog and claims again at once): silence again.
+        try listener.query("SELECT herald.wake_gate_disarm()")
+        #expect(try slotsHeld(by: listener, seenFrom: connection) == 0)
+        try connection.execute(script: "INSERT INTO orders VALUES (4, 'new', 1, '')")
+        #expect(try heard(listener) == 0)
+        #expect(try connection.query("SELECT count(*) FROM herald.event_log").decode(Int.self, row: 0, column: 0) == 7)
+    }
+
+    @Test func theGateCannotBeArmedWhileAWriterThatSentNothingIsCommitting() throws {
+        let database = try TestDatabase()
+        let connection = try installOrders(database)
+        let waiter = try database.connect()
+        // The writer's decision runs at commit; SET CONSTRAINTS … IMMEDIATE runs it now, so the
+        // transaction holds its slot while still open, as it does while its commit is flushed.
+        try connection.execute(
+            script: "BEGIN; SET CONSTRAINTS herald.herald_wake IMMEDIATE; INSERT INTO orders VALUES (1, 'new', 1, '')")
+        #expect(try armed(waiter) == false)
+        // Refused whole: it holds none of the 64, so no writer is told to wake it yet.
+        #expect(try slotsHeld(by: waiter, seenFrom: try database.connect()) == 0)
+        try connection.execute(script: "COMMIT")
+        // Once the writer has committed the arm succeeds, and the claim after it sees the row.
+        #expect(try armed(waiter))
+        #expect(try waiter.query("SELECT count(*) FROM herald.event_log").decode(Int.self, row: 0, column: 0) == 1)
+    }
+
+    @Test func aBulkInsertIntoTheLogItselfQueuesNoWakeCheck() throws {
+        // Backfill, imports and redeliver insert into the log themselves and NOTIFY
+        // explicitly; the wake trigger's WHEN fires only under a capture trigger.
+        let database = try TestDatabase()
+        let connection = try installOrders(database)
+        let listener = try database.connect()
+        try listener.listen("herald_events")
+        #expect(try armed(listener))
+        try connection.execute(
+            script: """
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)
+                SELECT 'order_changes', 'public', 'orders', '{}' FROM generate_series(1, 1000)
+                """)
+        #expect(try heard(listener) == 0)
     }
 }

@@ -19,9 +19,15 @@ struct InstallTests {
         """
     }
 
+    /// Triggers on the application's tables (Herald's own log has its wake trigger).
     func installedTriggers(_ connection: PGConnection) throws -> [String] {
         try connection.query(
-            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
+            """
+            SELECT tgname FROM pg_trigger
+            WHERE NOT tgisinternal AND tgrelid NOT IN (
+                SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'herald')
+            ORDER BY tgname
+            """
         ).column(0).compactMap { $0 }
     }
 

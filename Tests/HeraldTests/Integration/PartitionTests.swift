@@ -151,8 +151,20 @@ struct PartitionTests {
             }
             #expect(actual["\(table)_pkey"]?.contains("(id, created_at)") == true)
         }
-        // The log still works as before: capture, claim, record.
+        // The wake trigger (sql/017) moved to the partitioned log, and every partition has it.
+        let wakeTriggers = try setup.connection.query(
+            """
+            SELECT count(*) FILTER (WHERE tgrelid = 'herald.event_log'::regclass), count(*)
+            FROM pg_trigger WHERE tgname = 'herald_wake'
+            """)
+        #expect(wakeTriggers[0, 0] == "1")
+        #expect(wakeTriggers[0, 1] == String(made.count + 1))
+        // The log still works as before: capture (waking a waiting session), claim, record.
+        let waiter = try setup.database.connect()
+        try waiter.listen("herald_events")
+        #expect(try waiter.query("SELECT herald.wake_gate_arm()")[0, 0] == "t")
         try setup.insert(3)
+        #expect(try eventually(timeout: 2) { try !waiter.waitForNotifications(timeoutMilliseconds: 50).isEmpty })
         let claimed = try EventStore(connection: setup.connection).claimBatch(
             limits: ["items_hook": 10], workerID: "w", leaseSeconds: 30)
         #expect(claimed.count == 3)
