@@ -157,7 +157,7 @@ public final class Claimer: Service {
                 }
                 try reserveSharedTokens(store)
                 try operate(gate.atTurn(mayDisarm: !notificationsShared(), now: .now), on: &gate, store)
-                if gate.takeActAsNotified() { flow.notified(source: source) }
+                if gate.takeActAsNotified(now: .now) { flow.notified(source: source) }
                 sendDueBatches(&batches, installation: installation)
                 switch flow.planClaim(source: source) {
                 case .stop:

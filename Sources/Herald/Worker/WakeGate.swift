@@ -3,9 +3,9 @@
 /// NOTIFY serialises every notifying commit of the database through one lock, so writers
 /// send it only while a claimer may sleep until woken. Armed, the claimer holds the gate's
 /// lock slots and every capturing transaction notifies it at commit. Disarmed, writers send
-/// nothing, so the claimer must not sleep on a timer, and it looks at every trigger (as a
-/// NOTIFY would make it) at each turn, except right after a claim that found nothing more:
-/// that turn leads to a wait. Before a timed wait it arms, then claims once more (an arm
+/// nothing, so the claimer must not sleep on a timer, and every ``lookInterval`` it looks at
+/// every trigger (as a NOTIFY would make it), so a quiet trigger's new events are found while
+/// another's backlog lasts. Before a timed wait it arms, then claims once more (an arm
 /// succeeds only once every transaction that did not notify has committed, so that claim
 /// sees their events).
 ///
@@ -36,6 +36,10 @@ struct WakeGate: Sendable, Equatable {
     /// (two-phase) transaction may hold its slot longer, and the claimer keeps looking.
     static let firstRetry: Duration = .milliseconds(1)
     static let longestRetry: Duration = .milliseconds(100)
+    /// While disarmed, how often a turn looks at every trigger. Not every turn: a claim is
+    /// shared among the triggers it asks for, so asking an idle one each time halves a busy
+    /// one's claims (measured: 44 events per claim of 100 in a one-trigger drain).
+    static let lookInterval: Duration = .milliseconds(25)
 
     /// A new claimer holds no slot and claims first, as if notified.
     private(set) var phase: Phase = .disarmed
@@ -45,6 +49,8 @@ struct WakeGate: Sendable, Equatable {
     private var claimAfterArm = false
     /// The last step was a claim in which no trigger got all it asked for.
     private var claimedShort = false
+    /// When a turn last looked at every trigger.
+    private var lastLook: ContinuousClock.Instant?
     private var refusedArms = 0
     /// When a refused arm may be tried again.
     private(set) var nextArm: ContinuousClock.Instant?
@@ -105,16 +111,32 @@ struct WakeGate: Sendable, Equatable {
     }
 
     /// Whether this turn must look at every trigger as a NOTIFY would make it: once right
-    /// after an arm, and while disarmed (writers are silent) at every turn but the one after
-    /// a claim that found nothing more, which must be free to wait (and so to arm).
-    mutating func takeActAsNotified() -> Bool {
+    /// after an arm, and while disarmed (writers are silent) every ``lookInterval``, but
+    /// never right after a claim that found nothing more: that turn must be free to wait
+    /// (and so to arm).
+    mutating func takeActAsNotified(now: ContinuousClock.Instant) -> Bool {
         defer {
             claimAfterArm = false
             claimedShort = false
         }
-        return claimAfterArm || (phase == .disarmed && !claimedShort)
+        let look: Bool
+        if claimAfterArm {
+            look = true
+        } else if phase == .disarmed && !claimedShort {
+            look = lastLook.map { now - $0 >= Self.lookInterval } ?? true
+        } else {
+            look = false
+        }
+        if look { lastLook = now }
+        return look
     }
 
-    /// When a disarmed claimer's wait must end at the latest, to retry a refused arm.
-    var wakeBy: ContinuousClock.Instant? { phase == .disarmed ? nextArm : nil }
+    /// When a disarmed claimer's wait must end at the latest: to retry a refused arm, and
+    /// to look at every trigger (a wait for room on one host must not hide another trigger's
+    /// new events, which no writer announces).
+    var wakeBy: ContinuousClock.Instant? {
+        guard phase == .disarmed else { return nil }
+        let nextLook = lastLook.map { $0 + Self.lookInterval }
+        return [nextArm, nextLook].compactMap { $0 }.min()
+    }
 }

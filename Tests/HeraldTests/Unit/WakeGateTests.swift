@@ -8,8 +8,11 @@ import Testing
 struct WakeGateTests {
     let t0 = ContinuousClock.now
 
-    /// `takeActAsNotified()` (mutating, so not inside `#expect`).
-    func acts(_ gate: inout WakeGate) -> Bool { gate.takeActAsNotified() }
+    /// `takeActAsNotified(now:)` (mutating, so not inside `#expect`); by default a look
+    /// interval after `t0` times `step`, so successive looks are never too close.
+    func acts(_ gate: inout WakeGate, step: Int = 1, at now: ContinuousClock.Instant? = nil) -> Bool {
+        gate.takeActAsNotified(now: now ?? t0 + WakeGate.lookInterval * step)
+    }
 
     /// A gate armed after a drained first claim, as a fresh claimer's is, with the claim after
     /// the arm done and short.
@@ -49,18 +52,19 @@ struct WakeGateTests {
 
     @Test func aBacklogKeepsItDisarmedAndLookingAtEveryTriggerEachTurn() {
         var gate = WakeGate()
-        for _ in 0..<5 {
-            #expect(acts(&gate))
+        for turn in 0..<5 {
+            #expect(acts(&gate, step: turn))
             gate.claimed(backlog: true, mayDisarm: true)
             #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
         }
         #expect(gate.phase == .disarmed)
-        // Waiting for room keeps it disarmed: the wake-up when room frees claims for all.
-        #expect(acts(&gate))
+        // Waiting for room keeps it disarmed, and the wait ends in time for the next look.
+        #expect(acts(&gate, step: 5))
         #expect(gate.beforeWait(untilWoken: true, now: t0) == .none)
-        #expect(acts(&gate))
+        #expect(gate.wakeBy == t0 + WakeGate.lookInterval * 6)
+        #expect(acts(&gate, step: 6))
         gate.claimed(backlog: false, mayDisarm: true)
-        #expect(!acts(&gate))
+        #expect(!acts(&gate, step: 7))
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
     }
 
@@ -70,12 +74,27 @@ struct WakeGateTests {
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
         gate.disarmed()
         #expect(gate.phase == .disarmed)
-        #expect(acts(&gate))
+        #expect(acts(&gate, step: 2))
         gate.claimed(backlog: true, mayDisarm: true)
-        #expect(acts(&gate))
+        #expect(acts(&gate, step: 3))
         gate.claimed(backlog: false, mayDisarm: true)
-        #expect(!acts(&gate))
+        #expect(!acts(&gate, step: 4))
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
+    }
+
+    @Test func whileDisarmedItLooksAtEveryTriggerOnlyEveryLookInterval() {
+        // A claim is shared among the triggers it asks for: asking an idle one every turn
+        // would halve a busy one's claims.
+        var gate = WakeGate()
+        #expect(acts(&gate, at: t0))
+        gate.claimed(backlog: true, mayDisarm: true)
+        #expect(!acts(&gate, at: t0 + .milliseconds(5)))
+        gate.claimed(backlog: true, mayDisarm: true)
+        #expect(!acts(&gate, at: t0 + WakeGate.lookInterval - .milliseconds(1)))
+        gate.claimed(backlog: true, mayDisarm: true)
+        #expect(gate.wakeBy == t0 + WakeGate.lookInterval)
+        #expect(acts(&gate, at: t0 + WakeGate.lookInterval))
+        #expect(gate.wakeBy == t0 + WakeGate.lookInterval * 2)
     }
 
     @Test func shortClaimsAndWaitsWhileArmedChangeNothing() {
@@ -103,14 +122,13 @@ struct WakeGateTests {
             // Refused: a writer is committing. No arm before the retry time, and the wait
             // ends by then.
             let retryAt = gate.nextArm ?? now
-            #expect(gate.wakeBy == retryAt)
+            #expect((gate.wakeBy ?? .now + .seconds(3600)) <= retryAt)
             #expect(gate.beforeWait(untilWoken: false, now: now) == .none)
             retries.append(retryAt - now)
             now = retryAt
-            // Woken for the retry: it looks at every trigger, finds nothing more, waits.
-            #expect(acts(&gate))
-            gate.claimed(backlog: false, mayDisarm: true)
-            #expect(!acts(&gate))
+            // Woken for the retry (perhaps looking at every trigger first, every look
+            // interval): nothing more, so it waits, and arms first.
+            if acts(&gate, at: now) { gate.claimed(backlog: false, mayDisarm: true) }
         }
         #expect(retries.first == WakeGate.firstRetry)
         #expect(retries == retries.sorted())
