@@ -90,6 +90,9 @@ if sql_sync or sql_async:
 sql_bookkeeping = sql_summary(load("sql-bookkeeping"))
 if sql_bookkeeping:
     result["sql_bookkeeping_bound"] = sql_bookkeeping
+sql_returning = sql_summary(load("sql-bookkeeping-returning"))
+if sql_returning:
+    result["sql_bookkeeping_returning_bound"] = sql_returning
 
 if "drain" in result:
     d = result["drain"]
@@ -102,6 +105,8 @@ if "drain" in result:
         result["drain_to_sql_sync_ratio"] = ratio(d["events_per_s"], sql_sync["events_per_s"])
     if sql_bookkeeping:
         result["drain_to_bookkeeping_ratio"] = ratio(d["events_per_s"], sql_bookkeeping["events_per_s"])
+    if sql_returning:
+        result["drain_to_bookkeeping_returning_ratio"] = ratio(d["events_per_s"], sql_returning["events_per_s"])
 
 batched = load("drain-batched")
 if batched is not None:
@@ -254,6 +259,12 @@ if "sql_bookkeeping_bound" in result:
         f"{b.get('postgres_cpu_us_per_event')}")
 if "drain_to_bookkeeping_ratio" in result:
     row("drain / bookkeeping bound (target >= 0.85)", result["drain_to_bookkeeping_ratio"])
+if "sql_bookkeeping_returning_bound" in result:
+    b = result["sql_bookkeeping_returning_bound"]
+    row("  the same bound, its claim returning payloads: events/s", b["events_per_s"])
+    row("  PostgreSQL CPU per event, that bound (µs)", b.get("postgres_cpu_us_per_event"))
+if "drain_to_bookkeeping_returning_ratio" in result:
+    row("  drain / that bound (reference)", result["drain_to_bookkeeping_returning_ratio"])
 if "drain_batched" in result:
     b = result["drain_batched"]
     row(f"batched drain (max_events {result['config'].get('batch_events')}): events/s", b["events_per_s"])
