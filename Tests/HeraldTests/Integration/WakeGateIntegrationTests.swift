@@ -99,4 +99,33 @@ struct WakeGateIntegrationTests {
         #expect(try eventually { try claimerSlots(setup.connection) == 64 })
         #expect(worker.terminate() == 0)
     }
+
+    @Test func aQuietTriggersEventIsFoundWhileAnotherDrainsUnannounced() throws {
+        // Host A's backlog keeps the gate released (claims come back full, A's slots stay
+        // busy), so writers to trigger B send no NOTIFY: the released claimer's looks at every
+        // trigger must find B's events anyway, long before the 60 s poll.
+        let slow = try Receiver()
+        let fast = try Receiver()
+        let setup = try WorkerFixture(
+            webhook: slow.url("/sleep/200"),
+            worker: "fetch_interval_ms: 60000, http_pool_size: 20, http_per_host_limit: 4, fetch_batch_size: 10",
+            extraTrigger: WorkerFixture.otherTrigger(webhook: fast.url("/fast")),
+            beforeInstall: WorkerFixture.createOtherTable)
+        try setup.insert(400)
+        let worker = try WorkerProcess(configPath: setup.configPath)
+        defer { _ = worker.terminate() }
+        #expect(try eventually { try slow.stats().count >= 8 }, "\(worker.log)")
+        var latencies: [Double] = []
+        for round in 1...10 {
+            #expect(try claimerSlots(setup.connection) == 0, "the gate is held while A's backlog lasts")
+            let written = Date()
+            try setup.insertOther(1)
+            #expect(try eventually(timeout: 10) { try fast.stats().count == round }, "\(worker.log)")
+            latencies.append(Date().timeIntervalSince(written))
+        }
+        // Looks every 25 ms: generous bounds for a loaded test machine, far below the poll.
+        #expect(latencies.max() ?? 99 < 1.0, "\(latencies)")
+        #expect(try slow.stats().count < 400, "A's backlog drained before B's writes ended: the case is not exercised")
+        #expect(worker.terminate() == 0)
+    }
 }
