@@ -22,10 +22,17 @@ public struct EventStore {
     /// - `application_name` says which part of the worker the connection serves
     ///   (``WorkerSession``), so `pg_stat_activity` and the server's logs tell the claimer's
     ///   session from the recorder's.
+    /// - The claimer's session keeps one generic plan per claim statement
+    ///   (`plan_cache_mode = force_generic_plan`). Left to choose, PostgreSQL planned every
+    ///   claim afresh with its parameters, estimating the generic plan dearer: 0.2 ms per
+    ///   claim. Measured with the generic plans (scripts/bench, paired against the same build):
+    ///   the claim's execution also fell (16.4 against 21.6 µs per event), the drain rose 8%,
+    ///   and ordered claims over 1,000 keys and over 10 hot keys were faster too.
     public func prepareWorkerSession(_ role: WorkerSession) throws(PGError) {
+        let planning = role == .claimer ? "SET plan_cache_mode = force_generic_plan; " : ""
         try connection.execute(
             script: "SET synchronous_commit = off; SET statement_timeout = '\(Self.statementTimeoutSeconds)s'; "
-                + "SET application_name = '\(role.rawValue)'")
+                + planning + "SET application_name = '\(role.rawValue)'")
     }
 
     /// The worker's own database sessions, by what they do (their `application_name`).
@@ -118,9 +125,8 @@ public struct EventStore {
             attemptedBefore: try result.decode(Bool.self, row: row, column: 11))
     }
 
-    /// The claims, prepared once per session: parsed once, not per claim. PostgreSQL still
-    /// plans each one with its parameters (it estimates the generic plan dearer, and the key
-    /// walk's plan depends on the quotas and cursors).
+    /// The claims, prepared once per session: parsed once, and planned once (the claimer's
+    /// session forces generic plans: see ``prepareWorkerSession(_:)``).
     static let claimStatement = PGStatement(name: "herald_claim", sql: claimSQL)
     static let unkeyedClaimStatement = PGStatement(name: "herald_claim_unkeyed", sql: unkeyedClaimSQL)
 

@@ -53,4 +53,37 @@ struct PreparedStatementTests {
         try connection.execute(script: "CREATE TABLE prepared_later (id int)")
         #expect(try connection.query(statement).decode(Int.self, row: 0, column: 0) == 0)
     }
+
+    @Test func theClaimerPlansEachClaimStatementOnceAndClaimsRightWithThatPlan() throws {
+        let setup = try WorkerFixture(webhook: "http://127.0.0.1:9/never")
+        let claimer = try setup.database.connect()
+        let store = EventStore(connection: claimer)
+        try store.prepareWorkerSession(.claimer)
+        #expect(try claimer.query("SHOW plan_cache_mode")[0, 0] == "force_generic_plan")
+        try setup.insert(40)
+        var claimed: [Int64] = []
+        for round in 0..<8 {
+            // Alternately with and without the key walk, so both statements run.
+            let batch = try store.claimBatch(
+                limits: ["items_hook": 5], keyed: round % 2 == 0 ? [] : ["items_hook"], workerID: "w", leaseSeconds: 30)
+            #expect(batch.count == 5)
+            claimed += batch.map(\.id)
+        }
+        #expect(Set(claimed).count == 40, "every event once, oldest first")
+        #expect(claimed == claimed.sorted())
+        let plans = try claimer.query(
+            """
+            SELECT name, generic_plans, custom_plans FROM pg_prepared_statements
+            WHERE name IN ('herald_claim', 'herald_claim_unkeyed') ORDER BY name
+            """)
+        #expect(plans.rowCount == 2)
+        for row in 0..<plans.rowCount {
+            #expect(try plans.decode(Int.self, row: row, column: 2) == 0, "\(plans[row, 0] ?? "") planned per call")
+            #expect(try plans.decode(Int.self, row: row, column: 1) == 4)
+        }
+        // The recorder's session keeps PostgreSQL's own choice.
+        let recorder = try setup.database.connect()
+        try EventStore(connection: recorder).prepareWorkerSession(.recorder)
+        #expect(try recorder.query("SHOW plan_cache_mode")[0, 0] == "auto")
+    }
 }
