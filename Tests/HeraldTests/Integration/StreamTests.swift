@@ -293,6 +293,42 @@ struct StreamTests {
         client.waitUntilExit()
     }
 
+    /// The stream's live wake-ups come from the NOTIFYs the claimer hears, so while a client
+    /// is connected the claimer keeps the wake gate (sql/017) through a backlog that would
+    /// otherwise release it, and the client still hears each new event at once.
+    @Test func aConnectedClientKeepsWritersNotifyingThroughABacklog() throws {
+        let setup = try StreamFixture()
+        let worker = try setup.worker()
+        defer { _ = worker.terminate() }
+        let output = try temporaryFile("", suffix: ".jsonl")
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", Self.clientScript, setup.base, "items_changes", "--after", "now", "--out", output, "--idle-exit", "60"]
+        try client.run()
+        defer {
+            kill(client.processIdentifier, SIGKILL)
+            client.waitUntilExit()
+        }
+        #expect(try eventually(timeout: 10) { try httpGet("\(setup.base)/metrics").body.contains("herald_stream_clients{trigger=\"items_changes\"} 1") })
+        let slots = """
+            SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+            WHERE l.locktype = 'advisory' AND l.classid = 1213353028 AND l.mode = 'ShareLock' AND l.granted
+              AND a.application_name = 'herald-claimer' AND a.datname = current_database()
+            """
+        try setup.connection.execute(script: "INSERT INTO items (n) SELECT g FROM generate_series(1, 3000) g")
+        var samples: [Int] = []
+        while try setup.connection.query("SELECT count(*) FROM herald.event_log WHERE status = 'pending'")[0, 0] != "0" {
+            samples.append(try setup.connection.query(slots).decode(Int.self, row: 0, column: 0))
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(samples.count >= 2, "the backlog drained before it could be looked at")
+        #expect(samples.allSatisfy { $0 == 64 }, "\(samples)")
+        let committed = Date()
+        try setup.connection.execute(script: "INSERT INTO items (n) VALUES (424242)")
+        #expect(try eventually(timeout: 5) { try String(contentsOfFile: output, encoding: .utf8).contains("\"n\": 424242") })
+        #expect(Date().timeIntervalSince(committed) < 2)
+    }
+
     /// Authentication as the console's: with a token, none or a wrong one is 401; bad
     /// parameters and unknown triggers are 400 and 404 naming the culprit.
     @Test func requestsAreAuthenticatedAndBadOnesNamed() throws {
