@@ -183,14 +183,15 @@ BEGIN
     EXECUTE 'CREATE CONSTRAINT TRIGGER herald_wake AFTER INSERT ON herald.event_log '
          || 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
          || 'WHEN (pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.>) 0 AND '
-         || 'pg_catalog.current_setting(''herald.notified'', true) IS DISTINCT FROM ''on'') '
+         || 'coalesce(pg_catalog.current_setting(''herald.notified'', true) OPERATOR(pg_catalog.<>) ''on'', true)) '
          || 'EXECUTE FUNCTION herald.wake_at_commit()';
 END;
 $$;
 SELECT herald.add_wake_trigger();
 
 -- A worker about to wait: every slot in SHARE mode, or none (false) while a transaction
--- that did not notify is still committing.
+-- that did not notify is still committing. Session locks outlive an error, so one raised
+-- half-way (out of shared memory for locks, a cancel) gives back what was taken first.
 CREATE FUNCTION herald.wake_gate_arm() RETURNS boolean
 LANGUAGE plpgsql
 AS $$
@@ -198,13 +199,18 @@ DECLARE
     slot  integer;
     taken integer[] := '{}';
 BEGIN
-    FOR slot IN 0..63 LOOP
-        IF NOT pg_catalog.pg_try_advisory_lock_shared(1213353028, slot) THEN
-            PERFORM pg_catalog.pg_advisory_unlock_shared(1213353028, held) FROM pg_catalog.unnest(taken) AS held;
-            RETURN false;
-        END IF;
-        taken := taken OPERATOR(pg_catalog.||) slot;
-    END LOOP;
+    BEGIN
+        FOR slot IN 0..63 LOOP
+            IF NOT pg_catalog.pg_try_advisory_lock_shared(1213353028, slot) THEN
+                PERFORM pg_catalog.pg_advisory_unlock_shared(1213353028, held) FROM pg_catalog.unnest(taken) AS held;
+                RETURN false;
+            END IF;
+            taken := taken OPERATOR(pg_catalog.||) slot;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_catalog.pg_advisory_unlock_shared(1213353028, held) FROM pg_catalog.unnest(taken) AS held;
+        RAISE;
+    END;
     RETURN true;
 END;
 $$;

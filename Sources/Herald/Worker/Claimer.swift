@@ -156,8 +156,13 @@ public final class Claimer: Service {
                     nextStateRefresh = .now + stateInterval
                 }
                 try reserveSharedTokens(store)
-                try operate(gate.atTurn(mayDisarm: !notificationsShared(), now: .now), on: &gate, store)
-                if gate.takeActAsNotified(now: .now) { flow.notified(source: source) }
+                try operate(gate.atTurn(mayDisarm: !notificationsShared(), now: .now), on: &gate, store, &throttle)
+                if gate.takeActAsNotified(now: .now) {
+                    // As a NOTIFY would: the claim looks at every trigger, and long polls
+                    // (pull consumers, stream readers) look again.
+                    flow.notified(source: source)
+                    onNotification()
+                }
                 sendDueBatches(&batches, installation: installation)
                 switch flow.planClaim(source: source) {
                 case .stop:
@@ -175,11 +180,11 @@ public final class Claimer: Service {
                     // Writers must be able to end a timed wait: arm first, and claim once
                     // more (the next turn) for what committed unnotified before the arm.
                     let arm = gate.beforeWait(untilWoken: until == nil, now: .now)
-                    try operate(arm, on: &gate, store)
+                    try operate(arm, on: &gate, store, &throttle)
                     if arm == .arm && gate.phase == .armed { continue }
                     // Every wait has a floor and a ceiling: no spin, and the loop turns at
                     // least once a second for the watchdog and the poll.
-                    let wakeAt = [until, batches.nextDeadline, gate.wakeBy].compactMap { $0 }.min()
+                    let wakeAt = [until, batches.nextDeadline, gate.wakeBy(untilWoken: until == nil)].compactMap { $0 }.min()
                     let timeout = wakeAt.map { $0 - ContinuousClock.now } ?? .seconds(1)
                     let clamped = min(max(timeout, .milliseconds(1)), .seconds(1))
                     let notifications = try open.waitForNotifications(
@@ -230,19 +235,29 @@ public final class Claimer: Service {
         }
     }
 
-    /// Arms or disarms the wake gate, as it asked.
-    private func operate(_ action: WakeGate.Action, on gate: inout WakeGate, _ store: EventStore) throws(PGError) {
-        switch action {
-        case .none:
-            return
-        case .arm:
-            let taken = try store.armWakeGate()
-            gate.armed(taken, now: .now)
-            logger.debug(taken ? "wake gate armed: writers notify" : "wake gate busy: a writer is committing; retrying")
-        case .disarm:
-            try store.disarmWakeGate()
-            gate.disarmed()
-            logger.debug("wake gate released: draining, writers do not notify")
+    /// Arms or disarms the wake gate, as it asked. A failure other than a lost connection
+    /// never stops claims: it is logged, an arm counts as refused (retried with backoff, the
+    /// claimer looking at every trigger meanwhile) and a release is tried again later.
+    private func operate(
+        _ action: WakeGate.Action, on gate: inout WakeGate, _ store: EventStore, _ throttle: inout ErrorLogThrottle
+    ) throws(PGError) {
+        do {
+            switch action {
+            case .none:
+                return
+            case .arm:
+                let taken = try store.armWakeGate()
+                gate.armed(taken, now: .now)
+                logger.debug(taken ? "wake gate armed: writers notify" : "wake gate busy: a writer is committing; retrying")
+            case .disarm:
+                try store.disarmWakeGate()
+                gate.disarmed()
+                logger.debug("wake gate released: draining, writers do not notify")
+            }
+        } catch {
+            if error.isConnectionProblem { throw error }
+            if action == .arm { gate.armed(false, now: .now) } else { gate.disarmFailed() }
+            log(error, "claimer could not \(action == .arm ? "take" : "release") the wake gate; claiming goes on", throttle: &throttle)
         }
     }
 
@@ -312,7 +327,9 @@ public final class Claimer: Service {
         if logger.logLevel <= .trace {
             logger.trace("claimed", metadata: ["asked": "\(limits)", "got": "\(events.count)"])
         }
-        return reported.contains { name, limit in limit > 0 && counts[name, default: 0] >= limit }
+        // Against what was asked, not what flow control is told: a key walk that wrapped is
+        // reported as full (so its trigger is asked again) though it found fewer.
+        return limits.contains { name, limit in limit > 0 && counts[name, default: 0] >= limit }
     }
 
     /// A claimed event of a batched trigger, waiting for its batch. It must be handed to

@@ -10,7 +10,7 @@
 /// sees their events).
 ///
 /// It disarms when a claim comes back full (a backlog: it claims again as soon as there is
-/// room, and rooms frees as deliveries end, not as writers commit). Waiting for room keeps
+/// room, and room frees as deliveries end, not as writers commit). Waiting for room keeps
 /// it disarmed: the wake-up when room frees is followed by a claim for every trigger.
 ///
 /// The decisions only; the claimer runs the SQL and reports back. Pure, no clock of its own.
@@ -104,6 +104,12 @@ struct WakeGate: Sendable, Equatable {
         disarmWanted = false
     }
 
+    /// Releasing the slots failed (the claimer logged why): it keeps them, so writers go on
+    /// notifying, and tries again after the next full claim.
+    mutating func disarmFailed() {
+        disarmWanted = false
+    }
+
     /// The slots are released.
     mutating func disarmed() {
         phase = .disarmed
@@ -131,12 +137,13 @@ struct WakeGate: Sendable, Equatable {
         return look
     }
 
-    /// When a disarmed claimer's wait must end at the latest: to retry a refused arm, and
-    /// to look at every trigger (a wait for room on one host must not hide another trigger's
-    /// new events, which no writer announces).
-    var wakeBy: ContinuousClock.Instant? {
+    /// When a disarmed claimer's wait must end at the latest: to look at every trigger (a
+    /// wait for room on one host must not hide another trigger's new events, which no writer
+    /// announces), and, before a timed wait, to retry a refused arm. A wait for room tries
+    /// no arm, so a past retry time must not end it at once.
+    func wakeBy(untilWoken: Bool) -> ContinuousClock.Instant? {
         guard phase == .disarmed else { return nil }
         let nextLook = lastLook.map { $0 + Self.lookInterval }
-        return [nextArm, nextLook].compactMap { $0 }.min()
+        return [untilWoken ? nil : nextArm, nextLook].compactMap { $0 }.min()
     }
 }

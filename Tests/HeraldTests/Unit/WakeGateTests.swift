@@ -47,7 +47,7 @@ struct WakeGateTests {
         #expect(!acts(&gate))
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .none)
-        #expect(gate.wakeBy == nil)
+        #expect(gate.wakeBy(untilWoken: false) == nil)
     }
 
     @Test func aBacklogKeepsItDisarmedAndLookingAtEveryTriggerEachTurn() {
@@ -61,7 +61,7 @@ struct WakeGateTests {
         // Waiting for room keeps it disarmed, and the wait ends in time for the next look.
         #expect(acts(&gate, step: 5))
         #expect(gate.beforeWait(untilWoken: true, now: t0) == .none)
-        #expect(gate.wakeBy == t0 + WakeGate.lookInterval * 6)
+        #expect(gate.wakeBy(untilWoken: true) == t0 + WakeGate.lookInterval * 6)
         #expect(acts(&gate, step: 6))
         gate.claimed(backlog: false, mayDisarm: true)
         #expect(!acts(&gate, step: 7))
@@ -92,9 +92,9 @@ struct WakeGateTests {
         gate.claimed(backlog: true, mayDisarm: true)
         #expect(!acts(&gate, at: t0 + WakeGate.lookInterval - .milliseconds(1)))
         gate.claimed(backlog: true, mayDisarm: true)
-        #expect(gate.wakeBy == t0 + WakeGate.lookInterval)
+        #expect(gate.wakeBy(untilWoken: false) == t0 + WakeGate.lookInterval)
         #expect(acts(&gate, at: t0 + WakeGate.lookInterval))
-        #expect(gate.wakeBy == t0 + WakeGate.lookInterval * 2)
+        #expect(gate.wakeBy(untilWoken: false) == t0 + WakeGate.lookInterval * 2)
     }
 
     @Test func shortClaimsAndWaitsWhileArmedChangeNothing() {
@@ -122,7 +122,7 @@ struct WakeGateTests {
             // Refused: a writer is committing. No arm before the retry time, and the wait
             // ends by then.
             let retryAt = gate.nextArm ?? now
-            #expect((gate.wakeBy ?? .now + .seconds(3600)) <= retryAt)
+            #expect((gate.wakeBy(untilWoken: false) ?? .now + .seconds(3600)) <= retryAt)
             #expect(gate.beforeWait(untilWoken: false, now: now) == .none)
             retries.append(retryAt - now)
             now = retryAt
@@ -136,7 +136,7 @@ struct WakeGateTests {
         gate.armed(true, now: now)
         #expect(gate.phase == .armed)
         #expect(acts(&gate))
-        #expect(gate.wakeBy == nil)
+        #expect(gate.wakeBy(untilWoken: false) == nil)
         // The next refusal starts the backoff over.
         gate.claimed(backlog: true, mayDisarm: true)
         gate.disarmed()
@@ -167,5 +167,30 @@ struct WakeGateTests {
         #expect(gate == WakeGate())
         #expect(gate.phase == .disarmed)
         #expect(acts(&gate))
+    }
+
+    @Test func aWaitForRoomAfterARefusedArmEndsAtTheNextLookNotAtOnce() {
+        // The arm before a timed wait was refused; then claims filled the pool. A wait for
+        // room tries no arm, so the past retry time must not end it at once (a 1 ms spin).
+        var gate = WakeGate()
+        #expect(acts(&gate, at: t0))
+        gate.claimed(backlog: false, mayDisarm: true)
+        #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
+        gate.armed(false, now: t0)
+        let later = t0 + .milliseconds(10)
+        #expect(gate.beforeWait(untilWoken: true, now: later) == .none)
+        #expect(gate.wakeBy(untilWoken: true) == t0 + WakeGate.lookInterval)
+        #expect(gate.wakeBy(untilWoken: false) == t0 + WakeGate.firstRetry)
+    }
+
+    @Test func aFailedReleaseKeepsTheGateAndTriesAgainAfterTheNextFullClaim() {
+        var gate = armedGate()
+        gate.claimed(backlog: true, mayDisarm: true)
+        #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
+        gate.disarmFailed()
+        #expect(gate.phase == .armed)
+        #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
+        gate.claimed(backlog: true, mayDisarm: true)
+        #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
     }
 }
