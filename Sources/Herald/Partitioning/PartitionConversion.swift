@@ -21,6 +21,10 @@ struct PartitionedTable: Sendable {
     /// The (id, created_at) unique index built concurrently before the swap; it becomes the
     /// legacy partition's primary key.
     var newKeyIndex: String { "\(name)_id_created_at" }
+    /// Row triggers of Herald's own on the table, each with the statement that creates it on
+    /// `herald.<name>`: the swap drops them from the old table and creates them on the
+    /// partitioned one, which clones them onto every partition, the legacy one included.
+    var ownTriggers: [(name: String, create: String)] = []
 
     /// `event_log_failed` → `event_log_legacy_failed`.
     func legacyIndexName(_ index: String) -> String { legacy + index.dropFirst(name.count) }
@@ -41,7 +45,8 @@ struct PartitionedTable: Sendable {
             ("event_log_imported_id", "(imported_id) WHERE imported_id IS NOT NULL"),
             ("event_log_stream", "(trigger_name, xid, id) WHERE xid IS NOT NULL"),
         ],
-        demotedUnique: ["event_log_imported_id"])
+        demotedUnique: ["event_log_imported_id"],
+        ownTriggers: [("herald_wake", "SELECT herald.add_wake_trigger()")])  // sql/017
 
     static let invocationLog = PartitionedTable(
         name: "invocation_log",
@@ -155,11 +160,7 @@ public struct PartitionConversion {
                 ]
             }
             statements += table.indexes.map { "ALTER INDEX herald.\($0.name) RENAME TO \(table.legacyIndexName($0.name))" }
-            if table.name == PartitionedTable.eventLog.name {
-                // The wake trigger (sql/017) moves to the partitioned table, which clones it
-                // onto every partition, the legacy one included.
-                statements.append("DROP TRIGGER herald_wake ON \(table.qualified)")
-            }
+            statements += table.ownTriggers.map { "DROP TRIGGER \($0.name) ON \(table.qualified)" }
             statements += [
                 "ALTER TABLE \(table.qualified) RENAME TO \(table.legacy)",
                 """
@@ -170,7 +171,7 @@ public struct PartitionConversion {
                 "ALTER TABLE \(table.qualified) ADD CONSTRAINT \(table.name)_pkey PRIMARY KEY (id, created_at)",
             ]
             statements += table.indexes.map { "CREATE INDEX \($0.name) ON \(table.qualified) \($0.definition)" }
-            if table.name == PartitionedTable.eventLog.name { statements.append("SELECT herald.add_wake_trigger()") }
+            statements += table.ownTriggers.map(\.create)
             statements += [
                 "ALTER TABLE \(table.qualified) ATTACH PARTITION herald.\(table.legacy) FOR VALUES FROM (MINVALUE) TO (\(bound))",
                 // The new identity continues after every id the old one handed out.

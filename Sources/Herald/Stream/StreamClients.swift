@@ -28,6 +28,9 @@ public final class StreamClients: Sendable {
         Gauge(label: "herald_stream_clients", dimensions: [("trigger", trigger)]).record(count)
     }
 
+    /// Whether any client is connected: asked by the claimer every turn, so it copies nothing.
+    var hasClients: Bool { counts.withLock { $0.values.contains { $0 > 0 } } }
+
     /// Clients per trigger, triggers with none left out.
     public var current: [String: Int] { counts.withLock { $0.filter { $0.value > 0 } } }
 }

@@ -172,7 +172,7 @@ public final class Claimer: Service {
                     let backlog = try claim(
                         limits, on: open, installation: installation, keyed: keyedTriggers, keyCursors: &keyCursors,
                         batches: &batches)
-                    gate.claimed(backlog: backlog, mayDisarm: !notificationsShared())
+                    gate.claimed(backlog: backlog)
                     queryBackoff.reset()
                     reconnectBackoff.reset()
                     throttle.reset()

@@ -225,7 +225,7 @@ public final class HeraldWorker: Sendable {
                     onNotification: { [notificationBell] in notificationBell.ring() },
                     notificationsShared: { [streamClients] in
                         // Pull consumers and stream clients are woken by what the claimer hears.
-                        hasConsumers || !streamClients.current.isEmpty
+                        hasConsumers || streamClients.hasClients
                     }))
         }
         let deliverer = Deliverer(

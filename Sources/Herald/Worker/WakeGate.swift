@@ -60,16 +60,16 @@ struct WakeGate: Sendable, Equatable {
         self = WakeGate()
     }
 
-    /// After a claim: `backlog` is true when some trigger got all it asked for. `mayDisarm`
-    /// is false while something else listens for the same notifications (pull consumers,
-    /// stream clients): then the claimer stays armed.
-    mutating func claimed(backlog: Bool, mayDisarm: Bool) {
+    /// After a claim: `backlog` is true when some trigger got all it asked for.
+    mutating func claimed(backlog: Bool) {
         claimedShort = !backlog
-        if phase == .armed { disarmWanted = backlog && mayDisarm }
+        if phase == .armed { disarmWanted = backlog }
     }
 
     /// What to do at the start of a turn: release the slots after a full claim, or take them
-    /// at once when another listener has appeared.
+    /// at once when another listener has appeared. `mayDisarm` is false while something else
+    /// listens for the same notifications (pull consumers, stream clients): then the claimer
+    /// stays armed.
     func atTurn(mayDisarm: Bool, now: ContinuousClock.Instant) -> Action {
         switch phase {
         case .armed: return disarmWanted && mayDisarm ? .disarm : .none

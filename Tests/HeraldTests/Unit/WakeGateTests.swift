@@ -19,11 +19,11 @@ struct WakeGateTests {
     func armedGate() -> WakeGate {
         var gate = WakeGate()
         #expect(acts(&gate))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
         gate.armed(true, now: t0)
         #expect(acts(&gate))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         #expect(!acts(&gate))
         return gate
     }
@@ -33,7 +33,7 @@ struct WakeGateTests {
         #expect(gate.phase == .disarmed)
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
         #expect(acts(&gate))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         // The turn after a claim that found nothing more is free to wait…
         #expect(!acts(&gate))
         // …and a timed wait needs writers to be able to end it: arm first.
@@ -43,7 +43,7 @@ struct WakeGateTests {
         // The claim right after the arm looks at every trigger: whatever committed without
         // notifying before the arm is found by it.
         #expect(acts(&gate))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         #expect(!acts(&gate))
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .none)
@@ -54,7 +54,7 @@ struct WakeGateTests {
         var gate = WakeGate()
         for turn in 0..<5 {
             #expect(acts(&gate, step: turn))
-            gate.claimed(backlog: true, mayDisarm: true)
+            gate.claimed(backlog: true)
             #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
         }
         #expect(gate.phase == .disarmed)
@@ -63,21 +63,21 @@ struct WakeGateTests {
         #expect(gate.beforeWait(untilWoken: true, now: t0) == .none)
         #expect(gate.wakeBy(untilWoken: true) == t0 + WakeGate.lookInterval * 6)
         #expect(acts(&gate, step: 6))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         #expect(!acts(&gate, step: 7))
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
     }
 
     @Test func aFullClaimWhileArmedDisarmsAndTheDrainLooksAtEveryTrigger() {
         var gate = armedGate()
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
         gate.disarmed()
         #expect(gate.phase == .disarmed)
         #expect(acts(&gate, step: 2))
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(acts(&gate, step: 3))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         #expect(!acts(&gate, step: 4))
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
     }
@@ -87,11 +87,11 @@ struct WakeGateTests {
         // would halve a busy one's claims.
         var gate = WakeGate()
         #expect(acts(&gate, at: t0))
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(!acts(&gate, at: t0 + .milliseconds(5)))
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(!acts(&gate, at: t0 + WakeGate.lookInterval - .milliseconds(1)))
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(gate.wakeBy(untilWoken: false) == t0 + WakeGate.lookInterval)
         #expect(acts(&gate, at: t0 + WakeGate.lookInterval))
         #expect(gate.wakeBy(untilWoken: false) == t0 + WakeGate.lookInterval * 2)
@@ -100,7 +100,7 @@ struct WakeGateTests {
     @Test func shortClaimsAndWaitsWhileArmedChangeNothing() {
         var gate = armedGate()
         for untilWoken in [true, false] {
-            gate.claimed(backlog: false, mayDisarm: true)
+            gate.claimed(backlog: false)
             #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
             #expect(!acts(&gate))
             #expect(gate.beforeWait(untilWoken: untilWoken, now: t0) == .none)
@@ -111,7 +111,7 @@ struct WakeGateTests {
     @Test func aRefusedArmIsRetriedWithBackoffAndTheWaitEndsInTime() {
         var gate = WakeGate()
         _ = acts(&gate)
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         _ = acts(&gate)
         var now = t0
         var retries: [Duration] = []
@@ -128,7 +128,7 @@ struct WakeGateTests {
             now = retryAt
             // Woken for the retry (perhaps looking at every trigger first, every look
             // interval): nothing more, so it waits, and arms first.
-            if acts(&gate, at: now) { gate.claimed(backlog: false, mayDisarm: true) }
+            if acts(&gate, at: now) { gate.claimed(backlog: false) }
         }
         #expect(retries.first == WakeGate.firstRetry)
         #expect(retries == retries.sorted())
@@ -138,7 +138,7 @@ struct WakeGateTests {
         #expect(acts(&gate))
         #expect(gate.wakeBy(untilWoken: false) == nil)
         // The next refusal starts the backoff over.
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         gate.disarmed()
         gate.armed(false, now: now)
         #expect(gate.nextArm == now + WakeGate.firstRetry)
@@ -147,16 +147,16 @@ struct WakeGateTests {
     @Test func listenersBesideTheClaimerKeepItArmed() {
         // Pull consumers or stream clients wait for the same notifications.
         var gate = armedGate()
-        gate.claimed(backlog: true, mayDisarm: false)
+        gate.claimed(backlog: true)
         #expect(gate.atTurn(mayDisarm: false, now: t0) == .none)
         #expect(gate.phase == .armed)
         // A release decided before a stream client arrived is not carried out.
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(gate.atTurn(mayDisarm: false, now: t0) == .none)
         // Disarmed while draining when a client arrives: it arms at the next turn.
         var draining = WakeGate()
         _ = acts(&draining)
-        draining.claimed(backlog: true, mayDisarm: true)
+        draining.claimed(backlog: true)
         #expect(draining.atTurn(mayDisarm: true, now: t0) == .none)
         #expect(draining.atTurn(mayDisarm: false, now: t0) == .arm)
     }
@@ -174,7 +174,7 @@ struct WakeGateTests {
         // room tries no arm, so the past retry time must not end it at once (a 1 ms spin).
         var gate = WakeGate()
         #expect(acts(&gate, at: t0))
-        gate.claimed(backlog: false, mayDisarm: true)
+        gate.claimed(backlog: false)
         #expect(gate.beforeWait(untilWoken: false, now: t0) == .arm)
         gate.armed(false, now: t0)
         let later = t0 + .milliseconds(10)
@@ -185,12 +185,12 @@ struct WakeGateTests {
 
     @Test func aFailedReleaseKeepsTheGateAndTriesAgainAfterTheNextFullClaim() {
         var gate = armedGate()
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
         gate.disarmFailed()
         #expect(gate.phase == .armed)
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .none)
-        gate.claimed(backlog: true, mayDisarm: true)
+        gate.claimed(backlog: true)
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
     }
 }
