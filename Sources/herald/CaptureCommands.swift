@@ -13,6 +13,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
         try await reportingErrors {
             let config = try options.source == nil ? options.loadConfig() : options.loadSourceConfig()
             print(redacted(ConfigSummary.text(for: config)))
+            CitusLayoutReport.lines(for: config).forEach { print(redacted($0)) }
             print("configuration OK")
         }
     }
@@ -44,6 +45,7 @@ struct InstallTriggersCommand: AsyncParsableCommand {
                 let installer = TriggerInstaller(config: config, logger: logger, pruneOtherTables: prune)
                 let plan = dryRun ? try installer.plan(connection) : try installer.install(connection)
                 let prefix = dryRun ? "-- " : ""
+                if !dryRun { plan.citusLayoutLines.forEach { print($0) } }
                 var partitioning: [String] = []
                 if let settings = config.partitioning {
                     if !dryRun {

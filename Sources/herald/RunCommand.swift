@@ -15,7 +15,9 @@ struct RunCommand: AsyncParsableCommand {
         try await reportingErrors {
             let logger = options.makeLogger()
             // `--source NAME` runs the worker for that source alone (one worker per database).
-            let config = try options.source == nil ? options.loadConfig() : options.loadSourceConfig()
+            let loaded = try options.source == nil ? options.loadConfig() : options.loadSourceConfig()
+            // A Citus coordinator's worker nodes become sources of their own.
+            let config = CitusSources.expand(loaded, logger: logger)
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let worker = HeraldWorker(config: config, logger: logger)

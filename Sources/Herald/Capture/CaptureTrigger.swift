@@ -16,6 +16,8 @@ public struct CaptureTrigger: Sendable, Equatable {
     public var triggerName: String
     public var operation: CaptureOperation
     public var createSQL: String
+    /// Whether its capture writes ordering keys.
+    public var isOrdered = false
 
     /// Stored as the trigger's comment; a different fingerprint means the definition changed.
     public var fingerprint: String {
@@ -29,8 +31,12 @@ public struct CaptureTrigger: Sendable, Equatable {
 
     /// The capture triggers a configured trigger needs, in insert, update, delete order.
     /// `keyColumns`: an ordered trigger's key, resolved (a `primary_key` key is looked up in
-    /// the catalog by the installer); nil captures without a key.
-    public static func triggers(for config: TriggerConfig, keyColumns: [String]? = nil) -> [CaptureTrigger] {
+    /// the catalog by the installer); nil captures without a key. `onShards`: the table is a
+    /// Citus distributed (or Citus local) table, whose trigger runs on its shards
+    /// (``shardFunction``).
+    public static func triggers(for config: TriggerConfig, keyColumns: [String]? = nil, onShards: Bool = false)
+        -> [CaptureTrigger]
+    {
         var result: [CaptureTrigger] = []
         for operation in CaptureOperation.allCases {
             guard let spec = config.spec(for: operation) else { continue }
@@ -39,7 +45,9 @@ public struct CaptureTrigger: Sendable, Equatable {
                 CaptureTrigger(
                     table: config.table, name: name, triggerName: config.name, operation: operation,
                     createSQL: createStatement(
-                        name: name, config: config, operation: operation, spec: spec, keyColumns: keyColumns)))
+                        name: name, config: config, operation: operation, spec: spec, keyColumns: keyColumns,
+                        onShards: onShards),
+                    isOrdered: keyColumns != nil))
         }
         return result
     }
@@ -47,10 +55,15 @@ public struct CaptureTrigger: Sendable, Equatable {
     /// The function an ordered trigger's capture calls: it also writes the event's key.
     static let orderedFunction = "herald.capture_ordered"
 
-    public var isOrdered: Bool { createSQL.contains("EXECUTE FUNCTION \(Self.orderedFunction)(") }
+    /// The function a trigger on a Citus table's shards calls: it names the table from its
+    /// arguments (not the shard's name) and never lets the writer's transaction NOTIFY
+    /// (sql/018_citus_capture.sql).
+    static let shardFunction = "herald.capture_shard"
+
 
     static func createStatement(
-        name: String, config: TriggerConfig, operation: CaptureOperation, spec: OperationSpec, keyColumns: [String]? = nil
+        name: String, config: TriggerConfig, operation: CaptureOperation, spec: OperationSpec, keyColumns: [String]? = nil,
+        onShards: Bool = false
     ) -> String {
         var sql = "CREATE TRIGGER \(SQLQuoting.identifier(name)) AFTER \(operation.sqlKeyword) ON \(config.table.quoted)"
         sql += " FOR EACH ROW"
@@ -82,9 +95,13 @@ public struct CaptureTrigger: Sendable, Equatable {
             sql += " WHEN (" + conditions.map { "(\($0))" }.joined(separator: " AND ") + ")"
         }
         var arguments = [config.name]
-        if let keyColumns { arguments.append(PGArray.literal(keyColumns)) }
+        if onShards {
+            arguments += [config.table.schema, config.table.name, keyColumns.map(PGArray.literal) ?? ""]
+        } else if let keyColumns {
+            arguments.append(PGArray.literal(keyColumns))
+        }
         if case .only(let payload) = spec.payload { arguments += payload }
-        let function = keyColumns == nil ? "herald.capture" : Self.orderedFunction
+        let function = onShards ? Self.shardFunction : (keyColumns == nil ? "herald.capture" : Self.orderedFunction)
         sql += " EXECUTE FUNCTION \(function)(\(arguments.map(SQLQuoting.literal).joined(separator: ", ")))"
         if config.triggerOnReplication {
             // Hasura's trigger_on_replication: also fire for rows a logical-replication

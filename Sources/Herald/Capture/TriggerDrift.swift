@@ -91,7 +91,9 @@ extension TriggerInstaller {
                 continue
             }
             // A key that cannot be resolved is install-triggers' to explain; compare without it.
-            let wanted = CaptureTrigger.triggers(for: trigger, keyColumns: try? Self.keyColumns(of: trigger, connection))
+            let wanted = CaptureTrigger.triggers(
+                for: trigger, keyColumns: try? Self.keyColumns(of: trigger, connection),
+                onShards: try Self.capturesOnShards(trigger.table, connection))
             desired += wanted
             let present = wanted.map { want in installed.first { $0.table == want.table && $0.name == want.name } }
             if present.contains(where: { $0 == nil }) {

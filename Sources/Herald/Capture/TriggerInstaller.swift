@@ -22,8 +22,30 @@ public struct InstallPlan: Sendable {
     /// Triggers whose capture starts (or stops) writing ordering keys with this plan.
     public var orderingStarts: [String] = []
     public var orderingStops: [String] = []
+    /// The Citus cluster this database coordinates, if it does.
+    public var citus: CitusLayout?
+    /// Each Citus worker node's schema work, done before the coordinator's transaction.
+    var nodeChanges: [CitusNodeSchema.NodeChange] = []
+    /// The configured tables Citus keeps, with where.
+    var citusTables: [(table: TableName, placement: CitusPlacement)] = []
 
-    public var isEmpty: Bool { migrations.isEmpty && create.isEmpty && replace.isEmpty && drop.isEmpty }
+    public var isEmpty: Bool {
+        migrations.isEmpty && create.isEmpty && replace.isEmpty && drop.isEmpty
+            && nodeChanges.allSatisfy { $0.migrations.isEmpty && !$0.replacedCopiedSchema }
+    }
+
+    /// Where the events of each configured Citus table live, one line each, and the nodes.
+    public var citusLayoutLines: [String] {
+        guard let citus else { return [] }
+        var lines = [
+            "Citus coordinator with \(citus.nodes.count) worker node\(citus.nodes.count == 1 ? "" : "s")"
+                + (citus.nodes.isEmpty ? "" : ": " + citus.nodes.map(\.description).joined(separator: ", "))
+        ]
+        for (table, placement) in citusTables {
+            lines.append("table \(table): \(placement.description); \(placement.eventHome)")
+        }
+        return lines
+    }
 
     /// The trigger statements, in execution order.
     public var triggerStatements: [String] {
@@ -43,7 +65,16 @@ public struct InstallPlan: Sendable {
 
     /// The whole transaction as SQL text, for `--dry-run`.
     public var script: String {
-        var parts = ["BEGIN;", "SET LOCAL lock_timeout = '\(TriggerInstaller.lockTimeout)';"]
+        var parts = citusLayoutLines.map { "-- " + $0 }
+        for change in nodeChanges where !change.migrations.isEmpty || change.replacedCopiedSchema {
+            parts.append(
+                "-- on Citus worker node \(change.node.description), in a transaction of its own with citus.enable_ddl_propagation off:"
+                    + (change.replacedCopiedSchema ? " DROP SCHEMA herald CASCADE (only objects Citus copied from the coordinator);" : "")
+                    + " migrations " + change.migrations.map(\.name).joined(separator: ", ")
+                    + "; event ids from \(change.node.eventIDFloor)")
+        }
+        parts += ["BEGIN;", "SET LOCAL lock_timeout = '\(TriggerInstaller.lockTimeout)';"]
+        if citus != nil { parts.append("SET LOCAL citus.enable_ddl_propagation = off;") }
         if !migrations.isEmpty {
             parts.append("SELECT pg_advisory_xact_lock(\(SchemaMigrator.advisoryLockKey));")
             parts.append(SchemaMigrator.bootstrap.sql)
@@ -53,6 +84,7 @@ public struct InstallPlan: Sendable {
                     "INSERT INTO herald.schema_version (version, name) VALUES (\(migration.version), \(SQLQuoting.literal(migration.name)));")
             }
         }
+        if citus != nil, !triggerStatements.isEmpty { parts.append(TriggerInstaller.citusTriggerSettings) }
         parts += triggerStatements.map { $0 + ";" }
         parts.append("COMMIT;")
         return parts.joined(separator: "\n")
@@ -60,7 +92,14 @@ public struct InstallPlan: Sendable {
 
     /// One line per change, for people.
     public var summary: [String] {
-        var lines: [String] = migrations.map { "applied schema migration \($0.name)" }
+        var lines: [String] = []
+        for change in nodeChanges {
+            if change.replacedCopiedSchema {
+                lines.append("Citus worker node \(change.node.description): replaced the copy of schema herald Citus had made")
+            }
+            lines += change.migrations.map { "Citus worker node \(change.node.description): applied schema migration \($0.name)" }
+        }
+        lines += migrations.map { "applied schema migration \($0.name)" }
         lines += create.map { "created trigger \($0.name) on \($0.table)" }
         lines += replace.map { "replaced trigger \($0.name) on \($0.table)" }
         lines += drop.map { "dropped trigger \($0.name) on \($0.table)" }
@@ -97,26 +136,62 @@ public struct TriggerInstaller {
 
     /// Computes the plan without changing anything.
     public func plan(_ connection: PGConnection) throws -> InstallPlan {
+        let citus = try Self.citusLayout(connection)
         var plan = try triggerPlan(connection)
         plan.migrations = try SchemaMigrator.pending(connection)
+        if let citus {
+            plan.citus = citus
+            plan.nodeChanges = try CitusNodeSchema.plan(citus, coordinatorURL: config.database.url)
+        }
         return plan
     }
 
-    /// Applies schema and triggers atomically and returns what changed.
+    /// Applies schema and triggers atomically and returns what changed. On a Citus
+    /// coordinator, every worker node's schema comes first (each node in a transaction of its
+    /// own), so no trigger ever goes onto a shard whose node lacks the event log.
     @discardableResult
     public func install(_ connection: PGConnection) throws -> InstallPlan {
-        try connection.transaction {
+        let citus = try Self.citusLayout(connection)
+        // A table that would be refused is refused before any node changes.
+        if citus != nil { try validateTables(connection) }
+        let nodeChanges = try citus.map { try CitusNodeSchema.install($0, coordinatorURL: config.database.url) } ?? []
+        var plan = try connection.transaction {
             try connection.execute(script: "SET LOCAL lock_timeout = '\(Self.lockTimeout)'")
             return try installInOpenTransaction(connection)
         }
+        plan.nodeChanges = nodeChanges
+        return plan
+    }
+
+    /// Set for the trigger statements on a Citus coordinator: they go to the shards (DDL
+    /// propagation on), and Citus allows triggers on distributed tables only when told.
+    static let citusTriggerSettings = "SET LOCAL citus.enable_ddl_propagation = on; SET LOCAL citus.enable_unsafe_triggers = on;"
+
+    /// The Citus layout when this database is a Citus coordinator; nil without Citus.
+    /// Refuses a Citus worker node: the coordinator installs every node.
+    static func citusLayout(_ connection: PGConnection) throws -> CitusLayout? {
+        guard let layout = try CitusLayout.read(connection) else { return nil }
+        guard layout.isCoordinator else {
+            throw PGError(
+                code: .schemaNotReady,
+                message:
+                    "this database is a Citus worker node (group \(layout.localGroup)): point Herald at the coordinator, "
+                    + "which installs Herald's schema on every node")
+        }
+        return layout
     }
 
     /// The work of ``install(_:)`` inside the caller's transaction (`migrate-from-hasura`
     /// does more in the same one).
     func installInOpenTransaction(_ connection: PGConnection) throws -> InstallPlan {
+        let citus = try Self.citusLayout(connection)
+        // The coordinator's schema is its own, as each node's is (CitusNodeSchema).
+        if citus != nil { try connection.execute(script: "SET LOCAL citus.enable_ddl_propagation = off") }
         let migrations = try SchemaMigrator.apply(connection)
         var plan = try triggerPlan(connection)
         plan.migrations = migrations
+        plan.citus = citus
+        if citus != nil, !plan.triggerStatements.isEmpty { try connection.execute(script: Self.citusTriggerSettings) }
         for statement in plan.triggerStatements {
             try connection.execute(script: statement)
         }
@@ -130,11 +205,17 @@ public struct TriggerInstaller {
         try validateTables(connection)
         try RowFilterCheck(triggers: config.triggers).validate(connection)
         var desired: [CaptureTrigger] = []
+        var plan = InstallPlan()
         for trigger in config.triggers {
-            desired += CaptureTrigger.triggers(for: trigger, keyColumns: try Self.keyColumns(of: trigger, connection))
+            let placement = trigger.hasCaptureOperations ? try CitusPlacement.of(table: trigger.table, connection) : nil
+            if let placement, !plan.citusTables.contains(where: { $0.table == trigger.table }) {
+                plan.citusTables.append((trigger.table, placement))
+            }
+            desired += CaptureTrigger.triggers(
+                for: trigger, keyColumns: try Self.keyColumns(of: trigger, connection),
+                onShards: placement?.capturesOnShards ?? false)
         }
         let installed = try installedTriggers(connection)
-        var plan = InstallPlan()
         for trigger in desired {
             if let existing = installed.first(where: { $0.table == trigger.table && $0.name == trigger.name }) {
                 if existing.fingerprint == trigger.fingerprint {
@@ -192,6 +273,11 @@ public struct TriggerInstaller {
         }
     }
 
+    /// Whether the table's capture trigger runs on Citus shards (``CitusPlacement``).
+    static func capturesOnShards(_ table: TableName, _ connection: PGConnection) throws(PGError) -> Bool {
+        try CitusPlacement.of(table: table, connection)?.capturesOnShards ?? false
+    }
+
     /// An ordered trigger's key columns: the listed ones, or the table's primary key in
     /// index order (a table without one is refused, naming it). Nil for unordered triggers.
     static func keyColumns(of trigger: TriggerConfig, _ connection: PGConnection) throws -> [String]? {
@@ -246,18 +332,23 @@ public struct TriggerInstaller {
         return Set(columns.column(0).compactMap { $0 })
     }
 
-    /// Herald's triggers are the ones that call herald.capture() or herald.capture_ordered(); partition clones (which
-    /// PostgreSQL manages through the parent) are left out.
+    /// Herald's triggers are the ones that call herald.capture(), herald.capture_ordered() or
+    /// herald.capture_shard() (ordered when its key argument, the fourth, is not empty);
+    /// partition clones (which PostgreSQL manages through the parent) are left out, and so,
+    /// on a Citus coordinator, are the shards' (they live on the worker nodes).
     func installedTriggers(_ connection: PGConnection) throws -> [InstalledTrigger] {
         let result = try connection.query(
             """
             SELECT n.nspname, c.relname, t.tgname, coalesce(d.description, ''),
                    t.tgfoid = to_regprocedure('herald.capture_ordered()')
+                   OR (t.tgfoid = to_regprocedure('herald.capture_shard()')
+                       AND (string_to_array(encode(t.tgargs, 'escape'), '\\000'))[4] <> '')
             FROM pg_trigger t
             JOIN pg_class c ON c.oid = t.tgrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass
-            WHERE t.tgfoid IN (to_regprocedure('herald.capture()'), to_regprocedure('herald.capture_ordered()'))
+            WHERE t.tgfoid IN (to_regprocedure('herald.capture()'), to_regprocedure('herald.capture_ordered()'),
+                               to_regprocedure('herald.capture_shard()'))
               AND t.tgparentid = 0
             ORDER BY 1, 2, 3
             """)

@@ -52,6 +52,9 @@ public struct WorkerSettings: Sendable, Equatable {
     public var recorderFlushIntervalMilliseconds = 20
     /// Upper bound on a receiver's Retry-After.
     public var maxRetryAfterSeconds = 3600
+    /// How often a claimer looks for new events in a Citus worker node's log: writers there
+    /// cannot NOTIFY (two-phase commit refuses it), so the node's claimer polls.
+    public var citusPollIntervalMilliseconds = 50
 
     public init() {}
 
@@ -143,6 +146,7 @@ extension WorkerSettings {
             .init(key: "recorder_flush_size", keyPath: \.recorderFlushSize, minimum: 1),
             .init(key: "recorder_flush_interval_ms", keyPath: \.recorderFlushIntervalMilliseconds, minimum: 1),
             .init(key: "max_retry_after_seconds", keyPath: \.maxRetryAfterSeconds, minimum: 0),
+            .init(key: "citus_poll_interval_ms", keyPath: \.citusPollIntervalMilliseconds, minimum: 1),
         ]
     }
 }

@@ -7,6 +7,9 @@ public struct SourceConfig: Sendable, Equatable {
     public var name: String
     public var database = DatabaseSettings()
     public var triggers: [TriggerConfig] = []
+    /// Set on a source the worker adds for a Citus worker node of a coordinator source
+    /// (``CitusSources``): its log holds the events of the shards the node keeps.
+    public var citusNode: CitusNode?
 
     public init(name: String, url: String = "", triggers: [TriggerConfig] = []) {
         self.name = name

@@ -132,7 +132,9 @@ public final class Claimer: Service {
         var nextStateRefresh = ContinuousClock.now
         var keyCursors = KeyCursors()
         var batches = BatchAssembler<HeldEvent>()
-        var gate = WakeGate()
+        var gate = WakeGate(
+            mode: config.sources.first?.citusNode == nil
+                ? .notified : .polling(every: .milliseconds(config.worker.citusPollIntervalMilliseconds)))
         // Triggers whose claims walk keys: the ordered ones, and any other found with keyed
         // pending events at the last state refresh.
         let pushed = config.triggers.filter { $0.pullConsumer == nil }

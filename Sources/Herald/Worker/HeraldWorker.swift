@@ -249,12 +249,17 @@ public final class HeraldWorker: Sendable {
             add(
                 PeriodicService(interval: .seconds(10)) { [self, logger] in await refreshQueueDepth(scoped, logger: logger) },
                 "queue-depth\(suffix)")
-            // A partitioned log's retention drops partitions instead (partition maintenance).
-            if config.retention.isEnabled, config.partitioning == nil {
+            // A partitioned log's retention drops partitions instead (partition maintenance);
+            // a Citus worker node's log is not partitioned (install-triggers converts the
+            // coordinator's).
+            let partitioned = config.partitioning != nil && source.citusNode == nil
+            if config.retention.isEnabled, !partitioned {
                 add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [logger] in
                     await Self.runRetention(scoped, logger: logger)
                 }, "retention\(suffix)")
             }
+            // The capture triggers and the partitions of a Citus cluster are the coordinator's.
+            guard source.citusNode == nil else { continue }
             if let cleanup = TriggerCleanupService(config: scoped, logger: logger) {
                 add(cleanup, "trigger-cleanup\(suffix)")
             }
@@ -376,7 +381,11 @@ public final class HeraldWorker: Sendable {
             counts[try orphans.decode(String.self, row: row, column: 0)] =
                 try orphans.decode(Int.self, row: row, column: 1)
         }
-        let drift = try TriggerInstaller(config: config, logger: logger).drift(connection)
+        // A Citus worker node's capture triggers are the shards' (Citus copies them from the
+        // coordinator, whose source reports their drift).
+        let drift =
+            config.sources.first?.citusNode == nil
+            ? try TriggerInstaller(config: config, logger: logger).drift(connection) : TriggerDrift()
         return (try EventStore(connection: connection).eventIDKey(), counts, drift)
     }
 

@@ -41,6 +41,30 @@ struct WakeGate: Sendable, Equatable {
     /// one's claims (measured: 44 events per claim of 100 in a one-trigger drain).
     static let lookInterval: Duration = .milliseconds(25)
 
+    /// How a claimer learns of new events.
+    enum Mode: Sendable, Equatable {
+        /// Writers NOTIFY while the gate is armed (the database's own log).
+        case notified
+        /// Writers never notify (a Citus worker node's log, whose writers may commit with
+        /// two-phase commit): the gate is never armed, and the claimer looks at every
+        /// trigger once per interval.
+        case polling(every: Duration)
+    }
+
+    let mode: Mode
+
+    init(mode: Mode = .notified) {
+        self.mode = mode
+    }
+
+    /// How often a disarmed claimer looks at every trigger.
+    private var lookInterval: Duration {
+        switch mode {
+        case .notified: Self.lookInterval
+        case .polling(let every): every
+        }
+    }
+
     /// A new claimer holds no slot and claims first, as if notified.
     private(set) var phase: Phase = .disarmed
     /// Armed, but the last claim came back full: release the slots at the next turn.
@@ -57,7 +81,7 @@ struct WakeGate: Sendable, Equatable {
 
     /// A new connection holds no slot, and may have missed anything: it claims first.
     mutating func connected() {
-        self = WakeGate()
+        self = WakeGate(mode: mode)
     }
 
     /// After a claim: `backlog` is true when some trigger got all it asked for.
@@ -84,6 +108,7 @@ struct WakeGate: Sendable, Equatable {
     }
 
     private func armIfDue(_ now: ContinuousClock.Instant) -> Action {
+        guard mode == .notified else { return .none }
         guard let nextArm else { return .arm }
         return now >= nextArm ? .arm : .none
     }
@@ -129,7 +154,7 @@ struct WakeGate: Sendable, Equatable {
         if claimAfterArm {
             look = true
         } else if phase == .disarmed && !claimedShort {
-            look = lastLook.map { now - $0 >= Self.lookInterval } ?? true
+            look = lastLook.map { now - $0 >= lookInterval } ?? true
         } else {
             look = false
         }
@@ -143,7 +168,7 @@ struct WakeGate: Sendable, Equatable {
     /// no arm, so a past retry time must not end it at once.
     func wakeBy(untilWoken: Bool) -> ContinuousClock.Instant? {
         guard phase == .disarmed else { return nil }
-        let nextLook = lastLook.map { $0 + Self.lookInterval }
+        let nextLook = lastLook.map { $0 + lookInterval }
         return [untilWoken ? nil : nextArm, nextLook].compactMap { $0 }.min()
     }
 }

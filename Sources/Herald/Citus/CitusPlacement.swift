@@ -1,8 +1,7 @@
 /// Where Citus keeps a table, as `install-triggers` must know before it installs a capture
 /// trigger: a trigger on a table whose rows live on worker nodes runs there (Citus copies it
-/// onto every shard), where `herald.event_log` does not exist, so every application write to
-/// the table would fail. Such tables are refused, naming the table and what to do; tables
-/// that stay on this server are captured as on any PostgreSQL.
+/// onto every shard), and writes into that node's own `herald.event_log`
+/// (``CitusNodeSchema``). Reference tables are refused, naming the table and what to do.
 enum CitusPlacement: Equatable {
     /// Sharded over the worker nodes: hash, range or append distribution on `column`, or a
     /// single-shard table of schema-based sharding (no column).
@@ -15,6 +14,12 @@ enum CitusPlacement: Equatable {
 
     /// The table's placement; nil when Citus is not installed or the table is not in its
     /// metadata (a plain table of this server).
+    static func of(table: TableName, _ connection: PGConnection) throws(PGError) -> CitusPlacement? {
+        let oid = try connection.query("SELECT to_regclass($1)::oid", [table.quoted])
+        guard let value = oid[0, 0] else { return nil }
+        return try of(oid: value, connection)
+    }
+
     static func of(oid: String, _ connection: PGConnection) throws(PGError) -> CitusPlacement? {
         let installed = try connection.query("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL")
         guard try installed.decode(Bool.self, row: 0, column: 0) else { return nil }
@@ -48,27 +53,41 @@ enum CitusPlacement: Equatable {
         }
     }
 
-    /// Why a capture trigger cannot go on such a table, and what to do instead; nil when it can.
-    func refusal(trigger: TriggerConfig) -> String? {
-        let why =
-            "Citus runs a trigger on a table's shards, on the nodes that hold them, where herald.event_log does not exist: "
-            + "every write to the table would fail"
-        let leave = "or leave the table out of the configuration"
+    /// Whether its capture trigger runs on shards (Citus copies it onto each): the trigger
+    /// then calls herald.capture_shard(), which names the table itself and sends no NOTIFY.
+    var capturesOnShards: Bool {
+        switch self {
+        case .distributed, .citusLocal: true
+        case .reference: false
+        }
+    }
+
+    /// Where its events are written, for layouts.
+    var eventHome: String {
+        switch self {
+        case .distributed: "events in the herald.event_log of the node holding each shard"
+        case .citusLocal: "events in the coordinator's herald.event_log"
+        case .reference: "refused by install-triggers"
+        }
+    }
+
+    /// `hash on tenant_id, 32 shards`, for layouts and messages.
+    var description: String {
         switch self {
         case .distributed(let method, let column, let shards):
-            let how = column.map { "\(method) on \($0)" } ?? method
-            return "table \(trigger.table) is a Citus distributed table (\(how), \(shards) shard\(shards == 1 ? "" : "s")); "
-                + "Herald cannot capture it yet (trigger \(trigger.name)). \(why). Keep the table on the coordinator "
-                + "(SELECT undistribute_table('\(trigger.table.quoted)')) \(leave)."
-        case .reference:
-            return "table \(trigger.table) is a Citus reference table, copied to every node; "
-                + "Herald cannot capture it yet (trigger \(trigger.name)). \(why). Keep the table on the coordinator "
-                + "(SELECT undistribute_table('\(trigger.table.quoted)')) \(leave)."
-        case .citusLocal:
-            return "table \(trigger.table) is a Citus local table (in Citus's metadata, kept on the coordinator); "
-                + "Herald cannot capture it yet (trigger \(trigger.name)): writes routed through a worker node commit with "
-                + "two-phase commit, which refuses the capture's NOTIFY, and its rows carry the shard's name. "
-                + "Remove it from Citus's metadata (SELECT undistribute_table('\(trigger.table.quoted)')) \(leave)."
+            "distributed (\(column.map { "\(method) on \($0)" } ?? method), \(shards) shard\(shards == 1 ? "" : "s"))"
+        case .reference: "reference table"
+        case .citusLocal: "Citus local table (kept on the coordinator)"
         }
+    }
+
+    /// Why a capture trigger cannot go on such a table, and what to do instead; nil when it can.
+    func refusal(trigger: TriggerConfig) -> String? {
+        guard case .reference = self else { return nil }
+        return "table \(trigger.table) is a Citus reference table, copied to every node; Herald cannot capture it "
+            + "(trigger \(trigger.name)): Citus runs its trigger on every node's copy, so each write would be captured "
+            + "once per node, and delivered as many times. Capture a distributed or a coordinator table instead, keep the "
+            + "table on the coordinator (SELECT undistribute_table('\(trigger.table.quoted)')), or leave it out of the "
+            + "configuration."
     }
 }

@@ -1,0 +1,91 @@
+import Foundation
+
+/// One worker node of a Citus cluster, as the coordinator's `pg_dist_node` lists it.
+public struct CitusNode: Sendable, Equatable, Hashable {
+    /// The node's group: its identity in Citus's metadata (the coordinator's is 0).
+    public var group: Int
+    public var host: String
+    public var port: Int
+    /// False after `citus_disable_node`: Citus routes nothing to it.
+    public var isActive: Bool
+
+    public init(group: Int, host: String, port: Int, isActive: Bool = true) {
+        self.group = group
+        self.host = host
+        self.port = port
+        self.isActive = isActive
+    }
+
+    /// `host:port (group N)`, for messages.
+    public var description: String { "\(host):\(port) (group \(group))" }
+
+    /// The source name its events are claimed under: the coordinator's source and the group.
+    public func sourceName(coordinator source: String) -> String { "\(source)-node\(group)" }
+
+    /// Every node's event ids start at the group shifted into the top bits, so an id is
+    /// unique across the cluster and names its node (`id >> 48`): 2^48 events per node.
+    public var eventIDFloor: Int64 { Int64(group) << CitusLayout.eventIDGroupShift }
+}
+
+/// Where Citus keeps Herald's events: the database Herald is pointed at is a Citus
+/// coordinator, and each worker node has its own schema herald, into which the triggers on
+/// the shards it holds write (sql/018_citus_capture.sql).
+public struct CitusLayout: Sendable, Equatable {
+    /// This database's group: 0 on the coordinator.
+    public var localGroup: Int
+    /// The primary worker nodes, by group.
+    public var nodes: [CitusNode]
+
+    public static let eventIDGroupShift: Int64 = 48
+
+    public var isCoordinator: Bool { localGroup == 0 }
+
+    /// The layout; nil when the Citus extension is not installed in this database.
+    public static func read(_ connection: PGConnection) throws(PGError) -> CitusLayout? {
+        let installed = try connection.query(
+            "SELECT to_regclass('pg_catalog.pg_dist_node') IS NOT NULL AND to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL")
+        guard try installed.decode(Bool.self, row: 0, column: 0) else { return nil }
+        let group = try connection.query("SELECT groupid FROM pg_catalog.pg_dist_local_group")
+        let nodes = try connection.query(
+            """
+            SELECT groupid, nodename, nodeport, isactive FROM pg_catalog.pg_dist_node
+            WHERE noderole = 'primary' AND groupid <> 0 ORDER BY groupid
+            """)
+        return CitusLayout(
+            localGroup: try group.decode(Int.self, row: 0, column: 0),
+            nodes: try nodes.rows { row throws(PGError) in
+                CitusNode(
+                    group: try nodes.decode(Int.self, row: row, column: 0),
+                    host: try nodes.decode(String.self, row: row, column: 1),
+                    port: try nodes.decode(Int.self, row: row, column: 2),
+                    isActive: try nodes.decode(Bool.self, row: row, column: 3))
+            })
+    }
+
+    /// The URL of `node`: the coordinator's, with the node's host and port (same user,
+    /// password, database and options: Herald's role must exist on every node, as Citus's
+    /// own connections need).
+    public static func url(of node: CitusNode, coordinatorURL: String) -> String {
+        let trimmed = coordinatorURL.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasPrefix("postgres://") || trimmed.hasPrefix("postgresql://") else {
+            // A keyword string: a keyword given twice takes its last value.
+            return "\(trimmed) host=\(keywordValue(node.host)) port=\(node.port)"
+        }
+        if var components = URLComponents(string: trimmed), components.host != nil {
+            components.host = node.host
+            components.port = node.port
+            // Parameters in the query would override the authority: drop those two.
+            components.queryItems = components.queryItems?.filter { $0.name != "host" && $0.name != "port" && $0.name != "hostaddr" }
+            if components.queryItems?.isEmpty == true { components.queryItems = nil }
+            if let url = components.string { return url }
+        }
+        // A URI URLComponents cannot take apart (several hosts): libpq reads host and port
+        // from the query too, and the query's win.
+        let separator = trimmed.contains("?") ? "&" : "?"
+        return "\(trimmed)\(separator)host=\(node.host)&port=\(node.port)"
+    }
+
+    private static func keywordValue(_ value: String) -> String {
+        "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+    }
+}
