@@ -59,10 +59,16 @@ struct GlobalOptions: ParsableArguments {
         // validate() has refused a level that names none.
         let level =
             (try? EnvironmentCheck.logLevel(option: logLevel, environment: ProcessInfo.processInfo.environment)) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return RedactingLogHandler(handler)
+        // A command may ask twice (a helper it calls needs a logger too); swift-log allows
+        // one bootstrap per process.
+        loggingBootstrapped.withLock { done in
+            guard !done else { return }
+            done = true
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return RedactingLogHandler(handler)
+            }
         }
         return Logger(label: "herald")
     }
@@ -92,6 +98,15 @@ extension GlobalOptions {
         } catch {
             throw CLIFailure(message: error.message, exitCode: .usage)
         }
+    }
+
+    /// The source's databases: the one `--source` names (or the only one), and on a Citus
+    /// coordinator each worker node's too, whose logs hold the distributed tables' events.
+    /// Commands on events or trigger state act on all of them.
+    func loadNodeConfigs(logger: Logger) throws -> [HeraldConfig] {
+        let config = try loadSourceConfig()
+        let expanded = CitusSources.expand(config, logger: logger)
+        return expanded.sources.map { expanded.scoped(to: $0) }
     }
 
     /// One configuration per source to work on: the one `--source` names, or every source.
@@ -154,3 +169,6 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
 func redacted(_ text: String) -> String {
     ProcessRedactor.shared.redactor(text)
 }
+
+/// Whether ``GlobalOptions/makeLogger()`` has set up logging.
+private let loggingBootstrapped = Mutex(false)

@@ -49,14 +49,18 @@ struct RedeliverEventCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try options.loadSourceConfig()
-            let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
+            let admins = try options.loadNodeConfigs(logger: options.makeLogger()).map {
+                try EventAdmin(connection: PGConnection(url: $0.database.url))
+            }
             if let trigger {
-                try bulk(admin, trigger: trigger, config: config)
+                try bulk(admins, trigger: trigger, config: config)
                 return
             }
             var problems = 0
             for id in ids {
-                switch try admin.redeliver(id, force: force) {
+                // The database whose log has the event (a Citus cluster has one per node).
+                let (admin, result) = try firstKnown(admins) { try $0.redeliver(id, force: force) }
+                switch result {
                 case .queued(let number):
                     print("event \(try admin.publicID(number)) queued for redelivery")
                 case .unknown(let text):
@@ -71,12 +75,12 @@ struct RedeliverEventCommand: AsyncParsableCommand {
         }
     }
 
-    private func bulk(_ admin: EventAdmin, trigger: String, config: HeraldConfig) throws {
+    private func bulk(_ admins: [EventAdmin], trigger: String, config: HeraldConfig) throws {
         guard config.trigger(named: trigger) != nil else {
             throw CLIFailure(message: "trigger '\(trigger)' is not in \(config.file)")
         }
         let seconds = since.flatMap(DurationText.seconds)
-        let count = try admin.countMatching(trigger: trigger, status: status, sinceSeconds: seconds)
+        let count = try admins.reduce(0) { try $0 + $1.countMatching(trigger: trigger, status: status, sinceSeconds: seconds) }
         if count == 0 {
             print("no \(status) events for trigger \(trigger)")
             return
@@ -84,7 +88,9 @@ struct RedeliverEventCommand: AsyncParsableCommand {
         if !yes {
             try confirm("redeliver \(count) \(status) events of trigger \(trigger)?")
         }
-        let queued = try admin.redeliverAll(trigger: trigger, status: status, sinceSeconds: seconds, force: force)
+        let queued = try admins.reduce(0) {
+            try $0 + $1.redeliverAll(trigger: trigger, status: status, sinceSeconds: seconds, force: force)
+        }
         print("queued \(queued) events of trigger \(trigger) for redelivery")
     }
 }
@@ -135,7 +141,12 @@ struct StatsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let configs = try options.loadSourceConfigs()
+            // On a Citus coordinator, each worker node's log is listed as a source of its own.
+            let logger = options.makeLogger()
+            let configs = try options.loadSourceConfigs().flatMap { config in
+                let expanded = CitusSources.expand(config, logger: logger)
+                return expanded.sources.map { expanded.scoped(to: $0) }
+            }
             var documents: [String] = []
             for config in configs {
                 let connection = try PGConnection(url: config.database.url)
@@ -184,13 +195,20 @@ struct CleanupCommand: AsyncParsableCommand {
             guard let seconds = DurationText.seconds(olderThan) else {
                 throw CLIFailure(message: DurationText.problem(olderThan, in: "--older-than"))
             }
-            let config = try options.loadSourceConfig()
-            let connection = try PGConnection(url: config.database.url)
-            try SchemaCheck.requireInstalled(connection)
-            let retention = Retention(connection: connection)
+            // On a Citus coordinator, each worker node's log too.
+            let retentions = try options.loadNodeConfigs(logger: options.makeLogger()).map { config in
+                let connection = try PGConnection(url: config.database.url)
+                try SchemaCheck.requireInstalled(connection)
+                return Retention(connection: connection)
+            }
             let scope: Retention.Scope = includeFailed ? .deliveredAndFailed : .delivered
             let what = includeFailed ? "delivered and failed" : "delivered"
-            let preview = try retention.preview(olderThanSeconds: seconds, scope: scope)
+            var preview = Retention.Report()
+            for retention in retentions {
+                let part = try retention.preview(olderThanSeconds: seconds, scope: scope)
+                preview.events += part.events
+                preview.invocations += part.invocations
+            }
             if dryRun {
                 print("would remove \(preview.events) events and \(preview.invocations) invocation rows")
             } else {
@@ -198,7 +216,12 @@ struct CleanupCommand: AsyncParsableCommand {
                     try confirm(
                         "remove \(preview.events) \(what) events that finished more than \(olderThan) ago, and their \(preview.invocations) invocation rows?")
                 }
-                let report = try retention.run(olderThanSeconds: seconds, scope: scope)
+                var report = Retention.Report()
+                for retention in retentions {
+                    let part = try retention.run(olderThanSeconds: seconds, scope: scope)
+                    report.events += part.events
+                    report.invocations += part.invocations
+                }
                 print("removed \(report.events) events and \(report.invocations) invocation rows")
             }
         }

@@ -23,12 +23,15 @@ struct SkipEventCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let config = try options.loadSourceConfig()
-            let admin = try EventAdmin(connection: PGConnection(url: config.database.url))
+            let admins = try options.loadNodeConfigs(logger: options.makeLogger()).map {
+                try EventAdmin(connection: PGConnection(url: $0.database.url))
+            }
             let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
             var problems = 0
             for id in ids {
-                switch try admin.skip(id, by: "herald skip-event (\(user))", force: force) {
+                // The database whose log has the event (a Citus cluster has one per node).
+                let (admin, result) = try firstKnown(admins) { try $0.skip(id, by: "herald skip-event (\(user))", force: force) }
+                switch result {
                 case .skipped(let number, let key):
                     let released = key.map { "; key \($0) moves on" } ?? ""
                     print("event \(try admin.publicID(number)) skipped (marked failed)\(released)")
@@ -45,5 +48,37 @@ struct SkipEventCommand: AsyncParsableCommand {
             }
             if problems > 0 { throw ExitCode.failure }
         }
+    }
+}
+
+/// The first database's answer that is not "unknown event", or the last answer.
+func firstKnown<Result>(_ admins: [EventAdmin], _ body: (EventAdmin) throws -> Result) throws -> (EventAdmin, Result)
+where Result: EventLookupResult {
+    var last: (EventAdmin, Result)?
+    for admin in admins {
+        let result = try body(admin)
+        if !result.isUnknown { return (admin, result) }
+        last = (admin, result)
+    }
+    guard let last else { throw CLIFailure(message: "no database to look in") }
+    return last
+}
+
+/// A lookup's answer that may say the event is not in this database.
+protocol EventLookupResult {
+    var isUnknown: Bool { get }
+}
+
+extension SkipResult: EventLookupResult {
+    var isUnknown: Bool {
+        if case .unknown = self { return true }
+        return false
+    }
+}
+
+extension RedeliveryResult: EventLookupResult {
+    var isUnknown: Bool {
+        if case .unknown = self { return true }
+        return false
     }
 }

@@ -44,8 +44,13 @@ private func setTriggerState(options: GlobalOptions, name: String, enabled: Bool
             throw CLIFailure(message: "trigger '\(name)' is not in \(config.file)")
         }
         let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-        let changed = try TriggerAdmin(connection: PGConnection(url: config.database.url))
-            .setEnabled(name, enabled: enabled, reason: reason, by: "herald CLI (\(user))")
+        // On a Citus coordinator every node's claimers read their own node's state.
+        var changed = false
+        for database in try options.loadNodeConfigs(logger: options.makeLogger()) {
+            let here = try TriggerAdmin(connection: PGConnection(url: database.database.url))
+                .setEnabled(name, enabled: enabled, reason: reason, by: "herald CLI (\(user))")
+            changed = changed || here
+        }
         let state = enabled ? "enabled" : "disabled"
         print(changed ? "trigger \(name) \(state)" : "trigger \(name) was already \(state)")
         if changed {

@@ -4,6 +4,11 @@ public struct Retention {
     public struct Report: Sendable, Equatable {
         public var events = 0
         public var invocations = 0
+
+        public init(events: Int = 0, invocations: Int = 0) {
+            self.events = events
+            self.invocations = invocations
+        }
     }
 
     public static let batchSize = 5000

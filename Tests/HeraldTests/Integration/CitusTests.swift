@@ -206,6 +206,29 @@ struct CitusTests {
         #expect(try eventually(timeout: 10) {
             try (cluster.workers + [cluster.coordinator]).allSatisfy { try cluster.events(on: $0).allSatisfy { $0.status == "delivered" } }
         })
+
+        // The operator's commands reach every node's log: disabling a trigger stops the
+        // nodes' claimers too; an event is redelivered from the node that has it; stats
+        // list each node.
+        let disabled = try runHerald(["disable-trigger", "orders_changes", "--config", path])
+        #expect(disabled.status == 0, "\(disabled.stderr)")
+        for node in cluster.workers {
+            #expect(try PGConnection(url: node.url).query(
+                "SELECT enabled FROM herald.trigger_state WHERE trigger_name = 'orders_changes'")[0, 0] == "f")
+        }
+        try writes.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(20001, 20100) g")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(try Delivered.all(receiver, path: "/orders").count == 11_000, "nothing sent while disabled")
+        #expect(try runHerald(["enable-trigger", "orders_changes", "--config", path]).status == 0)
+        #expect(try eventually(timeout: 30) { try Delivered.all(receiver, path: "/orders").count == 11_100 })
+        let onSecondNode = try #require(try cluster.events(on: cluster.workers[1]).first?.id)
+        let redelivered = try runHerald(["redeliver-event", String(onSecondNode), "--config", path])
+        #expect(redelivered.status == 0, "\(redelivered.stderr)")
+        #expect(try eventually(timeout: 30) { try Delivered.all(receiver, path: "/orders").count == 11_101 })
+        let stats = try runHerald(["stats", "--config", path])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(stats.stdout.contains("source default-node2:"), "\(stats.stdout)")
+
         #expect(worker.terminate() == 0)
         #expect(!worker.log.contains("error"), "\(worker.log.suffix(2000))")
     }
