@@ -8,6 +8,8 @@ public struct CitusNode: Sendable, Equatable, Hashable {
     public var port: Int
     /// False after `citus_disable_node`: Citus routes nothing to it.
     public var isActive: Bool
+    /// The name of the source whose database coordinates it (set by ``CitusSources``).
+    public var coordinatorSource = ""
 
     public init(group: Int, host: String, port: Int, isActive: Bool = true) {
         self.group = group

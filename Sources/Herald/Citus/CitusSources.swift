@@ -11,7 +11,7 @@ public enum CitusSources {
     /// nodes are found at the next start): the worker must start without it.
     public static func expand(_ config: HeraldConfig, logger: Logger) -> HeraldConfig {
         var expanded = config
-        for source in config.sources where source.citusNode == nil {
+        for (index, source) in config.sources.enumerated() where source.citusNode == nil {
             let layout: CitusLayout?
             do {
                 layout = try CitusLayout.read(PGConnection(url: source.database.url))
@@ -21,10 +21,13 @@ public enum CitusSources {
                     metadata: ["source": "\(source.name)", "error": "\(error)"])
                 continue
             }
-            guard let layout, layout.isCoordinator, !layout.nodes.isEmpty else { continue }
+            guard let layout, layout.isCoordinator else { continue }
+            // Nodes added later join while running: metrics carry the source from the start.
+            expanded.sources[index].citusCoordinator = true
+            expanded.usesSourcesList = true
+            guard !layout.nodes.isEmpty else { continue }
             let nodes = nodeSources(of: source, layout: layout)
             expanded.sources += nodes
-            expanded.usesSourcesList = true
             logger.info(
                 "Citus coordinator: claiming from every worker node's log too",
                 metadata: [
@@ -49,6 +52,8 @@ public enum CitusSources {
                 url: CitusLayout.url(of: node, coordinatorURL: source.database.url),
                 triggers: source.triggers.filter { $0.isEventTrigger && $0.pullConsumer == nil })
             nodeSource.database.urlOrigin = "Citus node \(node.description) of source \(source.name)"
+            var node = node
+            node.coordinatorSource = source.name
             nodeSource.citusNode = node
             return nodeSource
         }

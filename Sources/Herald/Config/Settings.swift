@@ -55,6 +55,9 @@ public struct WorkerSettings: Sendable, Equatable {
     /// How often a claimer looks for new events in a Citus worker node's log: writers there
     /// cannot NOTIFY (two-phase commit refuses it), so the node's claimer polls.
     public var citusPollIntervalMilliseconds = 50
+    /// How often the worker reads a Citus coordinator's node list, to follow nodes added
+    /// to or removed from the cluster.
+    public var citusNodeWatchSeconds = 10
 
     public init() {}
 
@@ -147,6 +150,7 @@ extension WorkerSettings {
             .init(key: "recorder_flush_interval_ms", keyPath: \.recorderFlushIntervalMilliseconds, minimum: 1),
             .init(key: "max_retry_after_seconds", keyPath: \.maxRetryAfterSeconds, minimum: 0),
             .init(key: "citus_poll_interval_ms", keyPath: \.citusPollIntervalMilliseconds, minimum: 1),
+            .init(key: "citus_node_watch_seconds", keyPath: \.citusNodeWatchSeconds, minimum: 1),
         ]
     }
 }

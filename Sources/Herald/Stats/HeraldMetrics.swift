@@ -1,3 +1,4 @@
+import Synchronization
 import Metrics
 
 /// Herald's metrics through swift-metrics (exported by swift-prometheus at /metrics). Handles
@@ -39,6 +40,10 @@ public final class HeraldMetrics: Sendable {
     private let heapInUse = Gauge(label: "herald_heap_in_use_bytes")
     private let heapFree = Gauge(label: "herald_heap_free_bytes")
     private let triggers: [TriggerRef: TriggerMetrics]
+    /// Triggers of sources found while running (Citus worker nodes added to the cluster):
+    /// read only when a trigger is not among those known at the start.
+    private let addedTriggers = Mutex<[TriggerRef: TriggerMetrics]>([:])
+    private let addedSourceReady = Mutex<[String: Gauge]>([:])
     /// Whether per-trigger series carry a `source` label: only for a `sources:` config, so a
     /// single-database deployment keeps its series exactly as before.
     let labelsSources: Bool
@@ -50,14 +55,34 @@ public final class HeraldMetrics: Sendable {
     ///   - labelsSources: add `source` to per-trigger series (the `sources:` form).
     public init(triggers: [TriggerRef], labelsSources: Bool = false) {
         self.labelsSources = labelsSources
-        var metrics: [TriggerRef: TriggerMetrics] = [:]
-        for ref in triggers {
+        self.triggers = Dictionary(uniqueKeysWithValues: triggers.map { ($0, Self.makeTriggerMetrics($0, labelsSources: labelsSources)) })
+        sourceReady = Dictionary(
+            uniqueKeysWithValues: Set(triggers.map(\.source)).map {
+                ($0, Gauge(label: "herald_source_ready", dimensions: [("source", $0)]))
+            })
+    }
+
+    /// Series for the triggers of a source found while running.
+    func add(triggers refs: [TriggerRef]) {
+        addedTriggers.withLock { added in
+            for ref in refs where triggers[ref] == nil && added[ref] == nil {
+                added[ref] = Self.makeTriggerMetrics(ref, labelsSources: labelsSources)
+            }
+        }
+        addedSourceReady.withLock { added in
+            for source in Set(refs.map(\.source)) where sourceReady[source] == nil && added[source] == nil {
+                added[source] = Gauge(label: "herald_source_ready", dimensions: [("source", source)])
+            }
+        }
+    }
+
+    private static func makeTriggerMetrics(_ ref: TriggerRef, labelsSources: Bool) -> TriggerMetrics {
             let base: [(String, String)] =
                 labelsSources ? [("trigger", ref.name), ("source", ref.source)] : [("trigger", ref.name)]
             func outcome(_ value: String) -> Counter {
                 Counter(label: "herald_deliveries_total", dimensions: base + [("outcome", value)])
             }
-            metrics[ref] = TriggerMetrics(
+            return TriggerMetrics(
                 delivered: outcome("delivered"), retried: outcome("retry"), failed: outcome("failed"), blocked: outcome("blocked"),
                 deliveryDuration: Metrics.Timer(label: "herald_delivery_duration_seconds", dimensions: base),
                 endToEnd: Metrics.Timer(label: "herald_end_to_end_latency_seconds", dimensions: base),
@@ -68,12 +93,6 @@ public final class HeraldMetrics: Sendable {
                     }),
                 enabled: Gauge(label: "herald_trigger_enabled", dimensions: base),
                 circuitState: Gauge(label: "herald_circuit_state", dimensions: base))
-        }
-        self.triggers = metrics
-        sourceReady = Dictionary(
-            uniqueKeysWithValues: Set(triggers.map(\.source)).map {
-                ($0, Gauge(label: "herald_source_ready", dimensions: [("source", $0)]))
-            })
     }
 
     /// A worker with the default source only.
@@ -81,7 +100,7 @@ public final class HeraldMetrics: Sendable {
         self.init(triggers: triggerNames.map { TriggerRef(name: $0) })
     }
 
-    func trigger(_ ref: TriggerRef) -> TriggerMetrics? { triggers[ref] }
+    func trigger(_ ref: TriggerRef) -> TriggerMetrics? { triggers[ref] ?? addedTriggers.withLock { $0[ref] } }
 
     func record(_ memory: ProcessMemory) {
         residentMemory.record(memory.residentBytes)
@@ -98,7 +117,7 @@ public final class HeraldMetrics: Sendable {
     }
 
     func setSourceReady(_ source: String, _ ready: Bool) {
-        sourceReady[source]?.record(ready ? 1 : 0)
+        (sourceReady[source] ?? addedSourceReady.withLock { $0[source] })?.record(ready ? 1 : 0)
     }
 
     /// Sets `herald_trigger_drift{kind}` (and `source` with ``labelsSources``): how many

@@ -186,10 +186,10 @@ public struct FlowControl<Job: FlowJob> {
     public let limits: Limits
     private var queues: HostQueues<Job>
     private var gates: TriggerGates
-    private let routes: [TriggerRef: FlowRoute]
-    private let triggerOrder: [TriggerRef]
+    private var routes: [TriggerRef: FlowRoute]
+    private var triggerOrder: [TriggerRef]
     private var sources: [String: SourceState] = [:]
-    private let sourceOrder: [String]
+    private var sourceOrder: [String]
     public private(set) var isStopping = false
 
     public init(limits: Limits, routes: [FlowRoute], now: ContinuousClock.Instant) {
@@ -209,6 +209,25 @@ public struct FlowControl<Job: FlowJob> {
         }
         for (name, state) in sources { sources[name]?.mayHaveDue = Set(state.triggers) }
         self.sources = sources
+        sourceOrder = sources.keys.sorted()
+    }
+
+    /// A source found while running (a Citus worker node added to the cluster): its triggers
+    /// join the hosts' queues and the gates, and it shares the pool fairly from its first
+    /// claim, which is due at once. Routes already known are left as they are.
+    public mutating func addSource(routes added: [FlowRoute], now: ContinuousClock.Instant) {
+        let fresh = added.filter { routes[$0.ref] == nil }
+        guard !fresh.isEmpty else { return }
+        let byTrigger = Dictionary(fresh.map { ($0.ref, $0) }, uniquingKeysWith: { first, _ in first })
+        routes.merge(byTrigger) { old, _ in old }
+        let perHost = min(limits.perHostLimit, limits.poolSize)
+        queues.add(fresh) { [limits] in Self.prefetch(perHost: perHost, limits: limits, timeout: $0.timeout) }
+        gates.add(byTrigger, now: now)
+        triggerOrder = routes.keys.sorted()
+        for trigger in byTrigger.keys.sorted() {
+            sources[trigger.source, default: SourceState(nextPoll: now)].triggers.append(trigger)
+            sources[trigger.source]?.mayHaveDue.insert(trigger)
+        }
         sourceOrder = sources.keys.sorted()
     }
 

@@ -20,7 +20,9 @@ public final class FlowController: Sendable {
     }
 
     private let state: Mutex<FlowControl<DeliveryJob>>
-    private let claimerWakes: [String: WakePipe]
+    /// Each source's claimer's wake pipe. Behind a lock only because a source may join while
+    /// running (a Citus worker node); the lookups are a dictionary read.
+    private let claimerWakes: Mutex<[String: WakePipe]>
     /// Held as an object, not as a bare closure: copying an optional closure out of the lock
     /// (`withLock { $0 }?()`) allocated a 32-byte context on every wake that was never freed
     /// in release builds (heaptrack: 36,503 of them in six minutes, the worker's slow RSS
@@ -36,9 +38,18 @@ public final class FlowController: Sendable {
         noticeSink: @escaping @Sendable ([Notice]) -> Void = { _ in }
     ) {
         let flow = FlowControl<DeliveryJob>(limits: limits, routes: routes, now: .now)
-        claimerWakes = Dictionary(uniqueKeysWithValues: flow.sourceNames.map { ($0, WakePipe()) })
+        claimerWakes = Mutex(Dictionary(uniqueKeysWithValues: flow.sourceNames.map { ($0, WakePipe()) }))
         state = Mutex(flow)
         self.noticeSink = noticeSink
+    }
+
+    /// A source found while running (``FlowControl/addSource(routes:now:)``), with a wake
+    /// pipe for its claimer.
+    public func addSource(routes: [FlowRoute]) {
+        claimerWakes.withLock { wakes in
+            for source in Set(routes.map(\.source)) where wakes[source] == nil { wakes[source] = WakePipe() }
+        }
+        state.withLock { $0.addSource(routes: routes, now: .now) }
     }
 
     /// Queues the database side of notices for the claimer of each one's source, wakes it to
@@ -90,11 +101,11 @@ public final class FlowController: Sendable {
     }
 
     /// The source's claimer polls this descriptor for readability.
-    func claimerWakeDescriptor(source: String) -> Int32 { claimerWakes[source]?.descriptor ?? -1 }
+    func claimerWakeDescriptor(source: String) -> Int32 { claimerWakes.withLock { $0[source] }?.descriptor ?? -1 }
 
-    func drainClaimerWakeups(source: String) { claimerWakes[source]?.drain() }
+    func drainClaimerWakeups(source: String) { claimerWakes.withLock { $0[source] }?.drain() }
 
-    func wakeClaimer(source: String) { claimerWakes[source]?.signal() }
+    func wakeClaimer(source: String) { claimerWakes.withLock { $0[source] }?.signal() }
 
     private func wakeClaimers(_ sources: Set<String>) {
         for source in sources { wakeClaimer(source: source) }
@@ -204,7 +215,7 @@ public final class FlowController: Sendable {
     @discardableResult
     func beginStopping() -> Int {
         let dropped = state.withLock { $0.beginStopping() }
-        wakeClaimers(Set(claimerWakes.keys))
+        wakeClaimers(Set(claimerWakes.withLock { $0.keys }))
         wakeDelivery()
         return dropped.count
     }

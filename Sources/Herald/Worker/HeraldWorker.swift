@@ -38,7 +38,18 @@ public final class HeraldWorker: Sendable {
         var flow: FlowController
         var claimers: [Claimer]
         var deliverer: Deliverer
+        /// Makes a source's claimer and recorder (for sources that join while running).
+        var factory: SourcePartsFactory
+        var lateClaimers: LateServices
+        var lateRecorders: LateServices
     }
+
+    /// Recorders of sources that joined while running, by source: outcomes of their events
+    /// are routed here when the recorders made at the start do not know the source.
+    private let lateRecorders = LateRecorders()
+    /// Citus worker nodes removed from the cluster while running: their claimers go on
+    /// (their logs may still hold events), but their readiness no longer counts.
+    private let removedSources = Mutex<Set<String>>([])
 
     /// One source's state for /readyz and /stats.
     public struct SourceReadiness: Sendable, Equatable {
@@ -66,7 +77,10 @@ public final class HeraldWorker: Sendable {
         guard !claimers.isEmpty else {
             return config.sources.map { SourceReadiness(source: $0.name, ready: false, problem: "starting") }
         }
-        return claimers.map { SourceReadiness(source: $0.source, ready: $0.isConnected, problem: $0.problem) }
+        let removed = removedSources.withLock { $0 }
+        return claimers.filter { !removed.contains($0.source) }.map {
+            SourceReadiness(source: $0.source, ready: $0.isConnected, problem: $0.problem)
+        }
     }
 
     /// Ready while at least one source's claimer holds a live database connection (a worker
@@ -85,7 +99,7 @@ public final class HeraldWorker: Sendable {
 
     /// Keeps a source's drift for /readyz and the metric, and warns once per disagreement:
     /// the worker runs anyway (the triggers that are right deliver), but an operator must act.
-    private func record(_ found: TriggerDrift, source: String, logger: Logger) {
+    fileprivate func record(_ found: TriggerDrift, source: String, logger: Logger) {
         drift.withLock { $0[source] = found }
         stats.metrics.setTriggerDrift(found, source: source)
         for finding in found.findings {
@@ -194,18 +208,15 @@ public final class HeraldWorker: Sendable {
             routes: Claimer.routes(config), noticeSink: { reporter.report($0) })
         var recorders: [String: Recorder] = [:]
         var claimers: [Claimer] = []
-        let hasConsumers = !config.consumers.isEmpty
         let failureLog = FinalFailureLog(logger: logger)
+        let factory = SourcePartsFactory(
+            worker: self, flow: flow, reporter: reporter, shutdownDeadline: shutdownDeadline,
+            onFailedEvents: { outcomes in
+                failureLog.report(outcomes, now: .now)
+                outcomes.forEach { alerts?.emit($0.failedAlert) }
+            })
         for source in config.sources {
-            let scoped = config.scoped(to: source)
-            let logger = logger(for: source)
-            recorders[source.name] = Recorder(
-                databaseURL: source.database.url, source: source.name, workerID: workerID, settings: worker, flow: flow,
-                shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
-                onFailedEvents: { outcomes in
-                    failureLog.report(outcomes, now: .now)
-                    outcomes.forEach { alerts?.emit($0.failedAlert) }
-                })
+            recorders[source.name] = factory.recorder(for: source)
             // Pull consumers serve the single-database form only: its source is the default one.
             if source.name == SourceConfig.defaultName {
                 let sink = FailedEventsSink { outcomes in
@@ -214,24 +225,18 @@ public final class HeraldWorker: Sendable {
                 }
                 failedEventsSink.withLock { $0 = sink }
             }
-            claimers.append(
-                Claimer(
-                    config: scoped, workerID: workerID, installation: installations[source.name], flow: flow, stats: stats,
-                    logger: logger,
-                    onTriggerStateChange: {
-                        reporter.triggerStateChanged(source: source.name, enabled: $0, disabled: $1)
-                    },
-                    onDrift: { [self] in record($0, source: source.name, logger: logger) },
-                    onNotification: { [notificationBell] in notificationBell.ring() },
-                    notificationsShared: { [streamClients] in
-                        // Pull consumers and stream clients are woken by what the claimer hears.
-                        hasConsumers || streamClients.hasClients
-                    }))
+            claimers.append(factory.claimer(for: source, installation: installations[source.name]))
         }
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
-            onOutcomes: { [recorders] in Self.route($0, to: recorders) })
-        parts.withLock { $0 = Parts(flow: flow, claimers: claimers, deliverer: deliverer) }
+            onOutcomes: { [recorders, lateRecorders] in Self.route($0, to: recorders, late: lateRecorders) })
+        let lateClaimers = LateServices()
+        let lateRecorderServices = LateServices()
+        parts.withLock {
+            $0 = Parts(
+                flow: flow, claimers: claimers, deliverer: deliverer, factory: factory, lateClaimers: lateClaimers,
+                lateRecorders: lateRecorderServices)
+        }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         func add(_ service: any Service, _ name: String) {
@@ -246,18 +251,7 @@ public final class HeraldWorker: Sendable {
             let scoped = config.scoped(to: source)
             let logger = logger(for: source)
             let suffix = config.usesSourcesList ? "-\(source.name)" : ""
-            add(
-                PeriodicService(interval: .seconds(10)) { [self, logger] in await refreshQueueDepth(scoped, logger: logger) },
-                "queue-depth\(suffix)")
-            // A partitioned log's retention drops partitions instead (partition maintenance);
-            // a Citus worker node's log is not partitioned (install-triggers converts the
-            // coordinator's).
-            let partitioned = config.partitioning != nil && source.citusNode == nil
-            if config.retention.isEnabled, !partitioned {
-                add(PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [logger] in
-                    await Self.runRetention(scoped, logger: logger)
-                }, "retention\(suffix)")
-            }
+            for (service, name) in periodicServices(for: source) { add(service, name + suffix) }
             // The capture triggers and the partitions of a Citus cluster are the coordinator's.
             guard source.citusNode == nil else { continue }
             if let cleanup = TriggerCleanupService(config: scoped, logger: logger) {
@@ -277,8 +271,11 @@ public final class HeraldWorker: Sendable {
         for (name, recorder) in recorders.sorted(by: { $0.key < $1.key }) {
             add(recorder, config.usesSourcesList ? "recorder-\(name)" : "recorder")
         }
+        add(lateRecorderServices, "late-recorders")
         add(deliverer, "deliverer")
         for claimer in claimers { add(claimer, config.usesSourcesList ? "claimer-\(claimer.source)" : "claimer") }
+        add(lateClaimers, "late-claimers")
+        if let watch = CitusNodeWatch(worker: self, config: config, logger: logger) { add(watch, "citus-nodes") }
         if let first = config.sources.first {
             add(
                 CronScheduler(config: config.scoped(to: first), flow: flow, metrics: stats.metrics, logger: logger(for: first)),
@@ -289,7 +286,7 @@ public final class HeraldWorker: Sendable {
     }
 
     /// The worker's logger, with the source named when the configuration lists sources.
-    private func logger(for source: SourceConfig) -> Logger {
+    fileprivate func logger(for source: SourceConfig) -> Logger {
         var logger = self.logger
         if config.usesSourcesList { logger[metadataKey: "source"] = "\(source.name)" }
         return logger
@@ -302,14 +299,59 @@ public final class HeraldWorker: Sendable {
     }
 
     /// Outcomes go to the recorder of the source they were claimed from.
-    static func route(_ outcomes: [DeliveryOutcome], to recorders: [String: Recorder]) {
-        if recorders.count == 1, let only = recorders.first?.value {
+    static func route(_ outcomes: [DeliveryOutcome], to recorders: [String: Recorder], late: LateRecorders) {
+        if recorders.count == 1, let (name, only) = recorders.first, outcomes.allSatisfy({ $0.event.source == name }) {
             only.enqueue(outcomes)
             return
         }
         for (source, part) in Dictionary(grouping: outcomes, by: \.event.source) {
-            recorders[source]?.enqueue(part)
+            (recorders[source] ?? late.recorder(for: source))?.enqueue(part)
         }
+    }
+
+    /// A source's periodic jobs: queue depth, and row retention unless partitions are
+    /// dropped instead (a Citus worker node's log is never partitioned: install-triggers
+    /// converts the coordinator's).
+    private func periodicServices(for source: SourceConfig) -> [(any Service, String)] {
+        let scoped = config.scoped(to: source)
+        let logger = logger(for: source)
+        var services: [(any Service, String)] = [
+            (PeriodicService(interval: .seconds(10)) { [self, logger] in await refreshQueueDepth(scoped, logger: logger) }, "queue-depth")
+        ]
+        let partitioned = config.partitioning != nil && source.citusNode == nil
+        if config.retention.isEnabled, !partitioned {
+            services.append(
+                (PeriodicService(interval: .seconds(config.retention.intervalSeconds)) { [logger] in
+                    await Self.runRetention(scoped, logger: logger)
+                }, "retention"))
+        }
+        return services
+    }
+
+    /// A Citus worker node found while running (``CitusNodeWatch``): its triggers join flow
+    /// control and the metrics, and its claimer, recorder and periodic jobs start, as if it
+    /// had been there at the start. False while the worker is not running yet.
+    @discardableResult
+    func addSource(_ source: SourceConfig) -> Bool {
+        guard let parts = parts.withLock({ $0 }) else { return false }
+        let scoped = config.scoped(to: source)
+        stats.metrics.add(triggers: source.triggers.map { TriggerRef(source: source.name, name: $0.name) })
+        parts.flow.addSource(routes: Claimer.routes(scoped))
+        let recorder = parts.factory.recorder(for: source)
+        lateRecorders.add(recorder, source: source.name)
+        parts.lateRecorders.start(recorder)
+        let claimer = parts.factory.claimer(for: source, installation: nil)
+        self.parts.withLock { $0?.claimers.append(claimer) }
+        parts.lateClaimers.start(claimer)
+        for (service, _) in periodicServices(for: source) { parts.lateClaimers.start(service) }
+        return true
+    }
+
+    /// A Citus worker node left the cluster: its claimer goes on while its log is reachable
+    /// (events captured there before the removal are still delivered), but readiness no
+    /// longer waits for it.
+    func sourceRemoved(_ name: String) {
+        removedSources.withLock { _ = $0.insert(name) }
     }
 
     /// Queue depth is read on an interval, not per scrape: a scrape must not cost a scan of
@@ -414,6 +456,40 @@ public final class HeraldWorker: Sendable {
                 "lease_expired_drops": "\(snapshot.leaseExpiredDrops)",
                 "dropped_outcomes": "\(snapshot.droppedOutcomes)",
             ])
+    }
+}
+
+/// Makes a source's claimer and recorder, wired to the worker's shared parts: at the start
+/// for every configured source, and later for a Citus worker node added to the cluster.
+struct SourcePartsFactory: Sendable {
+    let worker: HeraldWorker
+    let flow: FlowController
+    let reporter: FlowNoticeReporter
+    let shutdownDeadline: ShutdownDeadline
+    let onFailedEvents: @Sendable ([DeliveryOutcome]) -> Void
+
+    func recorder(for source: SourceConfig) -> Recorder {
+        Recorder(
+            databaseURL: source.database.url, source: source.name, workerID: worker.workerID, settings: worker.config.worker,
+            flow: flow, shutdownDeadline: shutdownDeadline, logger: worker.logger(for: source), stats: worker.stats,
+            onFailedEvents: onFailedEvents)
+    }
+
+    func claimer(for source: SourceConfig, installation: EventIDKey?) -> Claimer {
+        let logger = worker.logger(for: source)
+        let hasConsumers = !worker.config.consumers.isEmpty
+        return Claimer(
+            config: worker.config.scoped(to: source), workerID: worker.workerID, installation: installation, flow: flow,
+            stats: worker.stats, logger: logger,
+            onTriggerStateChange: { [reporter] in
+                reporter.triggerStateChanged(source: source.name, enabled: $0, disabled: $1)
+            },
+            onDrift: { [worker] in worker.record($0, source: source.name, logger: logger) },
+            onNotification: { [bell = worker.notificationBell] in bell.ring() },
+            notificationsShared: { [streamClients = worker.streamClients] in
+                // Pull consumers and stream clients are woken by what the claimer hears.
+                hasConsumers || streamClients.hasClients
+            })
     }
 }
 

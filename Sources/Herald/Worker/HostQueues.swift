@@ -60,7 +60,16 @@ struct HostQueues<Job: FlowJob> {
     let poolSize: Int
 
     init(routes: [FlowRoute], poolSize: Int, perHostLimit: Int, prefetch: (FlowRoute) -> Int) {
-        var hosts: [String: Host] = [:]
+        hosts = [:]
+        order = []
+        self.poolSize = poolSize
+        self.perHostLimit = min(perHostLimit, poolSize)
+        add(routes, prefetch: prefetch)
+    }
+
+    /// Routes of a source found while running (a Citus worker node): their hosts' queues
+    /// are shared with the routes already there, as at the start.
+    mutating func add(_ routes: [FlowRoute], prefetch: (FlowRoute) -> Int) {
         for route in routes {
             let routePrefetch = prefetch(route)
             if var host = hosts[route.hostKey] {
@@ -71,10 +80,7 @@ struct HostQueues<Job: FlowJob> {
                 hosts[route.hostKey] = Host(prefetch: routePrefetch, triggers: [route.ref])
             }
         }
-        self.hosts = hosts
         order = hosts.keys.sorted()
-        self.poolSize = poolSize
-        self.perHostLimit = min(perHostLimit, poolSize)
     }
 
     func room(host key: String) -> Room? {

@@ -17,6 +17,13 @@ struct TriggerGates {
         gates = routes.mapValues { TriggerGate(protection: $0.protection, now: now) }
     }
 
+    /// Gates for routes added while running; a trigger that has one keeps it.
+    mutating func add(_ routes: [TriggerRef: FlowRoute], now: ContinuousClock.Instant) {
+        for (ref, route) in routes where gates[ref] == nil {
+            gates[ref] = TriggerGate(protection: route.protection, now: now)
+        }
+    }
+
     // MARK: Questions
 
     /// What a trigger's gate allows now: nil for no limit, else that many events.

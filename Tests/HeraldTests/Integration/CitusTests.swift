@@ -17,7 +17,8 @@ struct CitusCluster {
         return candidates.contains { FileManager.default.fileExists(atPath: "\($0)/citus.so") }
     }
 
-    init(workers count: Int = 2) throws {
+    /// `joined`: how many of the worker nodes join the cluster now (``join(_:)`` adds the rest).
+    init(workers count: Int = 2, joined: Int? = nil) throws {
         let settings = ["shared_preload_libraries=citus", "max_prepared_transactions=100"]
         coordinator = try DedicatedPostgres(settings: settings)
         workers = try (0..<count).map { _ in try DedicatedPostgres(settings: settings) }
@@ -26,9 +27,12 @@ struct CitusCluster {
         }
         let connection = try PGConnection(url: coordinator.url)
         try connection.query("SELECT citus_set_coordinator_host('127.0.0.1', $1::int)", [String(Self.port(coordinator.url))])
-        for worker in workers {
-            try connection.query("SELECT citus_add_node('127.0.0.1', $1::int)", [String(Self.port(worker.url))])
-        }
+        for worker in workers.prefix(joined ?? count) { try join(worker) }
+    }
+
+    /// Adds a worker node to the cluster (citus_add_node).
+    func join(_ worker: DedicatedPostgres) throws {
+        try coordinatorConnection().query("SELECT citus_add_node('127.0.0.1', $1::int)", [String(Self.port(worker.url))])
     }
 
     static func port(_ url: String) -> Int { URLComponents(string: url)?.port ?? 5432 }
@@ -371,6 +375,58 @@ struct CitusTests {
         #expect(delivered.count == 5000, "\(delivered.count - 5000) duplicates")
         // Events captured after the move are in the new node's log.
         #expect(try !cluster.events(on: cluster.workers[1]).isEmpty)
+        #expect(worker.terminate() == 0)
+    }
+
+    /// Nodes followed while the worker runs: a node added to the cluster gets Herald's
+    /// schema from the worker (before any shard moves there, so writes never fail) and its
+    /// own claimer; after a rebalance its shards' events are delivered from its log. A node
+    /// drained and removed right after writes to its shards: the worker notices, and every
+    /// event, those captured on the node last included, is delivered once.
+    @Test func aNodeAddedOrRemovedWhileRunningIsFollowedWithoutARestart() throws {
+        let cluster = try CitusCluster(workers: 2, joined: 1)
+        let connection = try cluster.coordinatorConnection()
+        try connection.execute(
+            script: """
+                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
+                SELECT create_distributed_table('orders', 'tenant_id');
+                """)
+        let receiver = try Receiver()
+        let path = try config(cluster, receiver, tables: ["orders"])
+        #expect(try runHerald(["install-triggers", "--config", path]).status == 0)
+        let worker = try WorkerProcess(configPath: path, environment: ["HERALD_WORKER_CITUS_NODE_WATCH_SECONDS": "1"])
+        try connection.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(1, 1000) g")
+        #expect(try eventually(timeout: 30) { try Delivered.all(receiver, path: "/orders").count == 1000 })
+
+        try cluster.join(cluster.workers[1])
+        let joined = cluster.workers[1]
+        #expect(
+            try eventually(timeout: 30) {
+                try PGConnection(url: joined.url).query("SELECT to_regclass('herald.event_log') IS NOT NULL")[0, 0] == "t"
+            }, "\(worker.log.suffix(2000))")
+        #expect(try eventually(timeout: 10) { worker.log.contains("new Citus worker node: claiming from its log") })
+        try connection.query("SELECT citus_rebalance_start(shard_transfer_mode := 'block_writes')")
+        try connection.query("SELECT citus_rebalance_wait()")
+        #expect(try !cluster.tenants(of: "orders", on: joined).isEmpty, "the rebalance moved shards to the new node")
+        let writes = try cluster.coordinatorConnection()
+        try writes.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(1001, 2000) g")
+        #expect(
+            try eventually(timeout: 30) { Set(try Delivered.all(receiver, path: "/orders").map(\.id)) == Set(1...2000) },
+            "\(worker.log.suffix(3000))")
+        let onJoined = try cluster.events(on: joined)
+        #expect(!onJoined.isEmpty && onJoined.allSatisfy { $0.status == "delivered" })
+        #expect(Set(onJoined.map { $0.id >> 48 }).count == 1 && onJoined[0].id >> 48 != 0, "ids from the node's own range")
+
+        // Removed: drained of shards and taken out of the cluster right after writes to it.
+        let port = String(CitusCluster.port(joined.url))
+        try writes.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(2001, 2100) g")
+        try writes.query("SELECT citus_drain_node('127.0.0.1', $1::int, shard_transfer_mode := 'block_writes')", [port])
+        try writes.query("SELECT citus_remove_node('127.0.0.1', $1::int)", [port])
+        #expect(try eventually(timeout: 10) { worker.log.contains("Citus worker node removed from the cluster") })
+        #expect(
+            try eventually(timeout: 30) { Set(try Delivered.all(receiver, path: "/orders").map(\.id)) == Set(1...2100) },
+            "\(worker.log.suffix(3000))")
+        #expect(try Delivered.all(receiver, path: "/orders").count == 2100, "no duplicates")
         #expect(worker.terminate() == 0)
     }
 }

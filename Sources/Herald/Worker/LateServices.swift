@@ -1,0 +1,48 @@
+import Synchronization
+import ServiceLifecycle
+
+/// Services that join while the worker runs (the claimer and recorder of a Citus worker
+/// node added to the cluster). Each runs as a child of this service, so it stops with this
+/// service's place in the ServiceGroup's order: late claimers stop with the claimers, before
+/// the deliverer; late recorders with the recorders, after it.
+final class LateServices: Service, Sendable {
+    private let services: AsyncStream<any Service>
+    private let continuation: AsyncStream<any Service>.Continuation
+
+    init() {
+        (services, continuation) = AsyncStream.makeStream()
+    }
+
+    /// Starts `service` now; ignored once graceful shutdown has begun.
+    func start(_ service: any Service) {
+        continuation.yield(service)
+    }
+
+    func run() async throws {
+        // Child tasks inherit the graceful shutdown this service receives, so each late
+        // service shuts down as it would in the group; the loop ends so the group can end.
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                for await service in services {
+                    group.addTask { try? await service.run() }
+                }
+            } onGracefulShutdown: { [continuation] in
+                continuation.finish()
+            }
+        }
+    }
+}
+
+/// The recorders of sources that joined while running, by source, for the deliverer's
+/// routing of outcomes (it asks only for sources the recorders made at the start lack).
+final class LateRecorders: Sendable {
+    private let recorders = Mutex<[String: Recorder]>([:])
+
+    func add(_ recorder: Recorder, source: String) {
+        recorders.withLock { $0[source] = recorder }
+    }
+
+    func recorder(for source: String) -> Recorder? {
+        recorders.withLock { $0[source] }
+    }
+}
