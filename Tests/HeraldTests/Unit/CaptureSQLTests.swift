@@ -82,3 +82,25 @@ struct CaptureSQLTests {
         #expect(SchemaMigrator.latestVersion == SchemaMigrator.migrations.count)
     }
 }
+
+/// Capture triggers on Citus tables: they run on the shards, so the table is named in the
+/// arguments, and the shard function writes the key itself.
+@Suite("Capture SQL on Citus shards")
+struct ShardCaptureSQLTests {
+    let table = TableName(schema: "sales", name: "Order Lines")
+
+    @Test func theShardFunctionNamesTheTableAndTheKey() {
+        var trigger = TriggerConfig(name: "lines", table: table, webhook: "http://127.0.0.1:1/x")
+        trigger.insert = OperationSpec()
+        let unordered = CaptureTrigger.triggers(for: trigger, onShards: true)
+        #expect(unordered.count == 1)
+        #expect(unordered[0].createSQL.hasSuffix("EXECUTE FUNCTION herald.capture_shard('lines', 'sales', 'Order Lines', '')"))
+        #expect(!unordered[0].isOrdered)
+        let ordered = CaptureTrigger.triggers(for: trigger, keyColumns: ["tenant_id", "id"], onShards: true)
+        #expect(ordered[0].createSQL.hasSuffix(
+            "EXECUTE FUNCTION herald.capture_shard('lines', 'sales', 'Order Lines', '{\"tenant_id\",\"id\"}')"), "\(ordered[0].createSQL)")
+        #expect(ordered[0].isOrdered)
+        // A different function is a different definition: install-triggers replaces it.
+        #expect(unordered[0].fingerprint != CaptureTrigger.triggers(for: trigger)[0].fingerprint)
+    }
+}

@@ -144,3 +144,42 @@ struct SourceFairnessTests {
         #expect(flow.held(source: "a") == 0 && flow.held(source: "b") == 0)
     }
 }
+
+/// A source that joins while running (a Citus worker node added to the cluster).
+@Suite("Sources joining while running")
+struct SourceJoiningTests {
+    typealias Job = FlowControlTests.Job
+    let t0 = ContinuousClock.now
+
+    @Test func aJoiningSourceClaimsAtOnceAndTakesItsFairShare() {
+        let fairness = SourceFairnessTests()
+        var flow = FlowControl<Job>(
+            limits: .init(
+                poolSize: 10, perHostLimit: 10, fetchBatchSize: 5, leaseSeconds: 300, recorderBacklogLimit: 1000,
+                pollInterval: .seconds(1)),
+            routes: [FlowRoute(trigger: "t", source: "a", hostKey: "ha", timeout: .seconds(10))], now: t0)
+        // Before it joins, flow control knows nothing of it.
+        #expect(flow.planClaim(source: "b", now: t0).plan == .wait(until: t0 + .seconds(1)))
+        // Alone, a takes the capacity: 10 in flight, 5 queued.
+        for round in 0..<3 {
+            #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["t": 5]), "round \(round)")
+            _ = flow.claimed(fairness.jobs(5, source: "a", trigger: "t", from: round * 5), limits: ["t": 5], source: "a")
+            _ = flow.takeStartable(freeSlots: 10, now: t0)
+        }
+        #expect(flow.held(source: "a") == 15)
+
+        // Same trigger name: its own trigger (and gates) in its own source.
+        flow.addSource(routes: [FlowRoute(trigger: "t", source: "b", hostKey: "hb", timeout: .seconds(10))], now: t0)
+        #expect(flow.sourceNames == ["a", "b"])
+        #expect(flow.triggers.contains(TriggerRef(source: "b", name: "t")))
+        // It may have due events from the start and claims at once; the free room is its,
+        // up to its share (capacity 20 over two sources), and a waits.
+        #expect(flow.sourceRoom("b") == 5)
+        #expect(flow.planClaim(source: "b", now: t0).plan == .claim(["t": 5]))
+        #expect(flow.planClaim(source: "a", now: t0).plan == .wait(until: nil))
+
+        // Adding it again changes nothing.
+        flow.addSource(routes: [FlowRoute(trigger: "t", source: "b", hostKey: "hb", timeout: .seconds(10))], now: t0)
+        #expect(flow.triggers.filter { $0.source == "b" }.count == 1)
+    }
+}

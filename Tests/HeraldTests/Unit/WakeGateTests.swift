@@ -194,3 +194,31 @@ struct WakeGateTests {
         #expect(gate.atTurn(mayDisarm: true, now: t0) == .disarm)
     }
 }
+
+/// A Citus worker node's claimer: its writers never notify, so it never arms and looks on
+/// its own interval.
+@Suite("Wake gate, polling")
+struct PollingWakeGateTests {
+    let t0 = ContinuousClock.now
+    let every = Duration.milliseconds(50)
+
+    func looks(_ gate: inout WakeGate, at now: ContinuousClock.Instant) -> Bool { gate.takeActAsNotified(now: now) }
+
+    @Test func aPollingGateNeverArmsAndLooksOncePerInterval() {
+        var gate = WakeGate(mode: .polling(every: every))
+        #expect(looks(&gate, at: t0))
+        gate.claimed(backlog: false)
+        // The turn after a short claim waits; no arm, ever, and the wait ends at the next look.
+        #expect(!looks(&gate, at: t0 + .milliseconds(1)))
+        #expect(gate.beforeWait(untilWoken: false, now: t0 + .milliseconds(1)) == .none)
+        #expect(gate.atTurn(mayDisarm: false, now: t0) == .none)
+        #expect(gate.wakeBy(untilWoken: false) == t0 + every)
+        #expect(!looks(&gate, at: t0 + .milliseconds(49)))
+        #expect(looks(&gate, at: t0 + every))
+        #expect(gate.phase == .disarmed)
+        // A reconnect keeps the mode.
+        gate.connected()
+        #expect(gate.mode == .polling(every: every))
+        #expect(gate.beforeWait(untilWoken: false, now: t0) == .none)
+    }
+}
