@@ -105,7 +105,10 @@ extension GlobalOptions {
     /// Commands on events or trigger state act on all of them.
     func loadNodeConfigs(logger: Logger) throws -> [HeraldConfig] {
         let config = try loadSourceConfig()
-        let expanded = CitusSources.expand(config, logger: logger)
+        // Quiet: a database that cannot be reached is the command's own error to report.
+        var quiet = logger
+        quiet.logLevel = .critical
+        let expanded = CitusSources.expand(config, logger: quiet)
         return expanded.sources.map { expanded.scoped(to: $0) }
     }
 

@@ -142,7 +142,9 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             // On a Citus coordinator, each worker node's log is listed as a source of its own.
-            let logger = options.makeLogger()
+            var logger = options.makeLogger()
+            // Quiet: a database that cannot be reached is this command's own error to report.
+            logger.logLevel = .critical
             let configs = try options.loadSourceConfigs().flatMap { config in
                 let expanded = CitusSources.expand(config, logger: logger)
                 return expanded.sources.map { expanded.scoped(to: $0) }

@@ -55,6 +55,7 @@ public enum CitusSources {
             var node = node
             node.coordinatorSource = source.name
             nodeSource.citusNode = node
+            nodeSource.citusCoordinatorDatabase = source.database
             return nodeSource
         }
     }

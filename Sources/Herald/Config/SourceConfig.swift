@@ -10,6 +10,9 @@ public struct SourceConfig: Sendable, Equatable {
     /// Set on a source the worker adds for a Citus worker node of a coordinator source
     /// (``CitusSources``): its log holds the events of the shards the node keeps.
     public var citusNode: CitusNode?
+    /// A Citus worker node's coordinator database: shared rate-limit tokens are reserved
+    /// there, so a shared limit holds across the nodes.
+    public var citusCoordinatorDatabase: DatabaseSettings?
     /// Set on a source whose database was found to be a Citus coordinator: its worker nodes
     /// are followed while the worker runs (``CitusNodeWatch``).
     public var citusCoordinator = false

@@ -132,6 +132,8 @@ public final class Claimer: Service {
         var nextStateRefresh = ContinuousClock.now
         var keyCursors = KeyCursors()
         var batches = BatchAssembler<HeldEvent>()
+        // A Citus worker node's claimer reserves shared rate-limit tokens on the coordinator.
+        var coordinatorTokens: PGConnection?
         var gate = WakeGate(
             mode: config.sources.first?.citusNode == nil
                 ? .notified : .polling(every: .milliseconds(config.worker.citusPollIntervalMilliseconds)))
@@ -157,7 +159,7 @@ public final class Claimer: Service {
                     keyedTriggers = orderedTriggers.union(try store.triggersWithKeyedEvents(unorderedTriggers))
                     nextStateRefresh = .now + stateInterval
                 }
-                try reserveSharedTokens(store)
+                try reserveSharedTokens(store, coordinator: &coordinatorTokens, throttle: &throttle)
                 try operate(gate.atTurn(mayDisarm: !notificationsShared(), now: .now), on: &gate, store, &throttle)
                 if gate.takeActAsNotified(now: .now) {
                     // As a NOTIFY would: the claim looks at every trigger, and long polls
@@ -276,11 +278,39 @@ public final class Claimer: Service {
 
     /// Shared rate limits: reserve a block of tokens from PostgreSQL for each trigger whose
     /// local tokens ran out while it has due events.
-    private func reserveSharedTokens(_ store: EventStore) throws(PGError) {
-        for (trigger, wanted) in flow.tokenRequests(source: source) {
+    /// Shared rate limits: tokens come from a bucket row in PostgreSQL, so a limit holds
+    /// across workers. On a Citus worker node the bucket is the coordinator's (a node's own
+    /// would let each node send the whole rate): the claimer keeps a connection there, and
+    /// while the coordinator cannot be reached it is granted nothing, as a worker whose
+    /// database is down.
+    private func reserveSharedTokens(
+        _ store: EventStore, coordinator: inout PGConnection?, throttle: inout ErrorLogThrottle
+    ) throws(PGError) {
+        let requests = flow.tokenRequests(source: source)
+        guard !requests.isEmpty else { return }
+        var bucket = store
+        let onCoordinator = config.sources.first?.citusCoordinatorDatabase != nil
+        if let url = config.sources.first?.citusCoordinatorDatabase?.url {
+            do {
+                if coordinator?.isOpen != true { coordinator = try PGConnection(url: url) }
+                if let coordinator { bucket = EventStore(connection: coordinator) }
+            } catch {
+                coordinator = nil
+                log(error, "claimer cannot reach the Citus coordinator for rate-limit tokens; none granted", throttle: &throttle)
+                return
+            }
+        }
+        for (trigger, wanted) in requests {
             guard let rate = routes[trigger]?.trigger.protection.rateLimit else { continue }
-            let granted = try store.reserveTokens(
-                trigger: trigger, wanted: wanted, perSecond: rate.perSecond, burst: rate.burst)
+            let granted: Int
+            do {
+                granted = try bucket.reserveTokens(
+                    trigger: trigger, wanted: wanted, perSecond: rate.perSecond, burst: rate.burst)
+            } catch where onCoordinator {
+                coordinator = nil
+                log(error, "claimer could not reserve rate-limit tokens on the Citus coordinator; none granted", throttle: &throttle)
+                return
+            }
             flow.granted(granted, to: TriggerRef(source: source, name: trigger))
         }
     }

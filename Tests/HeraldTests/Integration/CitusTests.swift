@@ -429,4 +429,31 @@ struct CitusTests {
         #expect(try Delivered.all(receiver, path: "/orders").count == 2100, "no duplicates")
         #expect(worker.terminate() == 0)
     }
+
+    /// A shared rate limit holds across the cluster: every node's claimer reserves its
+    /// tokens from the coordinator's bucket (a node's own would let each node send the whole
+    /// rate). 70 events over both nodes at 10/s with a burst of 10 take about 6 s.
+    @Test func aSharedRateLimitHoldsAcrossTheNodes() throws {
+        let cluster = try CitusCluster()
+        let connection = try cluster.coordinatorConnection()
+        try connection.execute(
+            script: """
+                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
+                SELECT create_distributed_table('orders', 'tenant_id');
+                """)
+        let receiver = try Receiver()
+        let path = try config(
+            cluster, receiver, tables: ["orders"], path: { _ in "/fast" },
+            trigger: "rate_limit: {per_second: 10, burst: 10, shared: true}")
+        #expect(try runHerald(["install-triggers", "--config", path]).status == 0)
+        try connection.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(1, 70) g")
+        #expect(try cluster.workers.allSatisfy { try !cluster.events(on: $0).isEmpty }, "events on both nodes")
+        let worker = try WorkerProcess(configPath: path)
+        #expect(try eventually(timeout: 30) { try Delivered.all(receiver, path: "/fast").count == 70 }, "\(worker.log.suffix(2000))")
+        let times = try receiver.requests().filter { $0.path == "/fast" }.map(\.time).sorted()
+        let span = times[69] - times[0]
+        print("shared rate limit 10/s, burst 10, two Citus nodes: 70 events in \(span) s")
+        #expect(span > 5.0 && span < 8.5, "70 events took \(span) s")
+        #expect(worker.terminate() == 0)
+    }
 }
