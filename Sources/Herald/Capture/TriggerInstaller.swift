@@ -151,16 +151,10 @@ public struct TriggerInstaller {
     /// own), so no trigger ever goes onto a shard whose node lacks the event log.
     @discardableResult
     public func install(_ connection: PGConnection) throws -> InstallPlan {
-        let citus = try Self.citusLayout(connection)
-        // A table that would be refused is refused before any node changes.
-        if citus != nil { try validateTables(connection) }
-        let nodeChanges = try citus.map { try CitusNodeSchema.install($0, coordinatorURL: config.database.url) } ?? []
-        var plan = try connection.transaction {
+        try connection.transaction {
             try connection.execute(script: "SET LOCAL lock_timeout = '\(Self.lockTimeout)'")
             return try installInOpenTransaction(connection)
         }
-        plan.nodeChanges = nodeChanges
-        return plan
     }
 
     /// Set for the trigger statements on a Citus coordinator: they go to the shards (DDL
@@ -183,7 +177,9 @@ public struct TriggerInstaller {
 
     /// The work of ``install(_:)`` inside the caller's transaction (`migrate-from-hasura`
     /// does more in the same one).
-    func installInOpenTransaction(_ connection: PGConnection) throws -> InstallPlan {
+    /// `changingCitusNodes` false (a dry run rolled back at the end) plans the worker
+    /// nodes' schema work instead of doing it: it could not be rolled back with the rest.
+    func installInOpenTransaction(_ connection: PGConnection, changingCitusNodes: Bool = true) throws -> InstallPlan {
         let citus = try Self.citusLayout(connection)
         // The coordinator's schema is its own, as each node's is (CitusNodeSchema).
         if citus != nil { try connection.execute(script: "SET LOCAL citus.enable_ddl_propagation = off") }
@@ -191,7 +187,16 @@ public struct TriggerInstaller {
         var plan = try triggerPlan(connection)
         plan.migrations = migrations
         plan.citus = citus
-        if citus != nil, !plan.triggerStatements.isEmpty { try connection.execute(script: Self.citusTriggerSettings) }
+        if let citus {
+            // Every worker node's log before any trigger can reach its shards, once the plan
+            // has passed its checks (a refused table changes no node). Each node commits on
+            // its own; a retry after a later failure finds them done.
+            plan.nodeChanges =
+                changingCitusNodes
+                ? try CitusNodeSchema.install(citus, coordinatorURL: config.database.url)
+                : try CitusNodeSchema.plan(citus, coordinatorURL: config.database.url)
+            if !plan.triggerStatements.isEmpty { try connection.execute(script: Self.citusTriggerSettings) }
+        }
         for statement in plan.triggerStatements {
             try connection.execute(script: statement)
         }

@@ -65,7 +65,7 @@ public struct HasuraMigration {
         try connection.execute(script: "BEGIN")
         do {
             try connection.execute(script: "SET LOCAL lock_timeout = '\(TriggerInstaller.lockTimeout)'")
-            let report = try migrate(connection)
+            let report = try migrate(connection, dryRun: dryRun)
             try connection.execute(script: dryRun ? "ROLLBACK" : "COMMIT")
             return report
         } catch {
@@ -78,7 +78,7 @@ public struct HasuraMigration {
         config.triggers.filter { $0.insert != nil || $0.update != nil || $0.delete != nil }
     }
 
-    private func migrate(_ connection: PGConnection) throws -> HasuraMigrationReport {
+    private func migrate(_ connection: PGConnection, dryRun: Bool) throws -> HasuraMigrationReport {
         let catalog = try connection.query("SELECT to_regclass('hdb_catalog.event_log') IS NOT NULL")
         guard try catalog.decode(Bool.self, row: 0, column: 0) else {
             throw MigrationError(
@@ -88,7 +88,7 @@ public struct HasuraMigration {
         try lockTables(connection)
         var report = HasuraMigrationReport()
         report.install = try TriggerInstaller(config: config, logger: logger, pruneOtherTables: false)
-            .installInOpenTransaction(connection)
+            .installInOpenTransaction(connection, changingCitusNodes: !dryRun)
         report.droppedHasuraTriggers = try dropHasuraTriggers(connection)
         let names = PGArray.literal(config.triggers.map(\.name))
         report.movedEvents = try counts(connection.query(Self.moveEventsSQL, [names]))
