@@ -142,6 +142,7 @@ public final class Claimer: Service {
         let pushed = config.triggers.filter { $0.pullConsumer == nil }
         let orderedTriggers = Set(pushed.filter { $0.ordering != nil }.map(\.name))
         let unorderedTriggers = pushed.filter { $0.ordering == nil }.map(\.name)
+        let capturingTriggers = Set(config.triggers.filter(\.hasCaptureOperations).map(\.name))
         var keyedTriggers = orderedTriggers
 
         while !isStopping {
@@ -162,9 +163,16 @@ public final class Claimer: Service {
                 try reserveSharedTokens(store, coordinator: &coordinatorTokens, throttle: &throttle)
                 try operate(gate.atTurn(mayDisarm: !notificationsShared(), now: .now), on: &gate, store, &throttle)
                 if gate.takeActAsNotified(now: .now) {
-                    // As a NOTIFY would: the claim looks at every trigger, and long polls
-                    // (pull consumers, stream readers) look again.
-                    flow.notified(source: source)
+                    // As a NOTIFY would: the claim looks at the capturing triggers, whose
+                    // writers are silent while the gate is released, and long polls (pull
+                    // consumers, stream readers) look again. The others' events (cron
+                    // ticks, scheduled events, redeliveries) always come with a NOTIFY:
+                    // they are looked at when one has arrived (libpq keeps what arrived
+                    // during the claims), not every time, for a claim is shared among the
+                    // triggers it asks and an idle one would take part of a busy one's.
+                    let heard = try open.drainNotifications()
+                    flow.notified(source: source, only: heard.isEmpty ? capturingTriggers : nil)
+                    if heard.contains(where: { $0.payload == Self.stateChangedPayload }) { nextStateRefresh = .now }
                     onNotification()
                 }
                 sendDueBatches(&batches, installation: installation)

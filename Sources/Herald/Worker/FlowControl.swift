@@ -309,9 +309,15 @@ public struct FlowControl<Job: FlowJob> {
     }
 
     /// A NOTIFY arrived on the source's connection: any of its triggers may have new events.
-    public mutating func notified(source: String = SourceConfig.defaultName) {
+    /// With `only`, just those triggers may have new events (a look while writers are
+    /// silent: the capturing triggers).
+    public mutating func notified(source: String = SourceConfig.defaultName, only triggers: Set<String>? = nil) {
         guard var state = sources[source] else { return }
-        state.mayHaveDue = Set(state.triggers)
+        if let triggers {
+            state.mayHaveDue.formUnion(state.triggers.filter { triggers.contains($0.name) })
+        } else {
+            state.mayHaveDue = Set(state.triggers)
+        }
         sources[source] = state
     }
 

@@ -157,8 +157,8 @@ public final class FlowController: Sendable {
         return (change.enabled.sorted(), change.disabled.sorted())
     }
 
-    func notified(source: String) {
-        state.withLock { $0.notified(source: source) }
+    func notified(source: String, only triggers: Set<String>? = nil) {
+        state.withLock { $0.notified(source: source, only: triggers) }
     }
 
     func takeStartable(freeSlots: Int) -> FlowControl<DeliveryJob>.DeliveryTurn {

@@ -183,3 +183,30 @@ struct SourceJoiningTests {
         #expect(flow.triggers.filter { $0.source == "b" }.count == 1)
     }
 }
+
+/// A look while writers are silent asks the capturing triggers only.
+@Suite("Looks at capturing triggers")
+struct LookTests {
+    typealias Job = FlowControlTests.Job
+    let t0 = ContinuousClock.now
+
+    @Test func aLookAsksOnlyTheNamedTriggersAndANotifyAsksThemAll() {
+        let fairness = SourceFairnessTests()
+        var flow = FlowControl<Job>(
+            limits: .init(
+                poolSize: 100, perHostLimit: 100, fetchBatchSize: 100, leaseSeconds: 300, recorderBacklogLimit: 1000,
+                pollInterval: .seconds(1)),
+            routes: [
+                FlowRoute(trigger: "orders", source: "a", hostKey: "ha", timeout: .seconds(10)),
+                FlowRoute(trigger: "@scheduled", source: "a", hostKey: "hs", timeout: .seconds(10)),
+            ], now: t0)
+        // The first claim (the poll) shares the batch; both come back short.
+        #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["orders": 50, "@scheduled": 50]))
+        _ = flow.claimed(fairness.jobs(10, source: "a", trigger: "orders"), limits: ["orders": 50, "@scheduled": 50], source: "a")
+        flow.notified(source: "a", only: ["orders"])
+        #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["orders": 100]))
+        _ = flow.claimed([], limits: ["orders": 100], source: "a")
+        flow.notified(source: "a")
+        #expect(flow.planClaim(source: "a", now: t0).plan == .claim(["orders": 50, "@scheduled": 50]))
+    }
+}
