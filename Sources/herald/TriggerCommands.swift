@@ -45,10 +45,13 @@ private func setTriggerState(options: GlobalOptions, name: String, enabled: Bool
         }
         let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         // On a Citus coordinator every node's claimers read their own node's state.
+        // Every node reachable first: a node down changes none, not half of them.
+        let admins = try options.loadNodeConfigs(logger: options.makeLogger()).map {
+            try TriggerAdmin(connection: PGConnection(url: $0.database.url))
+        }
         var changed = false
-        for database in try options.loadNodeConfigs(logger: options.makeLogger()) {
-            let here = try TriggerAdmin(connection: PGConnection(url: database.database.url))
-                .setEnabled(name, enabled: enabled, reason: reason, by: "herald CLI (\(user))")
+        for admin in admins {
+            let here = try admin.setEnabled(name, enabled: enabled, reason: reason, by: "herald CLI (\(user))")
             changed = changed || here
         }
         let state = enabled ? "enabled" : "disabled"

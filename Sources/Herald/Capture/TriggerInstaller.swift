@@ -195,6 +195,7 @@ public struct TriggerInstaller {
                 changingCitusNodes
                 ? try CitusNodeSchema.install(citus, coordinatorURL: config.database.url)
                 : try CitusNodeSchema.plan(citus, coordinatorURL: config.database.url)
+            if changingCitusNodes { for node in citus.nodes { try CitusLayout.register(node, connection) } }
             if !plan.triggerStatements.isEmpty { try connection.execute(script: Self.citusTriggerSettings) }
         }
         for statement in plan.triggerStatements {

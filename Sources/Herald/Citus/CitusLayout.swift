@@ -10,6 +10,8 @@ public struct CitusNode: Sendable, Equatable, Hashable {
     public var isActive: Bool
     /// The name of the source whose database coordinates it (set by ``CitusSources``).
     public var coordinatorSource = ""
+    /// No longer in the cluster, but its log may still hold events (``CitusLayout/removed``).
+    public var isRemoved = false
 
     public init(group: Int, host: String, port: Int, isActive: Bool = true) {
         self.group = group
@@ -21,8 +23,9 @@ public struct CitusNode: Sendable, Equatable, Hashable {
     /// `host:port (group N)`, for messages.
     public var description: String { "\(host):\(port) (group \(group))" }
 
-    /// The source name its events are claimed under: the coordinator's source and the group.
-    public func sourceName(coordinator source: String) -> String { "\(source)-node\(group)" }
+    /// The source name its events are claimed under: the coordinator's source and the group,
+    /// joined by a colon, which a configured source's name cannot hold (so never clashes).
+    public func sourceName(coordinator source: String) -> String { "\(source):node\(group)" }
 
     /// Every node's event ids start at the group shifted into the top bits, so an id is
     /// unique across the cluster and names its node (`id >> 48`): 2^48 events per node.
@@ -37,8 +40,26 @@ public struct CitusLayout: Sendable, Equatable {
     public var localGroup: Int
     /// The primary worker nodes, by group.
     public var nodes: [CitusNode]
+    /// Nodes Herald installed itself on that are no longer in the cluster
+    /// (`herald.citus_nodes`, sql/019_citus_nodes.sql): their logs may still hold events.
+    public var removed: [CitusNode] = []
 
     public static let eventIDGroupShift: Int64 = 48
+
+    /// Refuses a connection that reached another node than `node` (a URL option such as
+    /// `hostaddr` or `service` can outweigh the host Herald sets): installing or claiming
+    /// there would serve the wrong log.
+    public static func check(_ connection: PGConnection, is node: CitusNode) throws(PGError) {
+        let group = try connection.query("SELECT groupid FROM pg_catalog.pg_dist_local_group")
+        let found = try group.decode(Int.self, row: 0, column: 0)
+        guard found == node.group else {
+            throw PGError(
+                code: .unexpectedResult,
+                message:
+                    "Citus worker node \(node.description): the connection reached group \(found) instead (an option of the coordinator's "
+                    + "URL, such as hostaddr or service, overrides the node's host and port); use host and port only")
+        }
+    }
 
     public var isCoordinator: Bool { localGroup == 0 }
 
@@ -53,7 +74,7 @@ public struct CitusLayout: Sendable, Equatable {
             SELECT groupid, nodename, nodeport, isactive FROM pg_catalog.pg_dist_node
             WHERE noderole = 'primary' AND groupid <> 0 ORDER BY groupid
             """)
-        return CitusLayout(
+        var layout = CitusLayout(
             localGroup: try group.decode(Int.self, row: 0, column: 0),
             nodes: try nodes.rows { row throws(PGError) in
                 CitusNode(
@@ -62,6 +83,37 @@ public struct CitusLayout: Sendable, Equatable {
                     port: try nodes.decode(Int.self, row: row, column: 2),
                     isActive: try nodes.decode(Bool.self, row: row, column: 3))
             })
+        let registry = try connection.query("SELECT to_regclass('herald.citus_nodes') IS NOT NULL")
+        if try registry.decode(Bool.self, row: 0, column: 0) {
+            let removed = try connection.query(
+                """
+                SELECT node_group, host, port FROM herald.citus_nodes
+                WHERE node_group <> ALL ($1::int[]) ORDER BY node_group
+                """, [PGArray.literal(layout.nodes.map { String($0.group) })])
+            layout.removed = try removed.rows { row throws(PGError) in
+                var node = CitusNode(
+                    group: try removed.decode(Int.self, row: row, column: 0),
+                    host: try removed.decode(String.self, row: row, column: 1),
+                    port: try removed.decode(Int.self, row: row, column: 2))
+                node.isRemoved = true
+                return node
+            }
+        }
+        return layout
+    }
+
+    /// Records that Herald is installed on `node` (on the coordinator).
+    static func register(_ node: CitusNode, _ connection: PGConnection) throws(PGError) {
+        try connection.query(
+            """
+            INSERT INTO herald.citus_nodes (node_group, host, port) VALUES ($1::int, $2, $3::int)
+            ON CONFLICT (node_group) DO UPDATE SET host = excluded.host, port = excluded.port, seen_at = now()
+            """, [String(node.group), node.host, String(node.port)])
+    }
+
+    /// Forgets a removed node whose log has nothing pending (on the coordinator).
+    static func forget(group: Int, _ connection: PGConnection) throws(PGError) {
+        try connection.query("DELETE FROM herald.citus_nodes WHERE node_group = $1::int", [String(group)])
     }
 
     /// The URL of `node`: the coordinator's, with the node's host and port (same user,
@@ -74,7 +126,11 @@ public struct CitusLayout: Sendable, Equatable {
             return "\(trimmed) host=\(keywordValue(node.host)) port=\(node.port)"
         }
         if var components = URLComponents(string: trimmed), components.host != nil {
-            components.host = node.host
+            if node.host.contains(":") {
+                components.percentEncodedHost = "[\(node.host)]"
+            } else {
+                components.host = node.host
+            }
             components.port = node.port
             // Parameters in the query would override the authority: drop those two.
             components.queryItems = components.queryItems?.filter { $0.name != "host" && $0.name != "port" && $0.name != "hostaddr" }

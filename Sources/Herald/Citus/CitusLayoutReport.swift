@@ -19,6 +19,11 @@ public enum CitusLayoutReport {
             for node in layout.nodes {
                 lines.append("  node \(node.description): " + nodeState(node, coordinatorURL: source.database.url))
             }
+            for node in layout.removed {
+                lines.append(
+                    "  removed node \(node.description), claimed from until its log has no pending event: "
+                        + nodeState(node, coordinatorURL: source.database.url))
+            }
             for trigger in source.triggers where trigger.hasCaptureOperations {
                 guard let placement = try? CitusPlacement.of(table: trigger.table, connection) else { continue }
                 lines.append("  table \(trigger.table) (trigger \(trigger.name)): \(placement.description); \(placement.eventHome)")

@@ -29,6 +29,9 @@ enum CitusNodeSchema {
                 try connection.transaction {
                     try connection.execute(
                         script: "SET LOCAL citus.enable_ddl_propagation = off; SET LOCAL lock_timeout = '\(TriggerInstaller.lockTimeout)'")
+                    // Before looking at what is there: two installs at once (two workers seeing
+                    // a new node) must not both judge the schema a copy and drop the other's.
+                    try connection.query("SELECT pg_advisory_xact_lock($1::bigint)", [SchemaMigrator.advisoryLockKey])
                     let replaced = try dropCopiedSchema(connection)
                     let applied = try SchemaMigrator.apply(connection)
                     try raiseEventIDs(to: node.eventIDFloor, connection)
@@ -62,7 +65,9 @@ enum CitusNodeSchema {
 
     private static func connect(_ node: CitusNode, coordinatorURL: String) throws(PGError) -> PGConnection {
         do {
-            return try PGConnection(url: CitusLayout.url(of: node, coordinatorURL: coordinatorURL))
+            let connection = try PGConnection(url: CitusLayout.url(of: node, coordinatorURL: coordinatorURL))
+            try CitusLayout.check(connection, is: node)
+            return connection
         } catch {
             var named = error
             named.message =

@@ -25,8 +25,10 @@ public enum CitusSources {
             // Nodes added later join while running: metrics carry the source from the start.
             expanded.sources[index].citusCoordinator = true
             expanded.usesSourcesList = true
-            guard !layout.nodes.isEmpty else { continue }
-            let nodes = nodeSources(of: source, layout: layout)
+            // Nodes removed from the cluster whose logs may still hold events are claimed
+            // from too, until the node watch finds them empty and forgets them.
+            let nodes = nodeSources(of: source, layout: layout) + nodeSources(of: source, nodes: layout.removed)
+            guard !nodes.isEmpty else { continue }
             expanded.sources += nodes
             logger.info(
                 "Citus coordinator: claiming from every worker node's log too",
@@ -46,7 +48,11 @@ public enum CitusSources {
     /// One source per worker node: named `<source>-node<group>`, with the node's URL and the
     /// coordinator source's event triggers (pushed ones: pull consumers read one database).
     static func nodeSources(of source: SourceConfig, layout: CitusLayout) -> [SourceConfig] {
-        layout.nodes.map { node in
+        nodeSources(of: source, nodes: layout.nodes)
+    }
+
+    static func nodeSources(of source: SourceConfig, nodes: [CitusNode]) -> [SourceConfig] {
+        nodes.map { node in
             var nodeSource = SourceConfig(
                 name: node.sourceName(coordinator: source.name),
                 url: CitusLayout.url(of: node, coordinatorURL: source.database.url),

@@ -24,6 +24,8 @@ public final class Claimer: Service {
         var connected = false
         var lastConnectionFailed = false
         var installation: EventIDKey?
+        /// A Citus worker node's claimer: when it may next try to reach the coordinator.
+        var nextCoordinatorAttempt = ContinuousClock.now
         /// Why the source cannot be worked on, while it cannot.
         var problem = "connecting"
     }
@@ -134,9 +136,12 @@ public final class Claimer: Service {
         var batches = BatchAssembler<HeldEvent>()
         // A Citus worker node's claimer reserves shared rate-limit tokens on the coordinator.
         var coordinatorTokens: PGConnection?
+        // On Citus, captures on shards never notify (two-phase commit refuses NOTIFY): a
+        // worker node's claimer polls, and so does the coordinator's, where Citus local
+        // tables are captured the same way.
+        let citus = config.sources.first.map { $0.citusNode != nil || $0.citusCoordinator } ?? false
         var gate = WakeGate(
-            mode: config.sources.first?.citusNode == nil
-                ? .notified : .polling(every: .milliseconds(config.worker.citusPollIntervalMilliseconds)))
+            mode: citus ? .polling(every: .milliseconds(config.worker.citusPollIntervalMilliseconds)) : .notified)
         // Triggers whose claims walk keys: the ordered ones, and any other found with keyed
         // pending events at the last state refresh.
         let pushed = config.triggers.filter { $0.pullConsumer == nil }
@@ -299,14 +304,22 @@ public final class Claimer: Service {
         var bucket = store
         let onCoordinator = config.sources.first?.citusCoordinatorDatabase != nil
         if let url = config.sources.first?.citusCoordinatorDatabase?.url {
-            do {
-                if coordinator?.isOpen != true { coordinator = try PGConnection(url: url) }
-                if let coordinator { bucket = EventStore(connection: coordinator) }
-            } catch {
-                coordinator = nil
-                log(error, "claimer cannot reach the Citus coordinator for rate-limit tokens; none granted", throttle: &throttle)
-                return
+            // After a failure, no new attempt for a while: a connection attempt to a host that
+            // is down may take the connect timeout, and claiming must go on meanwhile.
+            if coordinator?.isOpen != true {
+                guard ContinuousClock.now >= state.withLock({ $0.nextCoordinatorAttempt }) else { return }
+                do {
+                    let opened = try PGConnection(url: url)
+                    try EventStore(connection: opened).prepareWorkerSession(.claimer)
+                    coordinator = opened
+                } catch {
+                    coordinator = nil
+                    state.withLock { $0.nextCoordinatorAttempt = .now + .seconds(5) }
+                    log(error, "claimer cannot reach the Citus coordinator for rate-limit tokens; none granted", throttle: &throttle)
+                    return
+                }
             }
+            if let coordinator { bucket = EventStore(connection: coordinator) }
         }
         for (trigger, wanted) in requests {
             guard let rate = routes[trigger]?.trigger.protection.rateLimit else { continue }
@@ -316,6 +329,7 @@ public final class Claimer: Service {
                     trigger: trigger, wanted: wanted, perSecond: rate.perSecond, burst: rate.burst)
             } catch where onCoordinator {
                 coordinator = nil
+                state.withLock { $0.nextCoordinatorAttempt = .now + .seconds(5) }
                 log(error, "claimer could not reserve rate-limit tokens on the Citus coordinator; none granted", throttle: &throttle)
                 return
             }

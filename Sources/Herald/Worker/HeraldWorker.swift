@@ -230,8 +230,8 @@ public final class HeraldWorker: Sendable {
         let deliverer = Deliverer(
             settings: worker, flow: flow, shutdownDeadline: shutdownDeadline, logger: logger, stats: stats,
             onOutcomes: { [recorders, lateRecorders] in Self.route($0, to: recorders, late: lateRecorders) })
-        let lateClaimers = LateServices()
-        let lateRecorderServices = LateServices()
+        let lateClaimers = LateServices(logger: logger)
+        let lateRecorderServices = LateServices(logger: logger)
         parts.withLock {
             $0 = Parts(
                 flow: flow, claimers: claimers, deliverer: deliverer, factory: factory, lateClaimers: lateClaimers,
@@ -252,12 +252,12 @@ public final class HeraldWorker: Sendable {
             let logger = logger(for: source)
             let suffix = config.usesSourcesList ? "-\(source.name)" : ""
             for (service, name) in periodicServices(for: source) { add(service, name + suffix) }
-            // The capture triggers and the partitions of a Citus cluster are the coordinator's.
-            guard source.citusNode == nil else { continue }
             if let cleanup = TriggerCleanupService(config: scoped, logger: logger) {
                 add(cleanup, "trigger-cleanup\(suffix)")
             }
-            if let partitions = PartitionMaintenanceService(
+            // A Citus worker node's log is not partitioned (install-triggers converts the
+            // coordinator's).
+            if source.citusNode == nil, let partitions = PartitionMaintenanceService(
                 config: scoped, logger: logger, sourceLabel: config.usesSourcesList ? source.name : nil)
             {
                 add(partitions, "partitions\(suffix)")
@@ -334,6 +334,10 @@ public final class HeraldWorker: Sendable {
     @discardableResult
     func addSource(_ source: SourceConfig) -> Bool {
         guard let parts = parts.withLock({ $0 }) else { return false }
+        // Also for trigger cleanup (Hasura's cleanup_config), as on the nodes found at start.
+        if let cleanup = TriggerCleanupService(config: config.scoped(to: source), logger: logger(for: source)) {
+            parts.lateClaimers.start(cleanup)
+        }
         let scoped = config.scoped(to: source)
         stats.metrics.add(triggers: source.triggers.map { TriggerRef(source: source.name, name: $0.name) })
         parts.flow.addSource(routes: Claimer.routes(scoped))
@@ -410,6 +414,7 @@ public final class HeraldWorker: Sendable {
     /// where the installed capture triggers and the configuration disagree.
     static func preflight(_ config: HeraldConfig, logger: Logger) throws -> (EventIDKey, [String: Int], TriggerDrift) {
         let connection = try PGConnection(url: config.database.url)
+        if let node = config.sources.first?.citusNode { try CitusLayout.check(connection, is: node) }
         if let problem = SchemaCheck.problem(version: try SchemaMigrator.currentVersion(connection)) {
             throw PGError(code: .schemaNotReady, message: problem)
         }

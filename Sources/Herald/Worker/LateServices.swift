@@ -1,4 +1,5 @@
 import Synchronization
+import Logging
 import ServiceLifecycle
 
 /// Services that join while the worker runs (the claimer and recorder of a Citus worker
@@ -8,9 +9,11 @@ import ServiceLifecycle
 final class LateServices: Service, Sendable {
     private let services: AsyncStream<any Service>
     private let continuation: AsyncStream<any Service>.Continuation
+    private let logger: Logger
 
-    init() {
+    init(logger: Logger) {
         (services, continuation) = AsyncStream.makeStream()
+        self.logger = logger
     }
 
     /// Starts `service` now; ignored once graceful shutdown has begun.
@@ -24,7 +27,15 @@ final class LateServices: Service, Sendable {
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 for await service in services {
-                    group.addTask { try? await service.run() }
+                    group.addTask { [logger] in
+                        do {
+                            try await service.run()
+                        } catch {
+                            // The parts started late handle their own failures (a claimer
+                            // or recorder retries its database); one that gives up is said.
+                            logger.error("a part started while running stopped", metadata: ["error": "\(error)"])
+                        }
+                    }
                 }
             } onGracefulShutdown: { [continuation] in
                 continuation.finish()

@@ -38,7 +38,7 @@ struct CitusLayoutTests {
         #expect(node.eventIDFloor == 2 << 48)
         #expect(CitusNode(group: 1, host: "h", port: 1).eventIDFloor > 0)
         #expect((node.eventIDFloor + 12_345) >> CitusLayout.eventIDGroupShift == 2)
-        #expect(node.sourceName(coordinator: "default") == "default-node2")
+        #expect(node.sourceName(coordinator: "default") == "default:node2")
     }
 
     @Test func nodeSourcesCarryTheCoordinatorsPushedEventTriggersOnly() throws {
@@ -54,7 +54,7 @@ struct CitusLayoutTests {
         source.triggers = [pushed, pulled, cron]
         let nodes = CitusSources.nodeSources(
             of: source, layout: CitusLayout(localGroup: 0, nodes: [node, CitusNode(group: 3, host: "n3", port: 5432)]))
-        #expect(nodes.map(\.name) == ["main-node2", "main-node3"])
+        #expect(nodes.map(\.name) == ["main:node2", "main:node3"])
         #expect(nodes.allSatisfy { $0.triggers.map(\.name) == ["orders_changes"] })
         #expect(nodes[0].database.url == "postgresql://u@10.0.0.7:5433/app")
         #expect(nodes[0].citusNode?.coordinatorSource == "main")
