@@ -21,7 +21,8 @@ struct ConsoleCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = options.makeLogger()
-            let config = try options.loadSourceConfig()
+            // On a Citus coordinator the console browses every worker node's log too.
+            let config = CitusSources.expand(try options.loadSourceConfig(), logger: logger)
             let text = listen ?? (config.stats.listen.isEmpty ? ConsoleServer.fallbackListen : config.stats.listen)
             guard let address = StatsListenAddress(text) else {
                 throw CLIFailure(message: "--listen '\(text)' is not host:port", exitCode: .configError)

@@ -10,6 +10,9 @@ public struct Console: Sendable {
     let config: HeraldConfig
     let auth: ConsoleAuth
     let database: ConsoleDatabase
+    /// Every event log it browses: the database's own first, then on a Citus coordinator
+    /// each worker node's (their events are the distributed tables').
+    let logs: [ConsoleLog]
     let links: ConsoleLinks
     let logger: Logger
     let logins = SharedLoginLimiter()
@@ -26,6 +29,17 @@ public struct Console: Sendable {
             secureCookie: config.console.publicURL.lowercased().hasPrefix("https://"))
         database = ConsoleDatabase(
             url: config.database.url, readOnly: config.console.readOnly, connections: config.console.connections)
+        logs =
+            [ConsoleLog(name: "", group: 0, database: database)]
+            + config.sources.compactMap { source in
+                source.citusNode.map {
+                    ConsoleLog(
+                        name: source.name, group: $0.group,
+                        database: ConsoleDatabase(
+                            url: source.database.url, readOnly: config.console.readOnly,
+                            connections: max(1, config.console.connections / 2)))
+                }
+            }
         links = ConsoleLinks(publicURL: config.console.publicURL)
         self.logger = logger
     }
@@ -206,6 +220,28 @@ public struct Console: Sendable {
         }
     }
 
+    // MARK: Logs
+
+    /// The log named in a form (a Citus worker node's source name); the database's own
+    /// when empty or unknown.
+    private func log(named name: String) -> ConsoleLog {
+        logs.first { $0.name == name && !name.isEmpty } ?? logs[0]
+    }
+
+    /// The log that holds event `idText`. An event number names its node (`id >> 48` is the
+    /// Citus group); a payload id is derived with each log's own key, so each is asked.
+    private func locate(_ idText: String) async throws -> ConsoleLog {
+        guard logs.count > 1 else { return logs[0] }
+        if let number = Int64(idText) {
+            let group = Int(number >> CitusLayout.eventIDGroupShift)
+            return logs.first { $0.group == group } ?? logs[0]
+        }
+        for log in logs where (try? await log.database.admin({ try $0.number(for: idText) != nil })) == true {
+            return log
+        }
+        return logs[0]
+    }
+
     // MARK: Pages
 
     private func overview(_ page: PageContext) async throws -> Response {
@@ -214,10 +250,18 @@ public struct Console: Sendable {
             let browser = EventBrowser(admin)
             return (try browser.overview(configured: names), try browser.throughput(), try browser.triggerStates())
         }
+        var nodes: [OverviewPage.NodeLog] = []
+        for log in logs.dropFirst() {
+            // A node that cannot be read is shown as such; the page still renders.
+            let counts = try? await log.database.run { connection in
+                try EventBrowser.statusCounts(connection)
+            }
+            nodes.append(OverviewPage.NodeLog(name: log.name, counts: counts))
+        }
         return ConsoleResponse.html(
             OverviewPage.render(
                 queue: queue, throughput: throughput, states: states, triggers: config.triggers,
-                streamClients: streamClients?.current ?? [:], context: page))
+                streamClients: streamClients?.current ?? [:], nodes: nodes, context: page))
     }
 
     private func events(_ request: Request, _ page: PageContext) async throws -> Response {
@@ -234,9 +278,10 @@ public struct Console: Sendable {
         } catch {
             return ConsoleResponse.html(
                 EventsPage.render(
-                    form: form, page: nil, triggers: triggerNames,
+                    form: form, page: nil, triggers: triggerNames, logs: logs.map(\.name),
                     context: page, notice: nil, error: "\(error)"), status: .badRequest)
         }
+        let database = log(named: form.node).database
         let keyColumns = try await database.keyColumns(config.triggers.map(\.table))
         do {
             let result = try await database.admin { admin in
@@ -244,18 +289,18 @@ public struct Console: Sendable {
             }
             return ConsoleResponse.html(
                 EventsPage.render(
-                    form: form, page: result, triggers: triggerNames,
+                    form: form, page: result, triggers: triggerNames, logs: logs.map(\.name),
                     context: page, notice: notice, error: nil))
         } catch let invalid as EventFilter.Invalid {
             return ConsoleResponse.html(
                 EventsPage.render(
-                    form: form, page: nil, triggers: triggerNames,
+                    form: form, page: nil, triggers: triggerNames, logs: logs.map(\.name),
                     context: page, notice: nil, error: invalid.description), status: .badRequest)
         }
     }
 
     private func event(_ idText: String, _ request: Request, _ page: PageContext) async throws -> Response {
-        let found = try await database.admin { admin -> (EventBrowser.Detail, String)? in
+        let found = try await locate(idText).database.admin { admin -> (EventBrowser.Detail, String)? in
             guard let number = try admin.number(for: idText), let detail = try EventBrowser(admin).detail(number)
             else { return nil }
             return (detail, try admin.publicID(number))
@@ -275,6 +320,7 @@ public struct Console: Sendable {
 
     private func confirm(_ form: FilterForm, page: PageContext, error: String?) async throws -> Response {
         let filter = try form.filter()
+        let database = log(named: form.node).database
         let keyColumns = try await database.keyColumns(config.triggers.map(\.table))
         let count = try await database.admin { try $0.countMatching(filter, keyColumns: keyColumns) }
         return ConsoleResponse.html(ConfirmPage.render(form: form, count: count, context: page, error: error))
@@ -285,7 +331,7 @@ public struct Console: Sendable {
     private func redeliver(
         _ idText: String, page: PageContext, identity: ConsoleAuth.Identity, from address: String
     ) async throws -> Response {
-        let (result, publicID) = try await database.admin { admin -> (RedeliveryResult, String?) in
+        let (result, publicID) = try await locate(idText).database.admin { admin -> (RedeliveryResult, String?) in
             let result = try admin.redeliver(idText, force: false)
             switch result {
             case .queued(let number), .busy(let number, _): return (result, try admin.publicID(number))
@@ -317,6 +363,7 @@ public struct Console: Sendable {
         form.status = "failed"
         let filter = try form.filter()
         let expected = Int(fields["expected"] ?? "") ?? -1
+        let database = log(named: form.node).database
         let keyColumns = try await database.keyColumns(config.triggers.map(\.table))
         let outcome = try await database.admin { admin -> (count: Int, queued: Int?) in
             // Count and update in one transaction, so what is redelivered is what was counted.
@@ -364,4 +411,13 @@ public struct Console: Sendable {
         default: nil
         }
     }
+}
+
+/// One event log the console browses (see ``Console/logs``).
+struct ConsoleLog: Sendable {
+    /// Empty for the configured database's own log; a Citus worker node's source name.
+    let name: String
+    /// The Citus group whose ids the log holds (0: the coordinator, or no Citus).
+    let group: Int
+    let database: ConsoleDatabase
 }

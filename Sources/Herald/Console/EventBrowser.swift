@@ -208,6 +208,21 @@ struct EventBrowser {
 
     /// Attempts per trigger per minute over the last hour (from the invocation log's
     /// created_at index, so it reads an hour of rows, not the log).
+    /// Pending and failed events in one log (a Citus worker node's, for the overview): the
+    /// two statuses with partial indexes, so delivered events, the bulk of a log, are not
+    /// scanned.
+    static func statusCounts(_ connection: PGConnection) throws(PGError) -> [String: Int] {
+        let result = try connection.query(
+            """
+            SELECT (SELECT count(*) FROM herald.event_log WHERE status = 'pending'),
+                   (SELECT count(*) FROM herald.event_log WHERE status = 'failed')
+            """)
+        return [
+            "pending": try result.decode(Int.self, row: 0, column: 0),
+            "failed": try result.decode(Int.self, row: 0, column: 1),
+        ]
+    }
+
     func throughput() throws -> [String: Throughput] {
         let result = try connection.query(
             """

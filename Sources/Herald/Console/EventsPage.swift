@@ -3,9 +3,17 @@ import Foundation
 /// `/console/events`: the filter form and one keyset page of matching events.
 enum EventsPage {
     static func render(
-        form: FilterForm, page: EventBrowser.Page?, triggers: [String], context: PageContext,
+        form: FilterForm, page: EventBrowser.Page?, triggers: [String], logs: [String] = [""], context: PageContext,
         notice: String?, error: String?
     ) -> Markup {
+        // On a Citus coordinator: which node's log (the distributed tables' events are there).
+        var logChoice: Markup = ""
+        if logs.count > 1 {
+            let options: [Markup] = logs.map { name in
+                "<option value=\"\(name)\"\(name == form.node ? " selected" as Markup : "")>\(name.isEmpty ? "coordinator" : name)</option>"
+            }
+            logChoice = "<label>Log<select name=\"node\">\(options)</select></label>"
+        }
         let triggerOptions: [Markup] = ([""] + triggers).map { name in
             "<option value=\"\(name)\"\(name == form.trigger ? " selected" as Markup : "")>\(name.isEmpty ? "any trigger" : name)</option>"
         }
@@ -54,7 +62,7 @@ enum EventsPage {
             """
             <h1>Events</h1>
             <form class="filters" method="get" action="/console/events">
-            <label>Trigger<select name="trigger">\(triggerOptions)</select></label>
+            \(logChoice)<label>Trigger<select name="trigger">\(triggerOptions)</select></label>
             <label>Status<select name="status">\(statusOptions)</select></label>
             <label>Since<input name="since" value="\(form.since)" placeholder="24h" size="6"></label>
             <label>Event id, key value or JSON containment<input class="q mono" name="q" value="\(form.q)" \

@@ -38,12 +38,16 @@ struct FilterForm: Sendable, Equatable {
     var status = ""
     var since = ""
     var q = ""
+    /// On a Citus coordinator, the worker node whose log is browsed (its source name); empty
+    /// for the coordinator's own.
+    var node = ""
 
-    init(trigger: String = "", status: String = "", since: String = "", q: String = "") {
+    init(trigger: String = "", status: String = "", since: String = "", q: String = "", node: String = "") {
         self.trigger = trigger
         self.status = status
         self.since = since
         self.q = q
+        self.node = node
     }
 
     init(fields: [String: String]) {
@@ -51,11 +55,12 @@ struct FilterForm: Sendable, Equatable {
         status = fields["status"] ?? ""
         since = fields["since"] ?? ""
         q = fields["q"] ?? ""
+        node = fields["node"] ?? ""
     }
 
     var isEmpty: Bool { trigger.isEmpty && status.isEmpty && since.isEmpty && q.isEmpty }
 
-    var fields: [(String, String)] { [("trigger", trigger), ("status", status), ("since", since), ("q", q)] }
+    var fields: [(String, String)] { [("trigger", trigger), ("status", status), ("since", since), ("q", q), ("node", node)] }
 
     var query: String { FormCoding.encode(fields) }
 

@@ -3,7 +3,7 @@ enum OverviewPage {
     static func render(
         queue: QueueStats, throughput: [String: EventBrowser.Throughput],
         states: [String: EventBrowser.TriggerState] = [:], triggers: [TriggerConfig], streamClients: [String: Int] = [:],
-        context: PageContext
+        nodes: [NodeLog] = [], context: PageContext
     ) -> Markup {
         let rows: [Markup] = queue.triggers.map { trigger in
             let configured = triggers.first { $0.name == trigger.trigger }
@@ -61,7 +61,34 @@ enum OverviewPage {
             <th class="num">Oldest pending</th>\
             <th class="num" title="attempts without a 2xx in the last hour, retries included">Failed attempts 1h</th><th>Attempts per minute, last hour</th></tr></thead>
             <tbody>\(rows)</tbody></table>
-            \(estimated)\(lastErrors)
+            \(estimated)\(lastErrors)\(nodeTable(nodes))
             """)
+    }
+
+    /// A Citus worker node's log, as the overview lists it (the table above is the
+    /// coordinator's): nil counts when the node cannot be read now.
+    struct NodeLog: Sendable {
+        var name: String
+        var counts: [String: Int]?
+    }
+
+    private static func nodeTable(_ nodes: [NodeLog]) -> Markup {
+        guard !nodes.isEmpty else { return "" }
+        let rows: [Markup] = nodes.map { node in
+            let link = { (status: String) -> String in ConsoleLinks.events(FilterForm(status: status, node: node.name)) }
+            guard let counts = node.counts else {
+                return "<tr><td>\(node.name)</td><td colspan=\"2\">cannot be read now</td></tr>"
+            }
+            return """
+                <tr data-node="\(node.name)"><td><a href="\(ConsoleLinks.events(FilterForm(node: node.name)))">\(node.name)</a></td>\
+                <td class="num"><a href="\(link("pending"))">\(counts["pending"] ?? 0)</a></td>\
+                <td class="num"><a href="\(link("failed"))">\(counts["failed"] ?? 0)</a></td></tr>
+                """
+        }
+        return """
+            <h2>Citus worker nodes</h2>
+            <table id="nodes"><thead><tr><th>Node's log</th><th class="num">Pending</th>\
+            <th class="num">Failed events</th></tr></thead><tbody>\(rows)</tbody></table>
+            """
     }
 }

@@ -165,7 +165,7 @@ struct CitusTests {
         #expect(check.stdout.contains("Citus coordinator with 2 worker nodes"), "\(check.stdout)")
         #expect(check.stdout.contains("schema herald version \(SchemaMigrator.latestVersion)"), "\(check.stdout)")
 
-        let worker = try WorkerProcess(configPath: path)
+        let worker = try WorkerProcess(configPath: path, readiness: true)
         // Through the coordinator: one multi-node statement, then transactions that each
         // write several tenants (on both nodes) and the local table.
         try writes.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(1, 5000) g")
@@ -232,6 +232,22 @@ struct CitusTests {
         let stats = try runHerald(["stats", "--config", path])
         #expect(stats.status == 0, "\(stats.stderr)")
         #expect(stats.stdout.contains("source default:node2:"), "\(stats.stdout)")
+
+        // The console browses every node's log: the overview lists the nodes, the events
+        // page has a log to choose, and an event page is found by the node its id names.
+        let console = try #require(worker.readinessURL?.replacingOccurrences(of: "/readyz", with: "/console"))
+        let overview = try httpGet(console)
+        #expect(overview.status == 200)
+        #expect(overview.body.contains("Citus worker nodes") && overview.body.contains("data-node=\"default:node2\""), "\(overview.body)")
+        let listed = try httpGet(console + "/events?node=default%3Anode2&trigger=orders_changes")
+        #expect(listed.status == 200)
+        #expect(listed.body.contains("<option value=\"default:node2\" selected>"), "\(listed.body.prefix(3000))")
+        #expect(listed.body.contains("data-event="))
+        let detail = try httpGet(console + "/events/\(onSecondNode)")
+        #expect(detail.status == 200, "\(detail.body.prefix(2000))")
+        #expect(detail.body.contains("orders_changes"))
+        let missing = try httpGet(console + "/events/\(onSecondNode + 10_000_000)")
+        #expect(missing.status == 404)
 
         #expect(worker.terminate() == 0)
         #expect(!worker.log.contains("error"), "\(worker.log.suffix(2000))")
