@@ -85,10 +85,13 @@ public final class Claimer: Service {
     static func routes(_ config: HeraldConfig) -> [FlowRoute] {
         config.sources.flatMap { source in
             source.triggers.filter { $0.pullConsumer == nil }.map {
-                FlowRoute(
+                var route = FlowRoute(
                     trigger: $0.name, source: source.name, hostKey: DeliveryJob.hostKey($0.webhook),
                     timeout: .seconds($0.retry.timeoutSeconds), protection: $0.protection,
                     eventsPerRequest: $0.schedule == nil ? $0.batch?.maxEvents ?? 1 : 1)
+                // A Citus worker node's trigger shares its coordinator's gate.
+                route.sharesGateOf = source.citusNode.map { TriggerRef(source: $0.coordinatorSource, name: route.trigger) }
+                return route
             }
         }
     }

@@ -28,6 +28,9 @@ public struct FlowRoute: Sendable, Equatable {
     /// Events one request carries at most: a batched trigger's `max_events`, else 1. Host
     /// slots and queues count requests; claims, rate limits and due counts count events.
     public var eventsPerRequest: Int
+    /// The trigger whose gate (breaker, rate limit, disabled state) this one uses: a Citus
+    /// worker node's trigger uses its coordinator's.
+    public var sharesGateOf: TriggerRef?
 
     public init(
         trigger: String, source: String = SourceConfig.defaultName, hostKey: String, timeout: Duration,
@@ -264,6 +267,7 @@ public struct FlowControl<Job: FlowJob> {
             sources[source]?.mayHaveDue = Set(polled.triggers)
             sources[source]?.nextPoll = nextPoll
         }
+        gates.releaseReservations(of: polled.triggers)
         var notices = perform(gates.advance(polled.triggers, now: now))
         let planned = claimLimits(source: source, now: now)
         notices += planned.rateLimited.map { .rateLimited(trigger: $0) }
@@ -278,6 +282,7 @@ public struct FlowControl<Job: FlowJob> {
             return (.wait(until: until), notices)
         }
         sources[source]?.waitsForRoom = false
+        for (name, limit) in planned.byTrigger { gates.reserve(limit, of: TriggerRef(source: source, name: name)) }
         let step = rotationStep(served: planned.byTrigger, state: state)
         sources[source]?.rotation &+= step
         return (.claim(planned.byTrigger), notices)
@@ -570,12 +575,14 @@ public struct FlowControl<Job: FlowJob> {
         for trigger in sources[source]?.triggers ?? [] {
             let shouldBeDisabled = disabled.contains(trigger.name)
             guard gates.setDisabled(trigger, shouldBeDisabled) else { continue }
+            // Every trigger sharing the gate is held back or let go with it.
+            let sharing = gates.members(of: trigger)
             if shouldBeDisabled {
                 change.disabled.append(trigger.name)
-                change.notices += giveBackQueued(of: trigger, reason: .disabled)
+                for member in sharing { change.notices += giveBackQueued(of: member, reason: .disabled) }
             } else {
                 change.enabled.append(trigger.name)
-                sources[source]?.mayHaveDue.insert(trigger)
+                for member in sharing { sources[member.source]?.mayHaveDue.insert(member) }
             }
         }
         return change
@@ -585,10 +592,15 @@ public struct FlowControl<Job: FlowJob> {
     private mutating func perform(_ actions: [TriggerGates.Action]) -> [Notice] {
         var notices: [Notice] = []
         for action in actions {
+            // A gate's action concerns every trigger using it (each node's, on Citus): its
+            // state is written to each one's database, and each one's queued jobs given back.
             switch action {
-            case .circuit(let trigger, let transition): notices.append(.circuit(trigger: trigger, transition))
-            case .disabled(let trigger, let reason): notices.append(.disabled(trigger: trigger, reason: reason))
-            case .giveBackQueued(let trigger, let reason): notices += giveBackQueued(of: trigger, reason: reason)
+            case .circuit(let gate, let transition):
+                notices += gates.members(of: gate).map { .circuit(trigger: $0, transition) }
+            case .disabled(let gate, let reason):
+                notices += gates.members(of: gate).map { .disabled(trigger: $0, reason: reason) }
+            case .giveBackQueued(let gate, let reason):
+                for trigger in gates.members(of: gate) { notices += giveBackQueued(of: trigger, reason: reason) }
             }
         }
         return notices

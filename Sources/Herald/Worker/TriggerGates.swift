@@ -11,24 +11,52 @@ struct TriggerGates {
         case giveBackQueued(TriggerRef, FlowDeferReason)
     }
 
-    private var gates: [TriggerRef: TriggerGate]
+    private var gates: [TriggerRef: TriggerGate] = [:]
+    /// Triggers that use another trigger's gate (``FlowRoute/sharesGateOf``): a Citus worker
+    /// node's trigger shares its coordinator's, so the cluster has one breaker, one rate limit
+    /// and one disabled state per trigger, as one server has.
+    private var sharing: [TriggerRef: TriggerRef] = [:]
+    /// Each shared gate's triggers, its own first.
+    private var members: [TriggerRef: [TriggerRef]] = [:]
+    /// What each trigger of a shared gate has planned to claim and not yet reported: its
+    /// tokens (and the half-open probe) are spent when the claim is planned, for the claimers
+    /// of several nodes plan against the one gate each on its own thread.
+    private var reserved: [TriggerRef: Int] = [:]
 
     init(routes: [TriggerRef: FlowRoute], now: ContinuousClock.Instant) {
-        gates = routes.mapValues { TriggerGate(protection: $0.protection, now: now) }
+        add(routes, now: now)
     }
 
     /// Gates for routes added while running; a trigger that has one keeps it.
     mutating func add(_ routes: [TriggerRef: FlowRoute], now: ContinuousClock.Instant) {
-        for (ref, route) in routes where gates[ref] == nil {
+        // Own gates first, so that a route sharing one finds it.
+        for (ref, route) in routes where route.sharesGateOf == nil && gates[ref] == nil {
             gates[ref] = TriggerGate(protection: route.protection, now: now)
         }
+        for (ref, route) in routes.sorted(by: { $0.key < $1.key }) where gates[ref] == nil && sharing[ref] == nil {
+            if let owner = route.sharesGateOf, gates[owner] != nil {
+                sharing[ref] = owner
+                members[owner, default: [owner]].append(ref)
+            } else {
+                gates[ref] = TriggerGate(protection: route.protection, now: now)
+            }
+        }
+    }
+
+    /// The trigger whose gate `trigger` uses.
+    private func key(_ trigger: TriggerRef) -> TriggerRef { sharing[trigger] ?? trigger }
+
+    /// Every trigger using the gate `trigger` uses, its owner first.
+    func members(of trigger: TriggerRef) -> [TriggerRef] {
+        let owner = key(trigger)
+        return members[owner] ?? [owner]
     }
 
     // MARK: Questions
 
     /// What a trigger's gate allows now: nil for no limit, else that many events.
     func allowance(for trigger: TriggerRef, now: ContinuousClock.Instant) -> Int? {
-        guard let gate = gates[trigger] else { return nil }
+        guard let gate = gates[key(trigger)] else { return nil }
         if gate.disabled { return 0 }
         var allowance = gate.breaker?.claimAllowance()
         if let bucket = gate.bucket {
@@ -38,13 +66,13 @@ struct TriggerGates {
         return allowance
     }
 
-    func hasRateLimit(_ trigger: TriggerRef) -> Bool { gates[trigger]?.bucket != nil }
+    func hasRateLimit(_ trigger: TriggerRef) -> Bool { gates[key(trigger)]?.bucket != nil }
 
     /// The earliest instant one of these triggers' gates, now holding it back, may let it through.
     func nextChange(of triggers: some Sequence<TriggerRef>, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
         for trigger in triggers {
-            guard let gate = gates[trigger], !gate.disabled else { continue }
+            guard let gate = gates[key(trigger)], !gate.disabled else { continue }
             var candidates: [ContinuousClock.Instant] = []
             if case .open(let until) = gate.breaker?.state { candidates.append(until) }
             if let bucket = gate.bucket, bucket.tokens(at: now) < 1, let next = bucket.nextToken(after: now) {
@@ -56,16 +84,16 @@ struct TriggerGates {
         return earliest
     }
 
-    func isDisabled(_ trigger: TriggerRef) -> Bool { gates[trigger]?.disabled ?? false }
+    func isDisabled(_ trigger: TriggerRef) -> Bool { gates[key(trigger)]?.disabled ?? false }
 
-    func circuitState(_ trigger: TriggerRef) -> CircuitBreaker.State? { gates[trigger]?.breaker?.state }
+    func circuitState(_ trigger: TriggerRef) -> CircuitBreaker.State? { gates[key(trigger)]?.breaker?.state }
 
     /// Shared rate limits among `triggers` whose local tokens ran out: how many tokens to ask
     /// the database for (a block of about a quarter second's worth), by trigger name.
     func tokenRequests(of triggers: some Sequence<TriggerRef>, now: ContinuousClock.Instant) -> [String: Int] {
         var requests: [String: Int] = [:]
         for trigger in triggers {
-            guard let gate = gates[trigger], gate.isShared, !gate.disabled, let bucket = gate.bucket,
+            guard let gate = gates[key(trigger)], gate.isShared, !gate.disabled, let bucket = gate.bucket,
                 bucket.tokens < 1, gate.breaker?.claimAllowance() != 0
             else { continue }
             if let next = gate.nextGrantRequest, now < next { continue }
@@ -81,22 +109,56 @@ struct TriggerGates {
     mutating func advance(_ triggers: [TriggerRef], now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         for trigger in triggers {
-            if let transition = gates[trigger]?.breaker?.advance(now: now) { actions.append(.circuit(trigger, transition)) }
-            gates[trigger]?.bucket?.refill(now: now)
+            if let transition = gates[key(trigger)]?.breaker?.advance(now: now) { actions.append(.circuit(trigger, transition)) }
+            gates[key(trigger)]?.bucket?.refill(now: now)
         }
         return actions
     }
 
+    /// A claim of up to `count` events is planned. A shared gate spends them now, so that
+    /// another node's claimer planning at the same time sees them gone; a reservation its
+    /// claimer never reported (the claim failed) is given back first.
+    mutating func reserve(_ count: Int, of trigger: TriggerRef) {
+        guard members[key(trigger)] != nil else { return }
+        if let stale = reserved.removeValue(forKey: trigger) { giveBack(stale, of: trigger) }
+        gates[key(trigger)]?.bucket?.take(count)
+        gates[key(trigger)]?.breaker?.claimed(count)
+        reserved[trigger] = count
+    }
+
+    /// Gives back what these triggers reserved and never reported: a claimer plans again only
+    /// after its last claim ended, so a reservation still here is one whose claim failed.
+    mutating func releaseReservations(of triggers: [TriggerRef]) {
+        guard !reserved.isEmpty else { return }
+        for trigger in triggers {
+            if let stale = reserved.removeValue(forKey: trigger) { giveBack(stale, of: trigger) }
+        }
+    }
+
+    private mutating func giveBack(_ count: Int, of trigger: TriggerRef) {
+        guard count > 0 else { return }
+        gates[key(trigger)]?.bucket?.grant(count)
+        gates[key(trigger)]?.breaker?.probeAbandoned()
+    }
+
     /// A claim for the trigger returned `count` events: they spend tokens, and one may be
-    /// the half-open breaker's probe.
+    /// the half-open breaker's probe. For a shared gate, what was reserved and not claimed
+    /// is given back.
     mutating func claimed(_ count: Int, of trigger: TriggerRef) {
-        gates[trigger]?.bucket?.take(count)
-        gates[trigger]?.breaker?.claimed(count)
+        if let planned = reserved.removeValue(forKey: trigger) {
+            if count < planned {
+                gates[key(trigger)]?.bucket?.grant(planned - count)
+                if count == 0 { gates[key(trigger)]?.breaker?.probeAbandoned() }
+            }
+            return
+        }
+        gates[key(trigger)]?.bucket?.take(count)
+        gates[key(trigger)]?.breaker?.claimed(count)
     }
 
     /// A queued job of the trigger was never sent: if it was the probe, another may go.
     mutating func probeAbandoned(_ trigger: TriggerRef) {
-        gates[trigger]?.breaker?.probeAbandoned()
+        gates[key(trigger)]?.breaker?.probeAbandoned()
     }
 
     /// One finished attempt, for the breaker and `disable_after`. `breakerFailure` is nil when
@@ -104,7 +166,7 @@ struct TriggerGates {
     mutating func recordOutcome(
         _ trigger: TriggerRef, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
     ) -> [Action] {
-        guard var gate = gates[trigger] else { return [] }
+        guard var gate = gates[key(trigger)] else { return [] }
         var actions: [Action] = []
         if let breakerFailure, let transition = gate.breaker?.record(failure: breakerFailure, now: now) {
             actions.append(.circuit(trigger, transition))
@@ -116,36 +178,40 @@ struct TriggerGates {
             let since = gate.failingSince ?? now
             gate.failingSince = since
             if now - since >= limit {
-                gates[trigger] = gate
+                gates[key(trigger)] = gate
                 return actions + disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
             }
         }
-        gates[trigger] = gate
+        gates[key(trigger)] = gate
         return actions
     }
 
     /// Disables a trigger in this worker (a receiver said so, or `disable_after`).
     mutating func disable(_ trigger: TriggerRef, reason: String) -> [Action] {
-        guard gates[trigger]?.disabled == false else { return [] }
-        gates[trigger]?.disabled = true
+        guard gates[key(trigger)]?.disabled == false else { return [] }
+        gates[key(trigger)]?.disabled = true
         return [.disabled(trigger, reason: reason), .giveBackQueued(trigger, .disabled)]
     }
 
     /// Sets whether a trigger is disabled as its database says. Returns whether it changed.
+    /// A trigger sharing another's gate may disable it but not enable it: the owner's
+    /// database says when it is enabled again (`enable-trigger` writes every node's), so a
+    /// node whose database has not heard of a disable yet cannot undo it.
     mutating func setDisabled(_ trigger: TriggerRef, _ disabled: Bool) -> Bool {
-        guard let gate = gates[trigger], gate.disabled != disabled else { return false }
-        gates[trigger]?.disabled = disabled
-        if !disabled { gates[trigger]?.failingSince = nil }
+        if sharing[trigger] != nil && !disabled { return false }
+        guard let gate = gates[key(trigger)], gate.disabled != disabled else { return false }
+        gates[key(trigger)]?.disabled = disabled
+        if !disabled { gates[key(trigger)]?.failingSince = nil }
         return true
     }
 
     /// The database granted `count` tokens of a shared limit; none means ask again after one
     /// token's time.
     mutating func granted(_ count: Int, to trigger: TriggerRef, now: ContinuousClock.Instant) {
-        guard var gate = gates[trigger], var bucket = gate.bucket else { return }
+        guard var gate = gates[key(trigger)], var bucket = gate.bucket else { return }
         bucket.grant(count)
         gate.bucket = bucket
         gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(bucket.rate, 0.001)))
-        gates[trigger] = gate
+        gates[key(trigger)] = gate
     }
 }

@@ -487,4 +487,38 @@ struct CitusTests {
         #expect(span > 5.0 && span < 8.5, "70 events took \(span) s")
         #expect(worker.terminate() == 0)
     }
+
+    /// One circuit breaker per trigger across the cluster: a receiver failing every request
+    /// opens it after `min_requests` failures, whichever node's events they were, and every
+    /// node's events are held back; each node's log records the breaker open.
+    @Test func oneBreakerHoldsEveryNodesEventsBack() throws {
+        let cluster = try CitusCluster()
+        let connection = try cluster.coordinatorConnection()
+        try connection.execute(
+            script: """
+                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
+                SELECT create_distributed_table('orders', 'tenant_id');
+                """)
+        let receiver = try Receiver()
+        let path = try config(
+            cluster, receiver, tables: ["orders"], path: { _ in "/status/503" },
+            trigger: "circuit_breaker: {failure_ratio: 0.5, min_requests: 6, window_sec: 60, open_sec: 60}")
+        #expect(try runHerald(["install-triggers", "--config", path]).status == 0)
+        try connection.execute(script: "INSERT INTO orders SELECT g % 50, g, g FROM generate_series(1, 200) g")
+        // Two requests at a time, so the breaker's decision is not outrun by a full pool.
+        let worker = try WorkerProcess(
+            configPath: path, environment: ["HERALD_WORKER_HTTP_POOL_SIZE": "2", "HERALD_WORKER_HTTP_PER_HOST_LIMIT": "2"])
+        let open = try eventually(timeout: 30) {
+            try cluster.workers.allSatisfy {
+                try PGConnection(url: $0.url).query(
+                    "SELECT circuit_state FROM herald.trigger_state WHERE trigger_name = 'orders_changes'")[0, 0] == "open"
+            }
+        }
+        #expect(open, "\(worker.log.suffix(3000))")
+        Thread.sleep(forTimeInterval: 2)
+        let sent = try receiver.requests().filter { $0.path == "/status/503" }.count
+        // Separate breakers per node would let each node send its own six.
+        #expect(sent >= 6 && sent <= 9, "\(sent) requests before the breaker held every node back")
+        #expect(worker.terminate() == 0)
+    }
 }

@@ -338,3 +338,78 @@ struct FailureLogLineTests {
         #expect(later[0]["more_failed_not_logged"] == "2")
     }
 }
+
+/// A Citus worker node's trigger shares its coordinator's gate: one breaker, one rate limit
+/// and one disabled state for the trigger across the cluster.
+@Suite("Gates shared across Citus nodes")
+struct SharedGateTests {
+    typealias Job = FlowControlTests.Job
+    let t0 = ContinuousClock.now
+    let owner = TriggerRef(source: "default", name: "t")
+    let node = TriggerRef(source: "default:node1", name: "t")
+
+    func flow(_ protection: TriggerProtection) -> FlowControl<Job> {
+        var shared = FlowRoute(trigger: "t", source: "default:node1", hostKey: "a", timeout: .seconds(10), protection: protection)
+        shared.sharesGateOf = owner
+        return FlowControl(
+            limits: .init(
+                poolSize: 100, perHostLimit: 100, fetchBatchSize: 100, leaseSeconds: 300, recorderBacklogLimit: 1000,
+                pollInterval: .seconds(1)),
+            routes: [FlowRoute(trigger: "t", source: "default", hostKey: "a", timeout: .seconds(10), protection: protection), shared],
+            now: t0)
+    }
+
+    func jobs(_ count: Int, source: String, from first: Int = 0) -> [Job] {
+        (first..<first + count).map {
+            Job(id: $0, hostKey: "a", triggerName: "t", startDeadline: t0 + .seconds(100), sourceName: source)
+        }
+    }
+
+    @Test func failuresOnANodeOpenTheOneBreakerForEveryNode() {
+        var protection = TriggerProtection()
+        protection.circuitBreaker = CircuitBreakerConfig(minimumRequests: 3, openSeconds: 2)
+        var flow = flow(protection)
+        _ = flow.claimed(jobs(5, source: "default"), limits: ["t": 100], source: "default")
+        _ = flow.claimed(jobs(10, source: "default:node1", from: 5), limits: ["t": 100], source: "default:node1")
+        _ = flow.takeStartable(freeSlots: 3, now: t0)
+        var notices: [FlowControl<Job>.Notice] = []
+        for _ in 0..<3 { notices += flow.recordOutcome(trigger: node, succeeded: false, breakerFailure: true, now: t0) }
+        // Reported for each trigger (each node's state and metric), every queue given back.
+        #expect(notices.contains { if case .circuit(owner, .opened) = $0 { true } else { false } })
+        #expect(notices.contains { if case .circuit(node, .opened) = $0 { true } else { false } })
+        #expect(flow.queuedTotal == 0)
+        #expect(flow.circuitState(owner) == flow.circuitState(node))
+        flow.notified(source: "default")
+        #expect(flow.planClaim(source: "default", now: t0 + .seconds(1)).plan == .wait(until: t0 + .seconds(2)))
+    }
+
+    @Test func aNodeMayDisableTheSharedGateButOnlyTheOwnersDatabaseEnablesIt() {
+        var flow = flow(TriggerProtection())
+        _ = flow.claimed(jobs(4, source: "default"), limits: ["t": 100], source: "default")
+        // The node's database says disabled (disable-trigger wrote it there first).
+        let change = flow.setDisabled(["t"], source: "default:node1")
+        #expect(change.disabled == ["t"])
+        #expect(flow.isDisabled(owner) && flow.isDisabled(node))
+        #expect(flow.queuedTotal == 0, "the coordinator's queued jobs were given back too")
+        // The node's database not yet enabled, the owner's already: the owner's counts.
+        #expect(flow.setDisabled([], source: "default:node1").enabled.isEmpty)
+        #expect(flow.isDisabled(owner))
+        #expect(flow.setDisabled([], source: "default").enabled == ["t"])
+        #expect(!flow.isDisabled(node))
+    }
+
+    @Test func twoNodesPlanningAtOnceNeverSpendTheSameTokens() {
+        var protection = TriggerProtection()
+        protection.rateLimit = RateLimitConfig(perSecond: 10, burst: 10)
+        var flow = flow(protection)
+        // Both claimers plan before either claim returns: the second finds the tokens gone.
+        #expect(flow.planClaim(source: "default", now: t0).plan == .claim(["t": 10]))
+        #expect(flow.planClaim(source: "default:node1", now: t0).plan == .wait(until: t0 + .milliseconds(100)))
+        // The first claim found 4 events: the 6 tokens it did not use are the node's.
+        _ = flow.claimed(jobs(4, source: "default"), limits: ["t": 10], source: "default")
+        #expect(flow.planClaim(source: "default:node1", now: t0).plan == .claim(["t": 6]))
+        // A planned claim that never reported (its query failed) gives its tokens back at the
+        // next plan.
+        #expect(flow.planClaim(source: "default:node1", now: t0).plan == .claim(["t": 6]))
+    }
+}
