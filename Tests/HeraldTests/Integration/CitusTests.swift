@@ -37,6 +37,15 @@ struct CitusCluster {
 
     static func port(_ url: String) -> Int { URLComponents(string: url)?.port ?? 5432 }
 
+    /// `orders`, distributed by `tenant_id` over the nodes that take shards.
+    func createOrders() throws {
+        try coordinatorConnection().execute(
+            script: """
+                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
+                SELECT create_distributed_table('orders', 'tenant_id');
+                """)
+    }
+
     /// A connection to the coordinator.
     func coordinatorConnection() throws -> PGConnection { try PGConnection(url: coordinator.url) }
 
@@ -259,11 +268,7 @@ struct CitusTests {
     @Test func aWorkerNodeStoppedForTenSecondsLosesNothing() throws {
         let cluster = try CitusCluster()
         let connection = try cluster.coordinatorConnection()
-        try connection.execute(
-            script: """
-                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
-                SELECT create_distributed_table('orders', 'tenant_id');
-                """)
+        try cluster.createOrders()
         let receiver = try Receiver()
         // About 45 ms per request (5 ms, then the receiver's second write waits for a delayed
         // ACK), 100 at a time: the 4,000 events take about two seconds.
@@ -359,11 +364,7 @@ struct CitusTests {
         let connection = try cluster.coordinatorConnection()
         let emptyPort = String(CitusCluster.port(cluster.workers[1].url))
         try connection.query("SELECT citus_set_node_property('127.0.0.1', $1::int, 'shouldhaveshards', false)", [emptyPort])
-        try connection.execute(
-            script: """
-                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
-                SELECT create_distributed_table('orders', 'tenant_id');
-                """)
+        try cluster.createOrders()
         #expect(try cluster.tenants(of: "orders", on: cluster.workers[1]).isEmpty)
         let receiver = try Receiver()
         let path = try config(cluster, receiver, tables: ["orders"], path: { _ in "/sleep/2" })
@@ -402,11 +403,7 @@ struct CitusTests {
     @Test func aNodeAddedOrRemovedWhileRunningIsFollowedWithoutARestart() throws {
         let cluster = try CitusCluster(workers: 2, joined: 1)
         let connection = try cluster.coordinatorConnection()
-        try connection.execute(
-            script: """
-                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
-                SELECT create_distributed_table('orders', 'tenant_id');
-                """)
+        try cluster.createOrders()
         let receiver = try Receiver()
         let path = try config(cluster, receiver, tables: ["orders"])
         #expect(try runHerald(["install-triggers", "--config", path]).status == 0)
@@ -467,11 +464,7 @@ struct CitusTests {
     @Test func aSharedRateLimitHoldsAcrossTheNodes() throws {
         let cluster = try CitusCluster()
         let connection = try cluster.coordinatorConnection()
-        try connection.execute(
-            script: """
-                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
-                SELECT create_distributed_table('orders', 'tenant_id');
-                """)
+        try cluster.createOrders()
         let receiver = try Receiver()
         let path = try config(
             cluster, receiver, tables: ["orders"], path: { _ in "/fast" },
@@ -494,11 +487,7 @@ struct CitusTests {
     @Test func oneBreakerHoldsEveryNodesEventsBack() throws {
         let cluster = try CitusCluster()
         let connection = try cluster.coordinatorConnection()
-        try connection.execute(
-            script: """
-                CREATE TABLE orders (tenant_id int NOT NULL, id int NOT NULL, total int, PRIMARY KEY (tenant_id, id));
-                SELECT create_distributed_table('orders', 'tenant_id');
-                """)
+        try cluster.createOrders()
         let receiver = try Receiver()
         let path = try config(
             cluster, receiver, tables: ["orders"], path: { _ in "/status/503" },
