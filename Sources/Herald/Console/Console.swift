@@ -31,8 +31,10 @@ public struct Console: Sendable {
             url: config.database.url, readOnly: config.console.readOnly, connections: config.console.connections)
         logs =
             [ConsoleLog(name: "", group: 0, database: database)]
+            // The nodes of the cluster the console's own database coordinates (with several
+            // sources, another coordinator's nodes are not its to browse).
             + config.sources.compactMap { source in
-                source.citusNode.map {
+                source.citusNode.flatMap { $0.coordinatorSource == config.sources.first?.name ? $0 : nil }.map {
                     ConsoleLog(
                         name: source.name, group: $0.group,
                         database: ConsoleDatabase(
@@ -171,6 +173,9 @@ public struct Console: Sendable {
                 ConsoleLayout.message(title: "Invalid filter", context: nil, invalid.description), status: .badRequest)
         } catch let busy as ConsoleGate.Busy {
             return ConsoleResponse.busy(busy)
+        } catch let unknown as UnknownLog {
+            return ConsoleResponse.html(
+                ConsoleLayout.message(title: "No such event log", context: nil, unknown.description), status: .notFound)
         } catch {
             logger.error("console page failed", metadata: ["error": "\(error)"])
             return ConsoleResponse.html(
@@ -223,9 +228,18 @@ public struct Console: Sendable {
     // MARK: Logs
 
     /// The log named in a form (a Citus worker node's source name); the database's own
-    /// when empty or unknown.
-    private func log(named name: String) -> ConsoleLog {
-        logs.first { $0.name == name && !name.isEmpty } ?? logs[0]
+    /// when empty.
+    /// - Throws: ``UnknownLog`` for a name that is no log of this console (an old link to a
+    ///   node since removed): acting on another log instead would be acting on the wrong events.
+    private func log(named name: String) throws -> ConsoleLog {
+        guard !name.isEmpty else { return logs[0] }
+        guard let log = logs.first(where: { $0.name == name }) else { throw UnknownLog(name: name) }
+        return log
+    }
+
+    struct UnknownLog: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "no event log named '\(name)' here (a Citus worker node no longer in the cluster?)" }
     }
 
     /// The log that holds event `idText`. An event number names its node (`id >> 48` is the
@@ -281,7 +295,7 @@ public struct Console: Sendable {
                     form: form, page: nil, triggers: triggerNames, logs: logs.map(\.name),
                     context: page, notice: nil, error: "\(error)"), status: .badRequest)
         }
-        let database = log(named: form.node).database
+        let database = try log(named: form.node).database
         let keyColumns = try await database.keyColumns(config.triggers.map(\.table))
         do {
             let result = try await database.admin { admin in
@@ -320,7 +334,7 @@ public struct Console: Sendable {
 
     private func confirm(_ form: FilterForm, page: PageContext, error: String?) async throws -> Response {
         let filter = try form.filter()
-        let database = log(named: form.node).database
+        let database = try log(named: form.node).database
         let keyColumns = try await database.keyColumns(config.triggers.map(\.table))
         let count = try await database.admin { try $0.countMatching(filter, keyColumns: keyColumns) }
         return ConsoleResponse.html(ConfirmPage.render(form: form, count: count, context: page, error: error))
@@ -363,7 +377,7 @@ public struct Console: Sendable {
         form.status = "failed"
         let filter = try form.filter()
         let expected = Int(fields["expected"] ?? "") ?? -1
-        let database = log(named: form.node).database
+        let database = try log(named: form.node).database
         let keyColumns = try await database.keyColumns(config.triggers.map(\.table))
         let outcome = try await database.admin { admin -> (count: Int, queued: Int?) in
             // Count and update in one transaction, so what is redelivered is what was counted.

@@ -219,12 +219,14 @@ public final class Claimer: Service {
                     }
                 }
             } catch where error.isConnectionProblem || !open.isOpen {
+                flow.claimFailed(source: source)
                 log(error, "claimer lost its database connection; reconnecting", throttle: &throttle)
                 connection = nil
                 setConnected(false, problem: "database unreachable")
                 // Whatever was due may still be: look as soon as the connection is back.
                 flow.notified(source: source)
             } catch {
+                flow.claimFailed(source: source)
                 let wait = queryBackoff.next()
                 log(error, "claimer query failed; backing off", throttle: &throttle, retryIn: wait)
                 pause(wait)

@@ -288,6 +288,13 @@ public struct FlowControl<Job: FlowJob> {
         return (.claim(planned.byTrigger), notices)
     }
 
+    /// A planned claim failed (its query, or the connection): what it reserved of shared
+    /// gates is given back at once, for the source may not plan again for a while (its
+    /// database is down) and the other nodes share those tokens and that probe.
+    public mutating func claimFailed(source: String) {
+        gates.releaseReservations(of: sources[source]?.triggers ?? [])
+    }
+
     /// Records a claim's result: its jobs join their hosts' queues, and a trigger that got
     /// fewer events than asked for has nothing more due until the next NOTIFY or poll.
     /// Returns whether delivery threads should be woken. A source that stops wanting room

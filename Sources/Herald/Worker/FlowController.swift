@@ -157,6 +157,11 @@ public final class FlowController: Sendable {
         return (change.enabled.sorted(), change.disabled.sorted())
     }
 
+    /// See ``FlowControl/claimFailed(source:)``.
+    func claimFailed(source: String) {
+        state.withLock { $0.claimFailed(source: source) }
+    }
+
     func notified(source: String, only triggers: Set<String>? = nil) {
         state.withLock { $0.notified(source: source, only: triggers) }
     }

@@ -15,15 +15,20 @@ struct FlowNoticeReporter: Sendable {
     private func openSeconds(_ trigger: TriggerRef) -> Int { breakers[trigger]?.openSeconds ?? 0 }
 
     func report(_ notices: [FlowController.Notice]) {
+        // A gate shared by a trigger's Citus nodes reports each node's trigger (its state and
+        // metric), in one batch: the line and the alert are said once.
+        var said: Set<String> = []
+        func first(_ what: String, _ trigger: TriggerRef) -> Bool { said.insert("\(what) \(trigger.name)").inserted }
         for notice in notices {
             switch notice {
             case .circuit(let trigger, let transition):
-                report(trigger, transition)
+                report(trigger, transition, announce: first("circuit", trigger))
             case .disabled(let trigger, let reason):
+                metrics.trigger(trigger)?.enabled.record(0)
+                guard first("disabled", trigger) else { continue }
                 logger.warning(
                     "trigger disabled; its events stay pending until herald enable-trigger",
                     metadata: ["trigger": "\(trigger)", "reason": "\(reason)"])
-                metrics.trigger(trigger)?.enabled.record(0)
                 alert(.triggerDisabled(trigger: trigger.description, reason: reason, by: "worker"))
             case .release(let jobs, let reason):
                 guard let trigger = jobs.first?.triggerRef else { continue }
@@ -37,11 +42,12 @@ struct FlowNoticeReporter: Sendable {
         }
     }
 
-    private func report(_ trigger: TriggerRef, _ transition: CircuitBreaker.Transition) {
+    private func report(_ trigger: TriggerRef, _ transition: CircuitBreaker.Transition, announce: Bool = true) {
         let gauge = metrics.trigger(trigger)?.circuitState
         switch transition {
         case .opened(let reading):
             gauge?.record(1)
+            guard announce else { return }
             let (message, metadata) = Self.openedLine(trigger, reading, breakers[trigger])
             logger.warning(message, metadata: metadata)
             alert(.circuitOpened(
@@ -49,9 +55,11 @@ struct FlowNoticeReporter: Sendable {
                 openSeconds: openSeconds(trigger)))
         case .halfOpened:
             gauge?.record(2)
+            guard announce else { return }
             logger.info("circuit breaker half-open: one probe request decides", metadata: ["trigger": "\(trigger)"])
         case .closed:
             gauge?.record(0)
+            guard announce else { return }
             logger.info("circuit breaker closed: the receiver answers again", metadata: ["trigger": "\(trigger)"])
             alert(.circuitClosed(trigger: trigger.description, failureRatio: 0, requests: 0, openSeconds: openSeconds(trigger)))
         }

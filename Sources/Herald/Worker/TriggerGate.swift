@@ -43,6 +43,13 @@ public struct TokenBucket: Sendable, Equatable {
         tokens += Double(count)
     }
 
+    /// Tokens taken for a claim that did not use them: a refilling bucket never holds more
+    /// than its burst (it may have refilled meanwhile); a shared one's were granted.
+    mutating func refund(_ count: Int) {
+        guard count > 0 else { return }
+        tokens = refills ? min(burst, tokens + Double(count)) : tokens + Double(count)
+    }
+
     /// When the next whole token is there (nil for a shared bucket, which waits for grants).
     func nextToken(after now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         guard refills, rate > 0 else { return nil }

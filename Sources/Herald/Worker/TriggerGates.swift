@@ -21,7 +21,13 @@ struct TriggerGates {
     /// What each trigger of a shared gate has planned to claim and not yet reported: its
     /// tokens (and the half-open probe) are spent when the claim is planned, for the claimers
     /// of several nodes plan against the one gate each on its own thread.
-    private var reserved: [TriggerRef: Int] = [:]
+    private var reserved: [TriggerRef: Reservation] = [:]
+
+    private struct Reservation {
+        var count: Int
+        /// Whether it took the half-open breaker's probe (only then does giving it back free it).
+        var probe: Bool
+    }
 
     init(routes: [TriggerRef: FlowRoute], now: ContinuousClock.Instant) {
         add(routes, now: now)
@@ -121,9 +127,10 @@ struct TriggerGates {
     mutating func reserve(_ count: Int, of trigger: TriggerRef) {
         guard members[key(trigger)] != nil else { return }
         if let stale = reserved.removeValue(forKey: trigger) { giveBack(stale, of: trigger) }
+        let probe = gates[key(trigger)]?.breaker?.claimAllowance() == 1
         gates[key(trigger)]?.bucket?.take(count)
         gates[key(trigger)]?.breaker?.claimed(count)
-        reserved[trigger] = count
+        reserved[trigger] = Reservation(count: count, probe: probe && count > 0)
     }
 
     /// Gives back what these triggers reserved and never reported: a claimer plans again only
@@ -135,10 +142,9 @@ struct TriggerGates {
         }
     }
 
-    private mutating func giveBack(_ count: Int, of trigger: TriggerRef) {
-        guard count > 0 else { return }
-        gates[key(trigger)]?.bucket?.grant(count)
-        gates[key(trigger)]?.breaker?.probeAbandoned()
+    private mutating func giveBack(_ reservation: Reservation, of trigger: TriggerRef) {
+        gates[key(trigger)]?.bucket?.refund(reservation.count)
+        if reservation.probe { gates[key(trigger)]?.breaker?.probeAbandoned() }
     }
 
     /// A claim for the trigger returned `count` events: they spend tokens, and one may be
@@ -146,9 +152,8 @@ struct TriggerGates {
     /// is given back.
     mutating func claimed(_ count: Int, of trigger: TriggerRef) {
         if let planned = reserved.removeValue(forKey: trigger) {
-            if count < planned {
-                gates[key(trigger)]?.bucket?.grant(planned - count)
-                if count == 0 { gates[key(trigger)]?.breaker?.probeAbandoned() }
+            if count < planned.count {
+                giveBack(Reservation(count: planned.count - count, probe: planned.probe && count == 0), of: trigger)
             }
             return
         }
@@ -194,11 +199,11 @@ struct TriggerGates {
     }
 
     /// Sets whether a trigger is disabled as its database says. Returns whether it changed.
-    /// A trigger sharing another's gate may disable it but not enable it: the owner's
-    /// database says when it is enabled again (`enable-trigger` writes every node's), so a
-    /// node whose database has not heard of a disable yet cannot undo it.
+    /// For a shared gate only the owner's database counts (the coordinator's, on Citus):
+    /// `disable-trigger`, `enable-trigger` and the worker's own disables write every node's
+    /// too, but one write that failed on a node must not make the gate flip at every refresh.
     mutating func setDisabled(_ trigger: TriggerRef, _ disabled: Bool) -> Bool {
-        if sharing[trigger] != nil && !disabled { return false }
+        if sharing[trigger] != nil { return false }
         guard let gate = gates[key(trigger)], gate.disabled != disabled else { return false }
         gates[key(trigger)]?.disabled = disabled
         if !disabled { gates[key(trigger)]?.failingSince = nil }

@@ -257,6 +257,10 @@ struct CitusTests {
         #expect(detail.body.contains("orders_changes"))
         let missing = try httpGet(console + "/events/\(onSecondNode + 10_000_000)")
         #expect(missing.status == 404)
+        // A log that is not there (an old link to a removed node) is said so, never swapped
+        // for the coordinator's.
+        let gone = try httpGet(console + "/events?node=default%3Anode9&status=failed")
+        #expect(gone.status == 404 && gone.body.contains("no event log named"), "\(gone.body.prefix(500))")
 
         #expect(worker.terminate() == 0)
         #expect(!worker.log.contains("error"), "\(worker.log.suffix(2000))")

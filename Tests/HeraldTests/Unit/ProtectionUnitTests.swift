@@ -383,19 +383,38 @@ struct SharedGateTests {
         #expect(flow.planClaim(source: "default", now: t0 + .seconds(1)).plan == .wait(until: t0 + .seconds(2)))
     }
 
-    @Test func aNodeMayDisableTheSharedGateButOnlyTheOwnersDatabaseEnablesIt() {
+    @Test func onlyTheOwnersDatabaseDisablesOrEnablesTheSharedGate() {
         var flow = flow(TriggerProtection())
-        _ = flow.claimed(jobs(4, source: "default"), limits: ["t": 100], source: "default")
-        // The node's database says disabled (disable-trigger wrote it there first).
-        let change = flow.setDisabled(["t"], source: "default:node1")
+        _ = flow.claimed(jobs(4, source: "default:node1"), limits: ["t": 100], source: "default:node1")
+        // A node's database is not heard: a write that failed there must not make the gate flip.
+        #expect(flow.setDisabled(["t"], source: "default:node1").disabled.isEmpty)
+        #expect(!flow.isDisabled(node))
+        // The owner's is, for every node: the node's queued jobs are given back too.
+        let change = flow.setDisabled(["t"], source: "default")
         #expect(change.disabled == ["t"])
         #expect(flow.isDisabled(owner) && flow.isDisabled(node))
-        #expect(flow.queuedTotal == 0, "the coordinator's queued jobs were given back too")
-        // The node's database not yet enabled, the owner's already: the owner's counts.
+        #expect(flow.queuedTotal == 0, "the node's queued jobs were given back too")
         #expect(flow.setDisabled([], source: "default:node1").enabled.isEmpty)
-        #expect(flow.isDisabled(owner))
+        #expect(flow.isDisabled(node))
         #expect(flow.setDisabled([], source: "default").enabled == ["t"])
         #expect(!flow.isDisabled(node))
+    }
+
+    @Test func aFailedClaimGivesBackTheProbeItReserved() {
+        var protection = TriggerProtection()
+        protection.circuitBreaker = CircuitBreakerConfig(minimumRequests: 3, openSeconds: 2)
+        var flow = flow(protection)
+        _ = flow.claimed(jobs(3, source: "default"), limits: ["t": 100], source: "default")
+        _ = flow.takeStartable(freeSlots: 3, now: t0)
+        for _ in 0..<3 { _ = flow.recordOutcome(trigger: owner, succeeded: false, breakerFailure: true, now: t0) }
+        flow.notified(source: "default:node1")
+        flow.notified(source: "default")
+        // Half-open: the node plans the one probe, and its node goes down mid-claim.
+        #expect(flow.planClaim(source: "default:node1", now: t0 + .seconds(2)).plan == .claim(["t": 1]))
+        #expect(flow.planClaim(source: "default", now: t0 + .seconds(2)).plan != .claim(["t": 1]))
+        flow.claimFailed(source: "default:node1")
+        // The probe is free again for the coordinator's claimer.
+        #expect(flow.planClaim(source: "default", now: t0 + .seconds(2)).plan == .claim(["t": 1]))
     }
 
     @Test func twoNodesPlanningAtOnceNeverSpendTheSameTokens() {
