@@ -264,13 +264,18 @@ public struct Console: Sendable {
             let browser = EventBrowser(admin)
             return (try browser.overview(configured: names), try browser.throughput(), try browser.triggerStates())
         }
-        var nodes: [OverviewPage.NodeLog] = []
-        for log in logs.dropFirst() {
-            // A node that cannot be read is shown as such; the page still renders.
-            let counts = try? await log.database.run { connection in
-                try EventBrowser.statusCounts(connection)
+        // All nodes at once: a node that is down costs the page its connect timeout once, not
+        // once per node; it is shown as such and the page still renders.
+        let nodes = await withTaskGroup(of: (Int, OverviewPage.NodeLog).self) { group in
+            for (index, log) in logs.dropFirst().enumerated() {
+                group.addTask {
+                    let counts = try? await log.database.run { connection in try EventBrowser.statusCounts(connection) }
+                    return (index, OverviewPage.NodeLog(name: log.name, counts: counts))
+                }
             }
-            nodes.append(OverviewPage.NodeLog(name: log.name, counts: counts))
+            var found: [(Int, OverviewPage.NodeLog)] = []
+            for await entry in group { found.append(entry) }
+            return found.sorted { $0.0 < $1.0 }.map(\.1)
         }
         return ConsoleResponse.html(
             OverviewPage.render(
