@@ -38,7 +38,7 @@ public struct InstallPlan: Sendable {
     public var citusLayoutLines: [String] {
         guard let citus else { return [] }
         var lines = [
-            "Citus coordinator with \(citus.nodes.count) worker node\(citus.nodes.count == 1 ? "" : "s")"
+            citus.summary
                 + (citus.nodes.isEmpty ? "" : ": " + citus.nodes.map(\.description).joined(separator: ", "))
         ]
         for (table, placement) in citusTables {

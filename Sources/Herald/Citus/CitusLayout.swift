@@ -63,6 +63,9 @@ public struct CitusLayout: Sendable, Equatable {
 
     public var isCoordinator: Bool { localGroup == 0 }
 
+    /// `Citus coordinator with 2 worker nodes`, for layouts.
+    public var summary: String { "Citus coordinator with \(nodes.count) worker node\(nodes.count == 1 ? "" : "s")" }
+
     /// The layout; nil when the Citus extension is not installed in this database.
     public static func read(_ connection: PGConnection) throws(PGError) -> CitusLayout? {
         let installed = try connection.query(

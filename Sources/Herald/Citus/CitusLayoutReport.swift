@@ -14,8 +14,7 @@ public enum CitusLayoutReport {
                     prefix + "this database is a Citus worker node (group \(layout.localGroup)): point Herald at the coordinator")
                 continue
             }
-            lines.append(
-                prefix + "Citus coordinator with \(layout.nodes.count) worker node\(layout.nodes.count == 1 ? "" : "s")")
+            lines.append(prefix + layout.summary)
             for node in layout.nodes {
                 lines.append("  node \(node.description): " + nodeState(node, coordinatorURL: source.database.url))
             }

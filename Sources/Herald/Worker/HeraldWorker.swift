@@ -300,7 +300,7 @@ public final class HeraldWorker: Sendable {
 
     /// Outcomes go to the recorder of the source they were claimed from.
     static func route(_ outcomes: [DeliveryOutcome], to recorders: [String: Recorder], late: LateRecorders) {
-        if recorders.count == 1, let (name, only) = recorders.first, outcomes.allSatisfy({ $0.event.source == name }) {
+        if recorders.count == 1, late.isEmpty, let only = recorders.first?.value {
             only.enqueue(outcomes)
             return
         }

@@ -48,9 +48,14 @@ final class LateServices: Service, Sendable {
 /// routing of outcomes (it asks only for sources the recorders made at the start lack).
 final class LateRecorders: Sendable {
     private let recorders = Mutex<[String: Recorder]>([:])
+    private let any = Atomic<Bool>(false)
+
+    /// False until a source joins: the deliverer's routing then needs no lock and no lookup.
+    var isEmpty: Bool { !any.load(ordering: .acquiring) }
 
     func add(_ recorder: Recorder, source: String) {
         recorders.withLock { $0[source] = recorder }
+        any.store(true, ordering: .releasing)
     }
 
     func recorder(for source: String) -> Recorder? {

@@ -122,11 +122,11 @@ struct TriggerGates {
     }
 
     /// A claim of up to `count` events is planned. A shared gate spends them now, so that
-    /// another node's claimer planning at the same time sees them gone; a reservation its
-    /// claimer never reported (the claim failed) is given back first.
+    /// another node's claimer planning at the same time sees them gone. (A reservation its
+    /// claimer never reported was given back when the claim failed, or at the start of this
+    /// plan: ``releaseReservations(of:)``.)
     mutating func reserve(_ count: Int, of trigger: TriggerRef) {
         guard members[key(trigger)] != nil else { return }
-        if let stale = reserved.removeValue(forKey: trigger) { giveBack(stale, of: trigger) }
         let probe = gates[key(trigger)]?.breaker?.claimAllowance() == 1
         gates[key(trigger)]?.bucket?.take(count)
         gates[key(trigger)]?.breaker?.claimed(count)
