@@ -55,6 +55,10 @@ def drain_summary(raw):
         # The worker's two sessions (by application_name), when they could be read.
         "postgres_claimer_cpu_us_per_event": per_event(raw["claimer_ticks"]) if raw.get("claimer_ticks") else None,
         "postgres_recorder_cpu_us_per_event": per_event(raw["recorder_ticks"]) if raw.get("recorder_ticks") else None,
+        # The workers' start (exec to /readyz, the trigger disabled meanwhile): not in the
+        # drain's seconds or CPU above.
+        "start_seconds": rnd(raw.get("start_seconds"), 3),
+        "start_herald_cpu_ms": round(raw["start_herald_ticks"] * tick_us / 1000) if "start_herald_ticks" in raw else None,
     }
 
 
@@ -230,6 +234,8 @@ if "drain_to_floor_rate_ratio" in result:
     row("drain events/s / bare loop req/s", result["drain_to_floor_rate_ratio"])
 if "drain" in result:
     row("Herald CPU per event during drain (µs)", result["drain"]["herald_cpu_us_per_event"])
+    row("  worker start, not in the drain: seconds / Herald CPU (ms)",
+        f"{result['drain']['start_seconds']} / {result['drain']['start_herald_cpu_ms']}")
 if "curl_floor" in result:
     row("bare libcurl loop: client CPU per request (µs)", result["curl_floor"]["cpu_us_per_req"])
 if "herald_cpu_to_floor_ratio" in result:

@@ -48,7 +48,7 @@ public struct EventStore {
 
     /// The secret payload ids are derived from (see ``EventID``).
     public func eventIDKey() throws -> EventIDKey {
-        let result = try connection.query("SELECT encode(id_key, 'hex') FROM herald.installation")
+        let result = try connection.query("SELECT encode(id_key, 'hex'), event_id_v2_from FROM herald.installation")
         guard result.rowCount == 1, let hex = result[0, 0], hex.count == 64 else {
             throw PGError(code: .unexpectedResult, message: "herald.installation is empty: run herald install-triggers")
         }
@@ -59,7 +59,7 @@ public struct EventStore {
             bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
             index = next
         }
-        return EventIDKey(bytes: bytes)
+        return EventIDKey(bytes: bytes, v2From: try result.decode(Int64.self, row: 0, column: 1))
     }
 
     /// Leases due events: up to `limits[trigger]` of each trigger.

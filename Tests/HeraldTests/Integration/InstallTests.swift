@@ -203,6 +203,40 @@ struct InstallTests {
         #expect(try admin.redeliver(Self.versionFourID(installation, 2), force: false) == .queued(number: 2))
     }
 
+    /// Schema 20 switches ids to SipHash rounds only for events numbered after it: an event
+    /// already in the log (or whose number was handed out) keeps its version 1 id, which
+    /// still finds it; a new installation gives every event a version 2 id.
+    @Test func eventsFromBeforeSchemaTwentyKeepTheirVersionOneIDs() throws {
+        let database = try TestDatabase()
+        let connection = try database.connect()
+        _ = try connection.transaction { try SchemaMigrator.apply(connection, upTo: 19) }
+        try connection.execute(
+            script: """
+                INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload)
+                SELECT 't', 'public', 'x', '{}' FROM generate_series(1, 3)
+                """)
+        let keyBytes = try connection.query("SELECT id_key FROM herald.installation", resultFormat: .binary)
+        let oldKey = EventIDKey(bytes: try #require(keyBytes.bytes(0, 0)), v2From: .max)
+        let oldIDs = (Int64(1)...3).map { EventID.uuid(key: oldKey, number: $0) }
+        _ = try connection.transaction { try SchemaMigrator.apply(connection) }
+        try connection.execute(
+            script: "INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload) VALUES ('t', 'public', 'x', '{}')")
+        let admin = try EventAdmin(connection: connection)
+        let boundary = try connection.query("SELECT event_id_v2_from FROM herald.installation").decode(Int64.self, row: 0, column: 0)
+        #expect(boundary > 3, "the boundary must be past every number handed out: \(boundary)")
+        #expect(try (Int64(1)...3).map { try admin.publicID($0) } == oldIDs)
+        #expect(try admin.number(for: oldIDs[1]) == 2)
+        let newest = try connection.query("SELECT max(id) FROM herald.event_log").decode(Int64.self, row: 0, column: 0)
+        let newID = try admin.publicID(newest)
+        #expect(newID == EventID.uuid(key: EventIDKey(bytes: oldKey.bytes, v2From: 1), number: newest))
+        #expect(try admin.number(for: newID) == newest)
+
+        let fresh = try TestDatabase()
+        let freshConnection = try fresh.connect()
+        _ = try freshConnection.transaction { try SchemaMigrator.apply(freshConnection) }
+        #expect(try freshConnection.query("SELECT event_id_v2_from FROM herald.installation")[0, 0] == "1")
+    }
+
     /// The payload id schema version 4 gave event `number`: installation bytes 0-7 and the
     /// number, as a version 8 UUID.
     static func versionFourID(_ installation: UUID, _ number: Int64) -> String {

@@ -25,7 +25,7 @@ struct PayloadSearchTests {
             "SELECT pg_get_indexdef('herald.event_log_payload'::regclass)").decode(String.self, row: 0, column: 0)
         #expect(index.contains("WHERE (status <> 'pending'::text)"), "\(index)")
 
-        let key = EventIDKey(bytes: Array(0..<32))
+        let key = EventIDKey(bytes: Array(0..<32), v2From: 1)
         for (id, status) in [(1007, "pending"), (2007, "pending"), (5008, "failed"), (5009, "delivered")] {
             let (conditions, parameters) = try EventFilter(trigger: "t", query: #"{"data":{"new":{"id":\#(id)}}}"#)
                 .conditions(key: key, keyColumns: [])

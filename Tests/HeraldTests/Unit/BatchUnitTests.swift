@@ -131,8 +131,8 @@ struct BatchUnitTests {
     }
 
     @Test func theBatchIDIsStablePerEventsAndInstallation() {
-        let key = EventIDKey(bytes: Array(repeating: 7, count: 32))
-        let other = EventIDKey(bytes: Array(repeating: 8, count: 32))
+        let key = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 1)
+        let other = EventIDKey(bytes: Array(repeating: 8, count: 32), v2From: 1)
         let id = BatchID.make(key: key, events: [1, 2, 3])
         #expect(id.hasPrefix("batch_") && id.count == 6 + 32)
         #expect(id == BatchID.make(key: key, events: [1, 2, 3]))

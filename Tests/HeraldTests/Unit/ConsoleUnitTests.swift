@@ -37,11 +37,11 @@ struct ConsoleUnitTests {
     }
 
     @Test func filterQueryIsReadAsEventIdKeyValueOrContainment() throws {
-        let installation = EventIDKey(bytes: Array(0..<32))
+        let installation = EventIDKey(bytes: Array(0..<32), v2From: 1)
         let uuid = EventID.uuid(key: installation, number: 42)
         #expect(try EventFilter(query: uuid).parsedQuery(key: installation) == .event(42))
         // Another installation's id (or one kept from Hasura) is looked up as an imported id.
-        let other = EventID.uuid(key: EventIDKey(bytes: Array(repeating: 7, count: 32)), number: 42)
+        let other = EventID.uuid(key: EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 1), number: 42)
         #expect(try EventFilter(query: other).parsedQuery(key: installation) == .importedID(other.lowercased()))
         #expect(try EventFilter(query: " 42 ").parsedQuery(key: installation) == .key("42"))
         #expect(
@@ -56,11 +56,11 @@ struct ConsoleUnitTests {
 
     @Test func keyValueSearchBindsEveryValueAsAParameter() throws {
         let (sql, parameters) = try EventFilter(trigger: "t", status: "failed", query: "42'; DROP TABLE x")
-            .conditions(key: EventIDKey(bytes: Array(0..<32)), keyColumns: ["id"])
+            .conditions(key: EventIDKey(bytes: Array(0..<32), v2From: 1), keyColumns: ["id"])
         #expect(sql.allSatisfy { !$0.contains("DROP") })
         #expect(parameters.first == "t")
         #expect(parameters.contains(#"{"data":{"new":{"id":"42'; DROP TABLE x"}}}"#))
-        let numeric = try EventFilter(query: "42").conditions(key: EventIDKey(bytes: Array(0..<32)), keyColumns: ["order_id"])
+        let numeric = try EventFilter(query: "42").conditions(key: EventIDKey(bytes: Array(0..<32), v2From: 1), keyColumns: ["order_id"])
         #expect(numeric.parameters.contains("42"))
         #expect(numeric.parameters.contains(#"{"data":{"old":{"order_id":42}}}"#))
         #expect(numeric.parameters.contains(#"{"data":{"new":{"order_id":"42"}}}"#))

@@ -53,7 +53,7 @@ struct HeaderTemplateTests {
             id: 1, triggerName: "t", table: TableName(schema: "public", name: "orders"), payload: "{}",
             tries: 0, createdAt: "2026-01-01T00:00:00Z", createdAtEpoch: 0)
         let request = DeliveryRequest(
-            event: event, trigger: config.triggers[0], installation: EventIDKey(bytes: Array(0..<32)), timestamp: 1)
+            event: event, trigger: config.triggers[0], installation: EventIDKey(bytes: Array(0..<32), v2From: 1), timestamp: 1)
         let summary = ConfigSummary.text(for: config)
         for shown in [request.recordedHeaders, summary, "\(config)", "\(config.triggers[0])"] {
             #expect(!shown.contains("mainnet-7"), "value shown in: \(shown)")

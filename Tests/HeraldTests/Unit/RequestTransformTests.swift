@@ -6,7 +6,7 @@ import Testing
 /// `request_transform` read from the configuration and applied to a delivery.
 @Suite("Request transform")
 struct RequestTransformTests {
-    static let installation = EventIDKey(bytes: Array(0..<32))
+    static let installation = EventIDKey(bytes: Array(0..<32), v2From: 1)
 
     /// A config with one event trigger on `users` whose `request_transform` is `transform`
     /// (YAML, indented by the caller's two spaces per level from column 0).

@@ -68,7 +68,7 @@ struct RetryPolicyTests {
 
 @Suite("Delivery request")
 struct DeliveryRequestTests {
-    let installation = EventIDKey(bytes: Array(0..<32))
+    let installation = EventIDKey(bytes: Array(0..<32), v2From: 1)
 
     func event(tries: Int = 0) -> ClaimedEvent {
         ClaimedEvent(
@@ -148,13 +148,53 @@ struct DeliveryRequestTests {
 
     /// Ids are what receivers deduplicate on, so they must never change between versions: a
     /// redelivery after an upgrade carries the id of the first attempt. Pinned values from an
-    /// independent implementation (Python's hmac: HMAC-SHA256 Feistel, four rounds).
+    /// independent implementation (Python: hmac for version 1, a SipHash-2-4 checked against
+    /// the reference vectors for version 2; four-round Feistel either way).
     @Test func eventIDsArePinnedAcrossVersions() {
-        let key = EventIDKey(bytes: Array(repeating: 7, count: 32))
+        // Version 1 (HMAC-SHA256 rounds): an installation whose events all predate schema 20.
+        let v1 = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: .max)
+        #expect(EventID.uuid(key: v1, number: 42) == "27d0d78a-04b7-4fd7-b0d3-84748cbf69ba")
+        #expect(EventID.uuid(key: v1, number: 1) == "9e2f8037-1ba3-478d-941b-43a55cfab974")
+        #expect(EventID.uuid(key: v1, number: 1 << 62) == "28b46d3d-c775-41c6-8a55-06c6122edca4")
+        #expect(EventID.number(from: "27d0d78a-04b7-4fd7-b0d3-84748cbf69ba", key: v1) == 42)
+        // Version 2 (SipHash-2-4 rounds, keyed by HMAC(id_key, "herald event id v2")).
+        let v2 = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 1)
+        #expect(EventID.uuid(key: v2, number: 42) == "35a84238-092c-45df-bd2c-1a5f3c4d7170")
+        #expect(EventID.uuid(key: v2, number: 1) == "4a7ba4d3-4fec-4150-af5a-eaaca54ebd61")
+        #expect(EventID.uuid(key: v2, number: 1 << 62) == "3ccab030-e52e-4ae8-9340-b0daad45511b")
+        #expect(EventID.number(from: "35a84238-092c-45df-bd2c-1a5f3c4d7170", key: v2) == 42)
+    }
+
+    /// Across the boundary schema 20 recorded, each number keeps one id: those below it the
+    /// version 1 id their first attempts carried, those from it version 2; both decode.
+    @Test func eventIDsKeepTheirVersionAcrossTheBoundary() {
+        let key = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 100)
         #expect(EventID.uuid(key: key, number: 42) == "27d0d78a-04b7-4fd7-b0d3-84748cbf69ba")
-        #expect(EventID.uuid(key: key, number: 1) == "9e2f8037-1ba3-478d-941b-43a55cfab974")
-        #expect(EventID.uuid(key: key, number: 1 << 62) == "28b46d3d-c775-41c6-8a55-06c6122edca4")
         #expect(EventID.number(from: "27d0d78a-04b7-4fd7-b0d3-84748cbf69ba", key: key) == 42)
+        let v2 = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 1)
+        #expect(EventID.uuid(key: key, number: 100) == EventID.uuid(key: v2, number: 100))
+        #expect(EventID.uuid(key: key, number: 99) != EventID.uuid(key: v2, number: 99))
+        for number: Int64 in [1, 98, 99, 100, 101, 1 << 40] {
+            #expect(EventID.number(from: EventID.uuid(key: key, number: number), key: key) == number)
+        }
+        // A version 2 id of a number below the boundary was never handed out: it finds nothing,
+        // and so does a version 1 id of a number past it.
+        #expect(EventID.number(from: "35a84238-092c-45df-bd2c-1a5f3c4d7170", key: key) == nil)
+        let v1 = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: .max)
+        #expect(EventID.number(from: EventID.uuid(key: v1, number: 500), key: key) == nil)
+    }
+
+    /// The reference vectors of SipHash-2-4 (key 00…0f, message 00 01 … of each length).
+    @Test func sipHashMatchesTheReferenceVectors() {
+        let sip = SipHash24(key: Array(0..<16))
+        func hash(_ length: Int) -> UInt64 {
+            let message = (0..<length).map { UInt8($0) }
+            return message.withUnsafeBytes { sip.hash($0) }
+        }
+        #expect(hash(0) == 0x726f_db47_dd0e_0e31)
+        #expect(hash(8) == 0x93f5_f579_9a93_2462)
+        #expect(hash(9) == 0x9e00_82df_0ba9_e4b0)
+        #expect(hash(15) == 0xa129_ca61_49be_45e5)
     }
 
     @Test func eventIDIsAStableVersion4UUIDThatMapsBackOnlyWithItsKey() throws {
@@ -168,7 +208,7 @@ struct DeliveryRequestTests {
         #expect(EventID.number(from: id, key: installation) == 42)
         #expect(EventID.number(from: id.uppercased(), key: installation) == 42)
         #expect(EventID.number(from: "42", key: installation) == 42)
-        #expect(EventID.number(from: id, key: EventIDKey(bytes: Array(repeating: 7, count: 32))) == nil)
+        #expect(EventID.number(from: id, key: EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 1)) == nil)
         #expect(EventID.number(from: "nonsense", key: installation) == nil)
         #expect(EventID.number(from: UUID().uuidString, key: installation) == nil)
     }

@@ -91,7 +91,7 @@ struct SafeExposureTests {
             id: 1, triggerName: "order_changes", table: TableName(schema: "public", name: "orders"), payload: "{}",
             tries: 0, createdAt: "2026-01-01T00:00:00Z", createdAtEpoch: 0)
         let request = DeliveryRequest(
-            event: event, trigger: config.triggers[0], installation: EventIDKey(bytes: Array(0..<32)), timestamp: 1)
+            event: event, trigger: config.triggers[0], installation: EventIDKey(bytes: Array(0..<32), v2From: 1), timestamp: 1)
         let recorded = request.recordedHeaders
         for secret in ["literal-secret", "k1", "s=1", "t1", "c1"] {
             #expect(!recorded.contains(secret), "\(secret) in \(recorded)")

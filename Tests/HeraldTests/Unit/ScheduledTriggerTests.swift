@@ -143,7 +143,7 @@ struct ScheduledTriggerTests {
 
     // MARK: Delivery
 
-    static let key = EventIDKey(bytes: Array(repeating: 7, count: 32))
+    static let key = EventIDKey(bytes: Array(repeating: 7, count: 32), v2From: 1)
 
     func cronTrigger(comment: String? = "nightly") throws -> TriggerConfig {
         let config = try parse(
