@@ -234,21 +234,21 @@ public struct DeliveryRequest: Sendable {
     /// The headers as recorded in the invocation log, secrets replaced.
     public var recordedHeaders: String { Self.recordedJSON(headers) }
 
-    /// The headers as recorded: names and values, secret values replaced by "<redacted>".
-    /// The one place that decides what an attempt row shows: the recorder writes these
-    /// pairs (``PGArray/jsonObjectsLiteral(_:)``), and ``recordedJSON(_:)`` is their JSON.
-    static func recorded(_ headers: [Header]) -> [(key: String, value: String)] {
-        headers.map { ($0.name, $0.isSecret ? "<redacted>" : $0.value) }
+    /// A header's value as recorded: secret values replaced by "<redacted>". The one place
+    /// that decides what an attempt row shows: the recorder writes these
+    /// (``PGArray/headerObjectsLiteral(_:)``), and ``recordedJSON(_:)`` is their JSON.
+    static func recordedValue(_ header: Header) -> String {
+        header.isSecret ? "<redacted>" : header.value
     }
 
-    /// A JSON object of ``recorded(_:)``.
+    /// A JSON object of the headers as recorded (``recordedValue(_:)``).
     public static func recordedJSON(_ headers: [Header]) -> String {
         var out = "{"
-        for (index, (name, value)) in recorded(headers).enumerated() {
+        for (index, header) in headers.enumerated() {
             if index > 0 { out += "," }
-            appendJSON(name, to: &out)
+            appendJSON(header.name, to: &out)
             out += ":"
-            appendJSON(value, to: &out)
+            appendJSON(recordedValue(header), to: &out)
         }
         return out + "}"
     }
@@ -276,7 +276,14 @@ public struct DeliveryRequest: Sendable {
 
     /// Whether a JSON string literal of `text` needs escapes (control characters, quote, backslash).
     static func needsEscaping(_ text: String) -> Bool {
-        text.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        // Over the contiguous bytes when the string has them (native strings do): the
+        // UTF-8 view's iterator showed in the claimer's and the recorder's profiles.
+        if let answer = text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: escapes) }) { return answer }
+        return text.utf8.contains(where: escapes)
+    }
+
+    @inline(__always) private static func escapes(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 
     /// Appends `text` as a JSON string literal.

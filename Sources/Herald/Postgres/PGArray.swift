@@ -67,38 +67,47 @@ public enum PGArray {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `{"{\"name\":\"value\",…}",…}`: a `jsonb[]` literal of one JSON object per element,
-    /// each written straight into the array's quoted form. The recorder writes one per
-    /// attempt (the request headers); building each object as a String and then escaping
-    /// every one of its quotes byte by byte cost more than the rest of the flush.
-    static func jsonObjectsLiteral(_ objects: [[(key: String, value: String)]]) -> String {
-        var out: [UInt8] = [UInt8(ascii: "{")]
-        out.reserveCapacity(objects.reduce(2) { total, object in
-            object.reduce(total + 6) { $0 + $1.key.utf8.count + $1.value.utf8.count + 10 }
-        })
-        for (index, object) in objects.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array(#""{"#.utf8)
-            for (position, (key, value)) in object.enumerated() {
-                if position > 0 { out.append(UInt8(ascii: ",")) }
-                appendQuotedJSON(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                appendQuotedJSON(value, to: &out)
-            }
-            out += Array(#"}""#.utf8)
+    /// `{"{\"name\":\"value\",…}",…}`: a `jsonb[]` literal of one JSON object per list, the
+    /// headers as recorded (``DeliveryRequest/recordedValue(_:)``), each written straight into
+    /// the array's quoted form. The recorder writes one per attempt: building each object as
+    /// a String and then escaping every one of its quotes byte by byte cost more than the
+    /// rest of the flush, and so did a pair list per attempt and an array per quote.
+    static func headerObjectsLiteral(_ lists: [[DeliveryRequest.Header]]) -> String {
+        var capacity = 2
+        for list in lists {
+            capacity += 6
+            for header in list { capacity += header.name.utf8.count + header.value.utf8.count + 10 }
         }
-        out.append(UInt8(ascii: "}"))
+        var out: [UInt8] = []
+        out.reserveCapacity(capacity)
+        func raw(_ text: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        raw("{")
+        for (index, list) in lists.enumerated() {
+            if index > 0 { raw(",") }
+            raw(#""{"#)
+            for (position, header) in list.enumerated() {
+                if position > 0 { raw(",") }
+                appendQuotedJSON(header.name, to: &out)
+                raw(":")
+                appendQuotedJSON(DeliveryRequest.recordedValue(header), to: &out)
+            }
+            raw(#"}""#)
+        }
+        raw("}")
         return String(decoding: out, as: UTF8.self)
     }
 
     /// `text` as a JSON string literal inside a quoted array element: `\"text\"`, with the
     /// JSON escapes' backslashes and quotes escaped again for the array.
     private static func appendQuotedJSON(_ text: String, to out: inout [UInt8]) {
-        let quote: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
         if !DeliveryRequest.needsEscaping(text) {
-            out += quote
+            out.append(UInt8(ascii: "\\"))
+            out.append(UInt8(ascii: "\""))
             out.append(contentsOf: text.utf8)
-            out += quote
+            out.append(UInt8(ascii: "\\"))
+            out.append(UInt8(ascii: "\""))
             return
         }
         var json: [UInt8] = []

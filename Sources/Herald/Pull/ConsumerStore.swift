@@ -34,9 +34,8 @@ struct ConsumerStore {
                 PGArray.literal(triggers), PGArray.literal(triggers.map { _ in "" }),
             ])
         return try result.rows { row throws(PGError) in
-            var event = try EventStore.decodeClaimed(result, row: row)
             // The claim counted this receive; a claimed event's tries are the attempts before it.
-            event.tries -= 1
+            let event = try EventStore.decodeClaimed(result, row: row, triesCounted: 1)
             return Received(event: event, previousLapsed: try result.decode(Bool.self, row: row, column: 12))
         }
     }
@@ -78,9 +77,7 @@ struct ConsumerStore {
             """,
             [PGArray.literal(numbers), Self.holder(consumer)] + (importedIDs.isEmpty ? [] : [PGArray.literal(importedIDs)]))
         return try result.rows { row throws(PGError) in
-            var event = try EventStore.decodeClaimed(result, row: row)
-            event.tries -= 1
-            return event
+            try EventStore.decodeClaimed(result, row: row, triesCounted: 1)
         }
     }
 

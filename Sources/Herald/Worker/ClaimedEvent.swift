@@ -1,47 +1,114 @@
 /// An event the claimer leased, with what delivery needs. `payload` is the stored Hasura
 /// `event` object as JSON text, passed through untouched.
+///
+/// A value whose fields live in one immutable box: an event is copied into its job, its
+/// request and its outcome and passes through three threads, and a copy of the box is one
+/// retain where the fields themselves were seven (the strings). Setting a field makes a new
+/// box, so copies never see each other's changes; the hot path sets none after the claim.
 public struct ClaimedEvent: Sendable, Equatable {
-    public var id: Int64
-    public var triggerName: String
-    public var table: TableName
-    public var payload: String
+    private struct Fields: Sendable, Equatable {
+        var id: Int64
+        var triggerName: String
+        var table: TableName
+        var payload: String
+        var tries: Int
+        var createdAt: String
+        var createdAtEpoch: Double
+        var leaseToken: Int64
+        var importedID: String?
+        var orderingKey: String?
+        var source: String
+        var attemptedBefore: Bool
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private mutating func set<Value>(_ field: WritableKeyPath<Fields, Value>, _ value: Value) {
+        var fields = box.fields
+        fields[keyPath: field] = value
+        box = Box(fields)
+    }
+
+    public var id: Int64 {
+        get { box.fields.id }
+        set { set(\.id, newValue) }
+    }
+    public var triggerName: String {
+        get { box.fields.triggerName }
+        set { set(\.triggerName, newValue) }
+    }
+    public var table: TableName {
+        get { box.fields.table }
+        set { set(\.table, newValue) }
+    }
+    public var payload: String {
+        get { box.fields.payload }
+        set { set(\.payload, newValue) }
+    }
     /// Attempts made before this one.
-    public var tries: Int
+    public var tries: Int {
+        get { box.fields.tries }
+        set { set(\.tries, newValue) }
+    }
     /// RFC 3339 in UTC with microseconds, as PostgreSQL formatted it.
-    public var createdAt: String
+    public var createdAt: String {
+        get { box.fields.createdAt }
+        set { set(\.createdAt, newValue) }
+    }
     /// Unix time of creation, for end-to-end latency.
-    public var createdAtEpoch: Double
+    public var createdAtEpoch: Double {
+        get { box.fields.createdAtEpoch }
+        set { set(\.createdAtEpoch, newValue) }
+    }
     /// The claim's `locked_at` in microseconds since the epoch: outcomes carry it so that
     /// only the lease they answer is updated.
-    public var leaseToken: Int64
+    public var leaseToken: Int64 {
+        get { box.fields.leaseToken }
+        set { set(\.leaseToken, newValue) }
+    }
     /// The payload id fixed before the event reached Herald's id derivation: Hasura's UUID
     /// for an event moved by `migrate-from-hasura`, or the id an event captured before schema
     /// version 6 was already sent with.
-    public var importedID: String?
+    public var importedID: String? {
+        get { box.fields.importedID }
+        set { set(\.importedID, newValue) }
+    }
     /// The event's key when its trigger delivers in order per key (a JSON array of the key
     /// columns' values); nil otherwise.
-    public var orderingKey: String?
+    public var orderingKey: String? {
+        get { box.fields.orderingKey }
+        set { set(\.orderingKey, newValue) }
+    }
     /// The source (database) the event was claimed from: its outcome is written there.
-    public var source = SourceConfig.defaultName
+    public var source: String {
+        get { box.fields.source }
+        set { set(\.source, newValue) }
+    }
     /// True when an attempt of this event failed before, even if a redelivery reset its
     /// tries: a redelivered scheduled event is sent whatever its tolerance.
-    public var attemptedBefore = false
+    public var attemptedBefore: Bool {
+        get { box.fields.attemptedBefore }
+        set { set(\.attemptedBefore, newValue) }
+    }
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,
         createdAtEpoch: Double, leaseToken: Int64 = 0, importedID: String? = nil, orderingKey: String? = nil,
-        attemptedBefore: Bool = false
+        source: String = SourceConfig.defaultName, attemptedBefore: Bool = false
     ) {
-        self.attemptedBefore = attemptedBefore
-        self.orderingKey = orderingKey
-        self.id = id
-        self.triggerName = triggerName
-        self.table = table
-        self.payload = payload
-        self.tries = tries
-        self.createdAt = createdAt
-        self.createdAtEpoch = createdAtEpoch
-        self.leaseToken = leaseToken
-        self.importedID = importedID
+        box = Box(
+            Fields(
+                id: id, triggerName: triggerName, table: table, payload: payload, tries: tries, createdAt: createdAt,
+                createdAtEpoch: createdAtEpoch, leaseToken: leaseToken, importedID: importedID,
+                orderingKey: orderingKey, source: source, attemptedBefore: attemptedBefore))
+    }
+
+    public static func == (lhs: ClaimedEvent, rhs: ClaimedEvent) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
     }
 }

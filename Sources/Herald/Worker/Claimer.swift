@@ -351,7 +351,7 @@ public final class Claimer: Service {
         let leaseEnds = started + .seconds(config.worker.leaseSeconds)
         let events = try EventStore(connection: connection).claimBatch(
             limits: limits, after: keyCursors.starts, keyed: keyed, workerID: workerID,
-            leaseSeconds: config.worker.leaseSeconds)
+            leaseSeconds: config.worker.leaseSeconds, source: source)
         let reported = keyCursors.advance(asked: limits, claimed: events)
         stats.recordFetch(claimed: events.count, seconds: (ContinuousClock.now - started).seconds)
         let now = Date()
@@ -359,12 +359,10 @@ public final class Claimer: Service {
         var toBatch: [String: [BatchAssembler<HeldEvent>.Entry]] = [:]
         // A claim's events come grouped by trigger: the route is looked up once per run.
         var route: TriggerRoute?
-        var jobs = events.compactMap { claimed -> DeliveryJob? in
-            counts[claimed.triggerName, default: 0] += 1
-            if route?.trigger.name != claimed.triggerName { route = routes[claimed.triggerName] }
+        var jobs = events.compactMap { event -> DeliveryJob? in
+            counts[event.triggerName, default: 0] += 1
+            if route?.trigger.name != event.triggerName { route = routes[event.triggerName] }
             guard let route else { return nil }
-            var event = claimed
-            event.source = source
             if route.trigger.schedule != nil {
                 return scheduledJob(event, route: route, installation: installation, leaseEnds: leaseEnds, now: now)
             }

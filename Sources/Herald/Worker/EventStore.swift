@@ -94,7 +94,7 @@ public struct EventStore {
     /// events a claim the planning of the key walk was a third of the claim's cost.
     public func claimBatch(
         limits: [String: Int], after: [String: String] = [:], keyed: Set<String> = [], workerID: String,
-        leaseSeconds: Int
+        leaseSeconds: Int, source: String = SourceConfig.defaultName
     ) throws(PGError) -> [ClaimedEvent] {
         let triggers = limits.keys.sorted()
         var parameters: [String?] = [
@@ -104,11 +104,14 @@ public struct EventStore {
         let walksKeys = triggers.contains { keyed.contains($0) }
         if walksKeys { parameters.append(PGArray.literal(triggers.map { after[$0] ?? "" })) }
         let result = try connection.query(walksKeys ? Self.claimStatement : Self.unkeyedClaimStatement, parameters)
-        return try result.rows { row throws(PGError) in try Self.decodeClaimed(result, row: row) }
+        return try result.rows { row throws(PGError) in try Self.decodeClaimed(result, row: row, source: source) }
     }
 
-    /// One row of ``claimedColumns``.
-    static func decodeClaimed(_ result: PGResult, row: Int) throws(PGError) -> ClaimedEvent {
+    /// One row of ``claimedColumns``, claimed from `source`. `triesCounted`: attempts the
+    /// claim itself counted in `tries` (a pull consumer's receive), taken off.
+    static func decodeClaimed(
+        _ result: PGResult, row: Int, source: String = SourceConfig.defaultName, triesCounted: Int = 0
+    ) throws(PGError) -> ClaimedEvent {
         ClaimedEvent(
             id: try result.decode(Int64.self, row: row, column: 0),
             triggerName: try result.decode(String.self, row: row, column: 1),
@@ -116,12 +119,13 @@ public struct EventStore {
                 schema: try result.decode(String.self, row: row, column: 2),
                 name: try result.decode(String.self, row: row, column: 3)),
             payload: try result.decode(String.self, row: row, column: 4),
-            tries: try result.decode(Int.self, row: row, column: 5),
+            tries: try result.decode(Int.self, row: row, column: 5) - triesCounted,
             createdAt: try result.decode(String.self, row: row, column: 6),
             createdAtEpoch: try result.decode(Double.self, row: row, column: 7),
             leaseToken: try result.decode(Int64.self, row: row, column: 8),
             importedID: try result.decodeIfPresent(String.self, row: row, column: 9),
             orderingKey: try result.decodeIfPresent(String.self, row: row, column: 10),
+            source: source,
             attemptedBefore: try result.decode(Bool.self, row: row, column: 11))
     }
 
@@ -334,8 +338,7 @@ public struct EventStore {
                 PGArray.literal(outcomes.map { $0.statusCode.map(Int64.init) }),
                 PGArray.literal(outcomes.map { $0.errorClass }),
                 PGArray.literal(outcomes.map { $0.errorMessage.map { Self.storable($0, limit: 1000) } }),
-                PGArray.jsonObjectsLiteral(
-                    zip(outcomes, carriesRequest).map { $1 ? DeliveryRequest.recorded($0.requestHeaders) : [] }),
+                PGArray.headerObjectsLiteral(zip(outcomes, carriesRequest).map { $1 ? $0.requestHeaders : [] }),
                 PGArray.literal(zip(outcomes, carriesRequest).map { $1 ? $0.responseBody.map { Self.storable($0, limit: Int.max) } : nil }),
                 PGArray.literal(outcomes.map { String($0.durationMilliseconds) }),
                 PGArray.literal(outcomes.map(\.batchID)),

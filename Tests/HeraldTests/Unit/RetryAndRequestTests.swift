@@ -252,9 +252,9 @@ struct DeliveryRequestTests {
             [.init(name: "webhook-id", value: "6f1c", isSecret: false)],
         ]
         let expected = PGArray.literal(lists.map { Optional(DeliveryRequest.recordedJSON($0)) })
-        #expect(PGArray.jsonObjectsLiteral(lists.map(DeliveryRequest.recorded)) == expected)
+        #expect(PGArray.headerObjectsLiteral(lists) == expected)
         #expect(!expected.contains("hunter2"))
-        #expect(PGArray.jsonObjectsLiteral([]) == "{}")
+        #expect(PGArray.headerObjectsLiteral([]) == "{}")
     }
 
     @Test func payloadBytesEscapeNamesAndSpliceTheStoredEvent() throws {
