@@ -2,7 +2,7 @@
 # PostgreSQL. Source it; it defines functions only.
 
 # What building and running Herald needs; scripts/test adds what only the tests use.
-HERALD_APT_PACKAGES=(postgresql libpq-dev pkg-config libcurl4-openssl-dev python3 curl)
+HERALD_APT_PACKAGES=(postgresql libpq-dev pkg-config libcurl4-openssl-dev libjemalloc-dev python3 curl)
 
 # Installs what Herald needs to build and test. As root it runs apt-get; otherwise it prints
 # the exact command and fails, because a half-installed machine gives confusing build errors.

@@ -3,7 +3,8 @@ import Foundation
 import Glibc
 
 /// The worker's memory as the kernel and the allocator each see it: the resident set
-/// (`/proc/self/statm`) and glibc malloc's own statistics (`mallinfo2`). They tell growth
+/// (`/proc/self/statm`) and the allocator's own statistics (jemalloc's, which the herald
+/// binary runs on, or glibc malloc's `mallinfo2`). They tell growth
 /// apart: a rising `heapInUseBytes` is memory the program holds (a leak or a collection that
 /// only grows); a rising resident set over a flat heap is the allocator keeping freed memory
 /// (fragmentation).
@@ -13,14 +14,17 @@ public struct ProcessMemory: Encodable, Sendable, Equatable {
     public var heapInUseBytes: Int
     /// Freed but kept by the allocator in its arenas.
     public var heapFreeBytes: Int
-    /// Of `heapInUseBytes`, the large blocks mapped on their own.
+    /// Of `heapInUseBytes`, the large blocks mapped on their own (glibc; 0 with jemalloc).
     public var heapMappedBytes: Int
+    /// Whose statistics these are: "jemalloc" or "glibc".
+    public var allocator: String
 
-    public init(residentBytes: Int, heapInUseBytes: Int, heapFreeBytes: Int, heapMappedBytes: Int) {
+    public init(residentBytes: Int, heapInUseBytes: Int, heapFreeBytes: Int, heapMappedBytes: Int, allocator: String) {
         self.residentBytes = residentBytes
         self.heapInUseBytes = heapInUseBytes
         self.heapFreeBytes = heapFreeBytes
         self.heapMappedBytes = heapMappedBytes
+        self.allocator = allocator
     }
 
     /// Reads both now. The resident set is 0 if `/proc` cannot be read.
@@ -30,10 +34,11 @@ public struct ProcessMemory: Encodable, Sendable, Equatable {
         return ProcessMemory(
             residentBytes: residentBytes(statm: statm, pageSize: Int(sysconf(Int32(_SC_PAGESIZE)))),
             heapInUseBytes: Int(heap.arena_in_use + heap.mapped), heapFreeBytes: Int(heap.arena_free),
-            heapMappedBytes: Int(heap.mapped))
+            heapMappedBytes: Int(heap.mapped), allocator: heap.jemalloc == 1 ? "jemalloc" : "glibc")
     }
 
-    /// Gives the kernel back the free pages the allocator keeps. glibc returns freed memory
+    /// Gives the kernel back the free pages the allocator keeps (jemalloc: a purge of every
+    /// arena, beside its own timed decay). glibc returns freed memory
     /// on its own only from the top of each heap; pages freed between blocks still in use
     /// stay resident. Over days of mixed allocations on several threads (each with an arena
     /// of its own) that is a slow climb in RSS over a flat heap: +2.7 MiB/h in a 30-minute

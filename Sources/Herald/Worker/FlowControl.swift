@@ -502,8 +502,7 @@ public struct FlowControl<Job: FlowJob> {
     /// Transfers ended (with any outcome): their slots are free and their outcomes wait for
     /// their sources' recorders. Returns the sources whose claimers should be woken.
     public mutating func finished(_ slots: [Slot], now: ContinuousClock.Instant) -> Set<String> {
-        release(slots)
-        for slot in slots { sources[slot.source]?.recorderBacklog += slot.outcomes }
+        release(slots, outcomes: true)
         return takeClaimerWakes(now: now)
     }
 
@@ -517,10 +516,25 @@ public struct FlowControl<Job: FlowJob> {
         release(slots)
     }
 
-    private mutating func release(_ slots: [Slot]) {
-        for slot in slots {
-            queues.release(host: slot.hostKey)
-            sources[slot.source]?.held -= 1
+    /// Frees the slots; with `outcomes`, their outcomes join their sources' recorder backlog.
+    /// A turn's slots come in runs of one host and source (a claim's jobs are grouped by
+    /// trigger): each run is one update of its host and its source, not one per slot.
+    private mutating func release(_ slots: [Slot], outcomes: Bool = false) {
+        var start = 0
+        while start < slots.count {
+            let first = slots[start]
+            var end = start + 1
+            var count = first.outcomes
+            while end < slots.count, slots[end].hostKey == first.hostKey, slots[end].source == first.source {
+                count += slots[end].outcomes
+                end += 1
+            }
+            queues.release(host: first.hostKey, count: end - start)
+            if let index = sources.index(forKey: first.source) {
+                sources.values[index].held -= end - start
+                if outcomes { sources.values[index].recorderBacklog += count }
+            }
+            start = end
         }
     }
 

@@ -50,7 +50,10 @@ struct TriggerGates {
     }
 
     /// The trigger whose gate `trigger` uses.
-    private func key(_ trigger: TriggerRef) -> TriggerRef { sharing[trigger] ?? trigger }
+    private func key(_ trigger: TriggerRef) -> TriggerRef {
+        // Most workers share no gate: no lookup (a trigger reference hashes two strings).
+        sharing.isEmpty ? trigger : sharing[trigger] ?? trigger
+    }
 
     /// Every trigger using the gate `trigger` uses, its owner first.
     func members(of trigger: TriggerRef) -> [TriggerRef] {
@@ -171,23 +174,23 @@ struct TriggerGates {
     mutating func recordOutcome(
         _ trigger: TriggerRef, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
     ) -> [Action] {
-        guard var gate = gates[key(trigger)] else { return [] }
+        guard let index = gates.index(forKey: key(trigger)) else { return [] }
+        // The gate is changed where it is stored: a copy taken out and put back would share
+        // the breaker's window with the stored one, so counting into it would copy the window.
         var actions: [Action] = []
-        if let breakerFailure, let transition = gate.breaker?.record(failure: breakerFailure, now: now) {
+        if let breakerFailure, let transition = gates.values[index].breaker?.record(failure: breakerFailure, now: now) {
             actions.append(.circuit(trigger, transition))
             if case .opened = transition { actions.append(.giveBackQueued(trigger, .circuitOpen)) }
         }
         if succeeded {
-            gate.failingSince = nil
-        } else if let limit = gate.disableAfter {
-            let since = gate.failingSince ?? now
-            gate.failingSince = since
+            if gates.values[index].failingSince != nil { gates.values[index].failingSince = nil }
+        } else if let limit = gates.values[index].disableAfter {
+            let since = gates.values[index].failingSince ?? now
+            gates.values[index].failingSince = since
             if now - since >= limit {
-                gates[key(trigger)] = gate
                 return actions + disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
             }
         }
-        gates[key(trigger)] = gate
         return actions
     }
 

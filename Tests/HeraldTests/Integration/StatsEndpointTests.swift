@@ -83,6 +83,8 @@ struct StatsEndpointTests {
         let memory = try #require(document["memory"] as? [String: Any])
         #expect((memory["resident_bytes"] as? Int ?? 0) > 1 << 20)
         #expect((memory["heap_in_use_bytes"] as? Int ?? 0) > 0)
+        // The herald binary runs on jemalloc (linked in, not preloaded), and reads its figures.
+        #expect(memory["allocator"] as? String == "jemalloc")
         #expect((document["fetch"] as? [String: Any])?["delivered"] as? Int == 25)
         let trigger = try #require((document["triggers"] as? [String: Any])?["items_hook"] as? [String: Any])
         #expect(trigger["delivered"] as? Int == 25)
