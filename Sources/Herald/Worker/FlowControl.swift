@@ -305,10 +305,21 @@ public struct FlowControl<Job: FlowJob> {
         _ jobs: [Job], events: [String: Int]? = nil, limits asked: [String: Int], source: String = SourceConfig.defaultName
     ) -> Bool {
         var jobCounts: [String: Int] = [:]
-        for job in jobs {
-            jobCounts[job.triggerName, default: 0] += 1
-            queues.enqueue(job)
-            sources[job.sourceName]?.held += 1
+        // A claim's jobs come in runs of one trigger (so one host and one source): each run
+        // is one update of the counts, the host's queue and the source, not one per job.
+        var start = 0
+        while start < jobs.count {
+            let first = jobs[start]
+            var end = start + 1
+            while end < jobs.count, jobs[end].triggerName == first.triggerName, jobs[end].hostKey == first.hostKey,
+                jobs[end].sourceName == first.sourceName
+            {
+                end += 1
+            }
+            jobCounts[first.triggerName, default: 0] += end - start
+            queues.enqueue(jobs[start..<end])
+            sources[first.sourceName]?.held += end - start
+            start = end
         }
         let counts = events ?? jobCounts
         for (name, limit) in asked {

@@ -91,17 +91,25 @@ struct HostQueues<Job: FlowJob> {
     }
 
     mutating func enqueue(_ job: Job) {
-        if let index = hosts.index(forKey: job.hostKey) {
-            hosts.values[index].queue.append(job)
+        enqueue(CollectionOfOne(job))
+    }
+
+    /// Queues jobs of one host, in order.
+    mutating func enqueue(_ jobs: some Collection<Job>) {
+        guard let first = jobs.first else { return }
+        if let index = hosts.index(forKey: first.hostKey) {
+            hosts.values[index].queue.append(contentsOf: jobs)
         } else {
             // A host no route named (not expected): queue it with the smallest prefetch.
             var host = Host(prefetch: 1, triggers: [])
-            host.queue.append(job)
-            hosts[job.hostKey] = host
-            order.append(job.hostKey)
+            host.queue.append(contentsOf: jobs)
+            hosts[first.hostKey] = host
+            order.append(first.hostKey)
         }
-        queuedTotal += 1
-        if earliestDeadline.map({ job.startDeadline < $0 }) ?? true { earliestDeadline = job.startDeadline }
+        queuedTotal += jobs.count
+        for job in jobs where earliestDeadline.map({ job.startDeadline < $0 }) ?? true {
+            earliestDeadline = job.startDeadline
+        }
     }
 
     /// Starts up to `budget` queued jobs (never more than the pool's free slots), round-robin
