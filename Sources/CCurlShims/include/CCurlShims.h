@@ -12,8 +12,6 @@ CURLcode herald_easy_setopt_string(CURL *handle, CURLoption option, const char *
 CURLcode herald_easy_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value);
 CURLcode herald_easy_setopt_write_callback(CURL *handle,
     size_t (*callback)(char *, size_t, size_t, void *));
-CURLcode herald_easy_setopt_header_callback(CURL *handle,
-    size_t (*callback)(char *, size_t, size_t, void *));
 
 CURLcode herald_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode herald_easy_getinfo_double(CURL *handle, CURLINFO info, double *value);

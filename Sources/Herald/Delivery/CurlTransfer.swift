@@ -16,8 +16,8 @@ final class CurlTransfer {
     /// The response body, up to `responseLimit` bytes; the rest is counted, not kept.
     private(set) var response: [UInt8] = []
     private let responseLimit: Int
-    private(set) var retryAfter: String?
-    /// The `webhook-delivery` response header, when the receiver sent one.
+    /// The `webhook-delivery` response header, when the receiver sent one (read by
+    /// ``result(_:)``).
     private(set) var deliveryHeader: String?
 
     static let globalInit: Void = {
@@ -73,7 +73,6 @@ final class CurlTransfer {
 
         let context = Unmanaged.passUnretained(self).toOpaque()
         herald_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
-        herald_easy_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
     }
 
     /// The options every transfer shares, set once when a handle is made.
@@ -88,12 +87,8 @@ final class CurlTransfer {
             transfer.receive(UnsafeRawBufferPointer(start: data, count: size * count))
             return size * count
         }
-        herald_easy_setopt_header_callback(handle) { data, size, count, context in
-            guard let data, let context else { return 0 }
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-            transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count))
-            return size * count
-        }
+        // No header callback: the two headers Herald acts on are read from curl's own store
+        // when the transfer ends (``result(_:)``), not by a call into Swift per header line.
     }
 
     private func receive(_ bytes: UnsafeRawBufferPointer) {
@@ -101,38 +96,31 @@ final class CurlTransfer {
         if room > 0 { response.append(contentsOf: bytes.prefix(room)) }
     }
 
-    private static let retryAfterPrefix = Array("retry-after:".utf8)
-    private static let deliveryPrefix = Array("webhook-delivery:".utf8)
-
-    /// Looks at raw bytes: only the lines Herald acts on become Strings, because this runs
-    /// for every header line of every response on the delivery thread.
-    private func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
-        if bytes.starts(with: "HTTP/".utf8) {
-            retryAfter = nil  // a new response (after 100 Continue) starts
-            deliveryHeader = nil
-            return
-        }
-        if let value = Self.value(of: Self.retryAfterPrefix, in: bytes) {
-            retryAfter = value
-        } else if let value = Self.value(of: Self.deliveryPrefix, in: bytes) {
-            deliveryHeader = value
-        }
-    }
-
-    /// The value of a header line whose name (with its colon, lowercase) is `prefix`.
-    private static func value(of prefix: [UInt8], in bytes: UnsafeRawBufferPointer) -> String? {
-        guard bytes.count > prefix.count,
-            zip(bytes.prefix(prefix.count), prefix).allSatisfy({ $0 | 0x20 == $1 | 0x20 })
+    /// The last value of response header `name` in the final response (after any 1xx),
+    /// trimmed; nil when the receiver did not send it.
+    private func responseHeader(_ name: String) -> String? {
+        var found: UnsafeMutablePointer<curl_header>?
+        guard curl_easy_header(handle, name, 0, UInt32(CURLH_HEADER), -1, &found) == CURLHE_OK, var header = found
         else { return nil }
-        return String(decoding: bytes.dropFirst(prefix.count), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if header.pointee.amount > 1,
+            curl_easy_header(handle, name, header.pointee.amount - 1, UInt32(CURLH_HEADER), -1, &found) == CURLHE_OK,
+            let last = found
+        {
+            header = last
+        }
+        guard let value = header.pointee.value else { return nil }
+        return String(cString: value).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// What the finished transfer observed, given curl's result code.
     func result(_ code: CURLcode) -> AttemptResult {
+        // A receiver may say "disable" with any status, even on a transfer that then failed.
+        deliveryHeader = responseHeader("webhook-delivery")
         if code == CURLE_OK {
             var status = 0
             herald_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            // Retry-After only ever delays a retry: a 2xx has none.
+            let retryAfter = (200..<300).contains(status) ? nil : responseHeader("Retry-After")
             return .response(status: status, retryAfter: retryAfter)
         }
         let detail = String(cString: block.errorBuffer)
