@@ -15,11 +15,19 @@ struct KeyCursors {
     mutating func advance(asked: [String: Int], claimed: [ClaimedEvent]) -> [String: Int] {
         var counts: [String: Int] = [:]
         var lastKey: [String: String] = [:]
-        for event in claimed {
-            counts[event.triggerName, default: 0] += 1
-            if let key = event.orderingKey, key > lastKey[event.triggerName] ?? "" {
-                lastKey[event.triggerName] = key
+        // Claimed events come in runs of one trigger: one count and key update per run.
+        var start = 0
+        while start < claimed.count {
+            let trigger = claimed[start].triggerName
+            var end = start
+            var highest: String?
+            while end < claimed.count, claimed[end].triggerName == trigger {
+                if let key = claimed[end].orderingKey, key > highest ?? "" { highest = key }
+                end += 1
             }
+            counts[trigger, default: 0] += end - start
+            if let highest, highest > lastKey[trigger] ?? "" { lastKey[trigger] = highest }
+            start = end
         }
         var reported = asked
         for (trigger, limit) in asked {
