@@ -92,8 +92,9 @@ final class CurlTransfer {
     }
 
     private func receive(_ bytes: UnsafeRawBufferPointer) {
-        let room = responseLimit - response.count
-        if room > 0 { response.append(contentsOf: bytes.prefix(room)) }
+        let take = min(responseLimit - response.count, bytes.count)
+        // A buffer pointer, not a slice of one: appended with one copy, not byte by byte.
+        if take > 0 { response.append(contentsOf: UnsafeRawBufferPointer(start: bytes.baseAddress, count: take)) }
     }
 
     /// The last value of response header `name` in the final response (after any 1xx),

@@ -185,12 +185,32 @@ public final class FlowController: Sendable {
             var wake: Set<String> = []
             var notices: [Notice] = []
             if !attempts.isEmpty {
-                for (_, outcome, _) in attempts {
+                // A run of plain deliveries of one trigger (the common case) is told to its
+                // gate at once; anything else, one attempt at a time.
+                func plainSuccess(_ outcome: DeliveryOutcome) -> Bool {
+                    outcome.decision == .delivered && outcome.breakerFailure == false && outcome.disableTrigger == nil
+                }
+                var index = 0
+                while index < attempts.count {
+                    let outcome = attempts[index].outcome
                     let trigger = TriggerRef(source: outcome.event.source, name: outcome.event.triggerName)
+                    if plainSuccess(outcome) {
+                        var end = index + 1
+                        while end < attempts.count, plainSuccess(attempts[end].outcome),
+                            attempts[end].outcome.event.triggerName == outcome.event.triggerName,
+                            attempts[end].outcome.event.source == outcome.event.source
+                        {
+                            end += 1
+                        }
+                        notices += flow.recordSuccesses(trigger: trigger, count: end - index, now: now)
+                        index = end
+                        continue
+                    }
                     notices += flow.recordOutcome(
                         trigger: trigger, succeeded: outcome.decision == .delivered,
                         breakerFailure: outcome.breakerFailure, now: now)
                     if let reason = outcome.disableTrigger { notices += flow.disable(trigger, reason: reason) }
+                    index += 1
                 }
                 wake = flow.finished(
                     attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source, outcomes: $0.count) }, now: now)

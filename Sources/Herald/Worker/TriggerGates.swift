@@ -194,6 +194,23 @@ struct TriggerGates {
         return actions
     }
 
+    /// `count` delivered attempts in a row, each a success for the breaker: what
+    /// ``recordOutcome(_:succeeded:breakerFailure:now:)`` does for each (a success cannot
+    /// open the breaker), with one lookup.
+    mutating func recordSuccesses(_ trigger: TriggerRef, count: Int, now: ContinuousClock.Instant) -> [Action] {
+        guard let index = gates.index(forKey: key(trigger)) else { return [] }
+        var actions: [Action] = []
+        if gates.values[index].breaker != nil {
+            for _ in 0..<count {
+                if let transition = gates.values[index].breaker?.record(failure: false, now: now) {
+                    actions.append(.circuit(trigger, transition))
+                }
+            }
+        }
+        if gates.values[index].failingSince != nil { gates.values[index].failingSince = nil }
+        return actions
+    }
+
     /// Disables a trigger in this worker (a receiver said so, or `disable_after`).
     mutating func disable(_ trigger: TriggerRef, reason: String) -> [Action] {
         guard gates[key(trigger)]?.disabled == false else { return [] }

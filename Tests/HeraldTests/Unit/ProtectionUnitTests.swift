@@ -209,6 +209,31 @@ struct FlowGateTests {
         #expect(flow.circuitState("t") == .closed)
     }
 
+    /// A run of deliveries told at once does what telling each does: a half-open breaker
+    /// closes on the first, `disable_after`'s failing streak ends.
+    @Test func aRunOfSuccessesTellsTheGateWhatEachWould() {
+        var protection = TriggerProtection()
+        protection.circuitBreaker = CircuitBreakerConfig(minimumRequests: 3, openSeconds: 2)
+        protection.disableAfterSeconds = 60
+        func halfOpen() -> FlowControl<Job> {
+            var flow = flow(protection)
+            for _ in 0..<3 { flow.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0) }
+            _ = flow.planClaim(now: t0 + .seconds(2))
+            return flow
+        }
+        var one = halfOpen()
+        var each: [FlowControl<Job>.Notice] = []
+        for _ in 0..<3 { each += one.recordOutcome(trigger: "t", succeeded: true, breakerFailure: false, now: t0 + .seconds(3)) }
+        var run = halfOpen()
+        let together = run.recordSuccesses(trigger: "t", count: 3, now: t0 + .seconds(3))
+        #expect(together.count == each.count && together.count == 1)
+        #expect(together.contains { if case .circuit("t", .closed) = $0 { true } else { false } })
+        #expect(run.circuitState("t") == .closed && one.circuitState("t") == .closed)
+        // The failing streak ended: 70 s later one failure does not disable it.
+        run.recordOutcome(trigger: "t", succeeded: false, breakerFailure: true, now: t0 + .seconds(70))
+        #expect(!run.isDisabled("t"))
+    }
+
     @Test func disablingGivesBackTheQueueAndEnablingLooksForEventsAgain() {
         var flow = flow(TriggerProtection())
         _ = flow.claimed(jobs(4), limits: [:])
