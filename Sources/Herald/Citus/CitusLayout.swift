@@ -27,6 +27,12 @@ public struct CitusNode: Sendable, Equatable, Hashable {
     /// joined by a colon, which a configured source's name cannot hold (so never clashes).
     public func sourceName(coordinator source: String) -> String { "\(source):node\(group)" }
 
+    /// The configured source a claimed-from source belongs to: the coordinator's for a
+    /// node's source (the part before the colon), the source itself otherwise.
+    public static func configuredSource(of source: String) -> Substring {
+        source.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(source)
+    }
+
     /// Every node's event ids start at the group shifted into the top bits, so an id is
     /// unique across the cluster and names its node (`id >> 48`): 2^48 events per node.
     public var eventIDFloor: Int64 { Int64(group) << CitusLayout.eventIDGroupShift }

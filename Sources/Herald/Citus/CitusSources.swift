@@ -45,7 +45,7 @@ public enum CitusSources {
         return expanded
     }
 
-    /// One source per worker node: named `<source>-node<group>`, with the node's URL and the
+    /// One source per worker node: named `<source>:node<group>` (``CitusNode/sourceName(coordinator:)``), with the node's URL and the
     /// coordinator source's event triggers (pushed ones: pull consumers read one database).
     static func nodeSources(of source: SourceConfig, layout: CitusLayout) -> [SourceConfig] {
         nodeSources(of: source, nodes: layout.nodes)

@@ -206,8 +206,6 @@ struct EventBrowser {
         }
     }
 
-    /// Attempts per trigger per minute over the last hour (from the invocation log's
-    /// created_at index, so it reads an hour of rows, not the log).
     /// Pending and failed events in one log (a Citus worker node's, for the overview): the
     /// two statuses with partial indexes, so delivered events, the bulk of a log, are not
     /// scanned.
@@ -223,6 +221,8 @@ struct EventBrowser {
         ]
     }
 
+    /// Attempts per trigger per minute over the last hour (from the invocation log's
+    /// created_at index, so it reads an hour of rows, not the log).
     func throughput() throws -> [String: Throughput] {
         let result = try connection.query(
             """

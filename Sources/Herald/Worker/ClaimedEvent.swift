@@ -34,43 +34,24 @@ public struct ClaimedEvent: Sendable, Equatable {
         box = Box(fields)
     }
 
-    public var id: Int64 {
-        get { box.fields.id }
-        set { set(\.id, newValue) }
-    }
-    public var triggerName: String {
-        get { box.fields.triggerName }
-        set { set(\.triggerName, newValue) }
-    }
-    public var table: TableName {
-        get { box.fields.table }
-        set { set(\.table, newValue) }
-    }
-    public var payload: String {
-        get { box.fields.payload }
-        set { set(\.payload, newValue) }
-    }
+    // Read-only but for the three fields code sets after a claim (a preview's id, a
+    // redisplayed event's tries, a test's source).
+    public var id: Int64 { box.fields.id }
+    public var triggerName: String { box.fields.triggerName }
+    public var table: TableName { box.fields.table }
+    public var payload: String { box.fields.payload }
     /// Attempts made before this one.
     public var tries: Int {
         get { box.fields.tries }
         set { set(\.tries, newValue) }
     }
     /// RFC 3339 in UTC with microseconds, as PostgreSQL formatted it.
-    public var createdAt: String {
-        get { box.fields.createdAt }
-        set { set(\.createdAt, newValue) }
-    }
+    public var createdAt: String { box.fields.createdAt }
     /// Unix time of creation, for end-to-end latency.
-    public var createdAtEpoch: Double {
-        get { box.fields.createdAtEpoch }
-        set { set(\.createdAtEpoch, newValue) }
-    }
+    public var createdAtEpoch: Double { box.fields.createdAtEpoch }
     /// The claim's `locked_at` in microseconds since the epoch: outcomes carry it so that
     /// only the lease they answer is updated.
-    public var leaseToken: Int64 {
-        get { box.fields.leaseToken }
-        set { set(\.leaseToken, newValue) }
-    }
+    public var leaseToken: Int64 { box.fields.leaseToken }
     /// The payload id fixed before the event reached Herald's id derivation: Hasura's UUID
     /// for an event moved by `migrate-from-hasura`, or the id an event captured before schema
     /// version 6 was already sent with.
@@ -80,10 +61,7 @@ public struct ClaimedEvent: Sendable, Equatable {
     }
     /// The event's key when its trigger delivers in order per key (a JSON array of the key
     /// columns' values); nil otherwise.
-    public var orderingKey: String? {
-        get { box.fields.orderingKey }
-        set { set(\.orderingKey, newValue) }
-    }
+    public var orderingKey: String? { box.fields.orderingKey }
     /// The source (database) the event was claimed from: its outcome is written there.
     public var source: String {
         get { box.fields.source }
@@ -91,10 +69,7 @@ public struct ClaimedEvent: Sendable, Equatable {
     }
     /// True when an attempt of this event failed before, even if a redelivery reset its
     /// tries: a redelivered scheduled event is sent whatever its tolerance.
-    public var attemptedBefore: Bool {
-        get { box.fields.attemptedBefore }
-        set { set(\.attemptedBefore, newValue) }
-    }
+    public var attemptedBefore: Bool { box.fields.attemptedBefore }
 
     public init(
         id: Int64, triggerName: String, table: TableName, payload: String, tries: Int, createdAt: String,

@@ -590,11 +590,13 @@ public struct FlowControl<Job: FlowJob> {
         perform(gates.recordOutcome(trigger, succeeded: succeeded, breakerFailure: breakerFailure, now: now))
     }
 
-    /// `count` delivered attempts of one trigger in a row, each told to the breaker as a
-    /// success: the same as ``recordOutcome(trigger:succeeded:breakerFailure:now:)`` for
-    /// each, with one lookup of the trigger's gate.
-    public mutating func recordSuccesses(trigger: TriggerRef, count: Int, now: ContinuousClock.Instant) -> [Notice] {
-        perform(gates.recordSuccesses(trigger, count: count, now: now))
+    /// Attempts of one trigger in the order they finished: the same as
+    /// ``recordOutcome(trigger:succeeded:breakerFailure:now:)`` for each, with one lookup of
+    /// the trigger's gate.
+    public mutating func recordOutcomes(
+        trigger: TriggerRef, attempts: [(succeeded: Bool, breakerFailure: Bool?)], now: ContinuousClock.Instant
+    ) -> [Notice] {
+        perform(gates.recordOutcomes(trigger, attempts, now: now))
     }
 
     /// Disables a trigger in this worker at once (a receiver said so, or `disable_after`):

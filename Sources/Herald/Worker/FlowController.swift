@@ -185,32 +185,25 @@ public final class FlowController: Sendable {
             var wake: Set<String> = []
             var notices: [Notice] = []
             if !attempts.isEmpty {
-                // A run of plain deliveries of one trigger (the common case) is told to its
-                // gate at once; anything else, one attempt at a time.
-                func plainSuccess(_ outcome: DeliveryOutcome) -> Bool {
-                    outcome.decision == .delivered && outcome.breakerFailure == false && outcome.disableTrigger == nil
-                }
+                // One call per run of one trigger's attempts. A run ends at an attempt whose
+                // receiver said to disable the trigger, so the disable follows the attempts
+                // before it, as one call per attempt would have it.
                 var index = 0
                 while index < attempts.count {
-                    let outcome = attempts[index].outcome
-                    let trigger = TriggerRef(source: outcome.event.source, name: outcome.event.triggerName)
-                    if plainSuccess(outcome) {
-                        var end = index + 1
-                        while end < attempts.count, plainSuccess(attempts[end].outcome),
-                            attempts[end].outcome.event.triggerName == outcome.event.triggerName,
-                            attempts[end].outcome.event.source == outcome.event.source
-                        {
-                            end += 1
-                        }
-                        notices += flow.recordSuccesses(trigger: trigger, count: end - index, now: now)
-                        index = end
-                        continue
-                    }
-                    notices += flow.recordOutcome(
-                        trigger: trigger, succeeded: outcome.decision == .delivered,
-                        breakerFailure: outcome.breakerFailure, now: now)
-                    if let reason = outcome.disableTrigger { notices += flow.disable(trigger, reason: reason) }
-                    index += 1
+                    let first = attempts[index].outcome
+                    var run: [(succeeded: Bool, breakerFailure: Bool?)] = []
+                    var end = index
+                    repeat {
+                        let outcome = attempts[end].outcome
+                        run.append((outcome.decision == .delivered, outcome.breakerFailure))
+                        end += 1
+                    } while end < attempts.count && attempts[end - 1].outcome.disableTrigger == nil
+                        && attempts[end].outcome.event.triggerName == first.event.triggerName
+                        && attempts[end].outcome.event.source == first.event.source
+                    let trigger = TriggerRef(source: first.event.source, name: first.event.triggerName)
+                    notices += flow.recordOutcomes(trigger: trigger, attempts: run, now: now)
+                    if let reason = attempts[end - 1].outcome.disableTrigger { notices += flow.disable(trigger, reason: reason) }
+                    index = end
                 }
                 wake = flow.finished(
                     attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source, outcomes: $0.count) }, now: now)

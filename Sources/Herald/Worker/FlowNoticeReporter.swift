@@ -16,9 +16,13 @@ struct FlowNoticeReporter: Sendable {
 
     func report(_ notices: [FlowController.Notice]) {
         // A gate shared by a trigger's Citus nodes reports each node's trigger (its state and
-        // metric), in one batch: the line and the alert are said once.
+        // metric), in one batch: the line and the alert are said once per gate. The gate is
+        // the configured source's trigger: another source's trigger of the same name is
+        // another gate, and is said too.
         var said: Set<String> = []
-        func first(_ what: String, _ trigger: TriggerRef) -> Bool { said.insert("\(what) \(trigger.name)").inserted }
+        func first(_ what: String, _ trigger: TriggerRef) -> Bool {
+            said.insert("\(what) \(CitusNode.configuredSource(of: trigger.source)) \(trigger.name)").inserted
+        }
         for notice in notices {
             switch notice {
             case .circuit(let trigger, let transition):

@@ -334,11 +334,11 @@ public final class HeraldWorker: Sendable {
     @discardableResult
     func addSource(_ source: SourceConfig) -> Bool {
         guard let parts = parts.withLock({ $0 }) else { return false }
+        let scoped = config.scoped(to: source)
         // Also for trigger cleanup (Hasura's cleanup_config), as on the nodes found at start.
-        if let cleanup = TriggerCleanupService(config: config.scoped(to: source), logger: logger(for: source)) {
+        if let cleanup = TriggerCleanupService(config: scoped, logger: logger(for: source)) {
             parts.lateClaimers.start(cleanup)
         }
-        let scoped = config.scoped(to: source)
         stats.metrics.add(triggers: source.triggers.map { TriggerRef(source: source.name, name: $0.name) })
         parts.flow.addSource(routes: Claimer.routes(scoped))
         let recorder = parts.factory.recorder(for: source)

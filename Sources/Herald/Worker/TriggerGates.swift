@@ -174,40 +174,32 @@ struct TriggerGates {
     mutating func recordOutcome(
         _ trigger: TriggerRef, succeeded: Bool, breakerFailure: Bool?, now: ContinuousClock.Instant
     ) -> [Action] {
+        recordOutcomes(trigger, [(succeeded, breakerFailure)], now: now)
+    }
+
+    /// Attempts of one trigger, in the order they finished, with one lookup of its gate.
+    mutating func recordOutcomes(
+        _ trigger: TriggerRef, _ attempts: [(succeeded: Bool, breakerFailure: Bool?)], now: ContinuousClock.Instant
+    ) -> [Action] {
         guard let index = gates.index(forKey: key(trigger)) else { return [] }
         // The gate is changed where it is stored: a copy taken out and put back would share
         // the breaker's window with the stored one, so counting into it would copy the window.
         var actions: [Action] = []
-        if let breakerFailure, let transition = gates.values[index].breaker?.record(failure: breakerFailure, now: now) {
-            actions.append(.circuit(trigger, transition))
-            if case .opened = transition { actions.append(.giveBackQueued(trigger, .circuitOpen)) }
-        }
-        if succeeded {
-            if gates.values[index].failingSince != nil { gates.values[index].failingSince = nil }
-        } else if let limit = gates.values[index].disableAfter {
-            let since = gates.values[index].failingSince ?? now
-            gates.values[index].failingSince = since
-            if now - since >= limit {
-                return actions + disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
+        for (succeeded, breakerFailure) in attempts {
+            if let breakerFailure, let transition = gates.values[index].breaker?.record(failure: breakerFailure, now: now) {
+                actions.append(.circuit(trigger, transition))
+                if case .opened = transition { actions.append(.giveBackQueued(trigger, .circuitOpen)) }
             }
-        }
-        return actions
-    }
-
-    /// `count` delivered attempts in a row, each a success for the breaker: what
-    /// ``recordOutcome(_:succeeded:breakerFailure:now:)`` does for each (a success cannot
-    /// open the breaker), with one lookup.
-    mutating func recordSuccesses(_ trigger: TriggerRef, count: Int, now: ContinuousClock.Instant) -> [Action] {
-        guard let index = gates.index(forKey: key(trigger)) else { return [] }
-        var actions: [Action] = []
-        if gates.values[index].breaker != nil {
-            for _ in 0..<count {
-                if let transition = gates.values[index].breaker?.record(failure: false, now: now) {
-                    actions.append(.circuit(trigger, transition))
+            if succeeded {
+                if gates.values[index].failingSince != nil { gates.values[index].failingSince = nil }
+            } else if let limit = gates.values[index].disableAfter {
+                let since = gates.values[index].failingSince ?? now
+                gates.values[index].failingSince = since
+                if now - since >= limit {
+                    actions += disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
                 }
             }
         }
-        if gates.values[index].failingSince != nil { gates.values[index].failingSince = nil }
         return actions
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import Herald
@@ -209,8 +210,8 @@ struct FlowGateTests {
         #expect(flow.circuitState("t") == .closed)
     }
 
-    /// A run of deliveries told at once does what telling each does: a half-open breaker
-    /// closes on the first, `disable_after`'s failing streak ends.
+    /// A run of attempts told at once does what telling each does: a half-open breaker
+    /// closes on the first delivery, `disable_after`'s failing streak ends.
     @Test func aRunOfSuccessesTellsTheGateWhatEachWould() {
         var protection = TriggerProtection()
         protection.circuitBreaker = CircuitBreakerConfig(minimumRequests: 3, openSeconds: 2)
@@ -225,7 +226,8 @@ struct FlowGateTests {
         var each: [FlowControl<Job>.Notice] = []
         for _ in 0..<3 { each += one.recordOutcome(trigger: "t", succeeded: true, breakerFailure: false, now: t0 + .seconds(3)) }
         var run = halfOpen()
-        let together = run.recordSuccesses(trigger: "t", count: 3, now: t0 + .seconds(3))
+        let together = run.recordOutcomes(
+            trigger: "t", attempts: Array(repeating: (true, false), count: 3), now: t0 + .seconds(3))
         #expect(together.count == each.count && together.count == 1)
         #expect(together.contains { if case .circuit("t", .closed) = $0 { true } else { false } })
         #expect(run.circuitState("t") == .closed && one.circuitState("t") == .closed)
@@ -372,6 +374,24 @@ struct SharedGateTests {
     let t0 = ContinuousClock.now
     let owner = TriggerRef(source: "default", name: "t")
     let node = TriggerRef(source: "default:node1", name: "t")
+
+    /// A gate's notice reaches every member (each node's trigger) in one batch and is
+    /// announced once; another source's trigger of the same name is another gate, announced
+    /// too.
+    @Test func aSharedGateIsAnnouncedOnceAndAnotherSourcesTriggerOfTheSameNameToo() {
+        let alerts = Mutex<[Alert]>([])
+        let other = TriggerRef(source: "billing", name: "t")
+        let reporter = FlowNoticeReporter(
+            logger: Logger(label: "test"), metrics: HeraldMetrics(triggers: [owner, node, other]),
+            alert: { alert in alerts.withLock { $0.append(alert) } }, breakers: [:])
+        reporter.report([
+            .disabled(trigger: owner, reason: "410"), .disabled(trigger: node, reason: "410"),
+            .disabled(trigger: other, reason: "410"),
+        ])
+        #expect(alerts.withLock { $0.count } == 2)
+        #expect(CitusNode.configuredSource(of: "default:node1") == "default")
+        #expect(CitusNode.configuredSource(of: "billing") == "billing")
+    }
 
     func flow(_ protection: TriggerProtection) -> FlowControl<Job> {
         var shared = FlowRoute(trigger: "t", source: "default:node1", hostKey: "a", timeout: .seconds(10), protection: protection)
