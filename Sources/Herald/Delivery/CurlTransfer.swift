@@ -49,7 +49,9 @@ final class CurlTransfer {
     /// `curl_easy_reset` (see ``CurlHandlePool``), so each of these is set on every transfer,
     /// the method ones included, whatever the handle's last transfer set.
     private func configure() {
-        herald_easy_setopt_string(handle, CURLOPT_URL, request.url)
+        // withCString, not the implicit String-to-pointer conversion: that one copies the
+        // string into a new array on every call (one allocation per request).
+        request.url.withCString { herald_easy_setopt_string(handle, CURLOPT_URL, $0) }
         if request.sendsBody {
             herald_easy_setopt_long(handle, CURLOPT_POST, 1)
             herald_easy_setopt_pointer(handle, CURLOPT_POSTFIELDS, block.body)
@@ -61,7 +63,7 @@ final class CurlTransfer {
         }
         if request.method != .POST || !request.sendsBody {
             // The method named on the request line; curl keeps the body decision above.
-            herald_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+            request.method.rawValue.withCString { herald_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, $0) }
         } else {
             herald_easy_setopt_pointer(handle, CURLOPT_CUSTOMREQUEST, nil)
         }
@@ -99,12 +101,14 @@ final class CurlTransfer {
 
     /// The last value of response header `name` in the final response (after any 1xx),
     /// trimmed; nil when the receiver did not send it.
-    private func responseHeader(_ name: String) -> String? {
+    /// `name` is a static string: a String would be copied into a new C array per call.
+    private func responseHeader(_ name: StaticString) -> String? {
+        let cName = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
         var found: UnsafeMutablePointer<curl_header>?
-        guard curl_easy_header(handle, name, 0, UInt32(CURLH_HEADER), -1, &found) == CURLHE_OK, var header = found
+        guard curl_easy_header(handle, cName, 0, UInt32(CURLH_HEADER), -1, &found) == CURLHE_OK, var header = found
         else { return nil }
         if header.pointee.amount > 1,
-            curl_easy_header(handle, name, header.pointee.amount - 1, UInt32(CURLH_HEADER), -1, &found) == CURLHE_OK,
+            curl_easy_header(handle, cName, header.pointee.amount - 1, UInt32(CURLH_HEADER), -1, &found) == CURLHE_OK,
             let last = found
         {
             header = last

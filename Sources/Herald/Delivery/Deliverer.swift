@@ -12,7 +12,9 @@ public final class DeliveryJob: Sendable, FlowJob {
     /// The event sent, or the first of a batch's.
     public let event: ClaimedEvent
     /// Every event the request carries: `[event]`, or a batch's events in claim order.
-    public let events: [ClaimedEvent]
+    public var events: [ClaimedEvent] { batchEvents.isEmpty ? [event] : batchEvents }
+    /// A batch's events; empty for one event (a list of one was an allocation per job).
+    private let batchEvents: [ClaimedEvent]
     /// The batch's `webhook-id` when the request carries a batch (`batch:`); nil for one event.
     public let batchID: String?
     /// The trigger, its retry policy and host, shared by every job of the trigger.
@@ -53,7 +55,7 @@ public final class DeliveryJob: Sendable, FlowJob {
         refusal: (DeliveryErrorClass, String)? = nil
     ) {
         self.event = event
-        events = [event]
+        batchEvents = []
         batchID = nil
         self.route = route
         timeoutMilliseconds = route.trigger.retry.timeoutSeconds * 1000
@@ -74,8 +76,8 @@ public final class DeliveryJob: Sendable, FlowJob {
     ) {
         precondition(!batch.isEmpty, "a batch holds at least one event")
         event = batch[0].event
-        events = batch.map(\.event)
-        let batchID = BatchID.make(key: installation, events: events.map(\.id))
+        batchEvents = batch.map(\.event)
+        let batchID = BatchID.make(key: installation, events: batchEvents.map(\.id))
         self.batchID = batchID
         self.route = route
         timeoutMilliseconds = route.trigger.retry.timeoutSeconds * 1000
@@ -182,25 +184,25 @@ public final class Deliverer: Service {
             heartbeat.beat()
             let turn = flow.takeStartable(freeSlots: capacity - transfers.count)
             if !turn.dropped.isEmpty { reportDropped(turn.dropped) }
-            var finished: [(DeliveryJob, [DeliveryOutcome])] = []
+            // The turn's outcomes in one list, each finished request a range of it: a list
+            // per request was an allocation per delivery.
+            var finished = FinishedRequests()
             if !turn.start.isEmpty {
                 // One clock read of each kind per turn, not per request.
                 let clock = TurnClock()
                 for job in turn.start {
-                    if let failure = startTransfer(job, clock: clock, multi: multi, handles: handles, into: &transfers) {
-                        finished.append((job, failure))
-                    }
+                    startTransfer(job, clock: clock, multi: multi, handles: handles, into: &transfers, finished: &finished)
                 }
             }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             collectFinished(&transfers, into: &finished, multi: multi, handles: handles)
-            if !finished.isEmpty {
-                let outcomes = finished.flatMap(\.1)
-                stats.recordDeliveries(outcomes)
-                onOutcomes(outcomes)
+            if !finished.outcomes.isEmpty {
+                stats.recordDeliveries(finished.outcomes)
+                onOutcomes(finished.outcomes)
             }
-            let timeout = flow.finished(finished.map { ($0.0.hostKey, $0.1) }, freeSlots: capacity - transfers.count)
+            let timeout = flow.finished(
+                finished.requests.map { ($0.hostKey, finished.outcomes[$0.outcomes]) }, freeSlots: capacity - transfers.count)
 
             if flow.isStopping {
                 if transfers.isEmpty { break }
@@ -230,36 +232,30 @@ public final class Deliverer: Service {
             metadata: ["count": "\(jobs.count)", "first_event": "\(jobs[0].event.id)", "trigger": "\(jobs[0].trigger.name)"])
     }
 
-    /// Adds a transfer for `job`; returns the outcomes instead when it cannot even start.
+    /// Adds a transfer for `job`, or its outcomes to `finished` when it cannot even start.
     private func startTransfer(
         _ job: DeliveryJob, clock: TurnClock, multi: UnsafeMutableRawPointer, handles: CurlHandlePool,
-        into transfers: inout [UnsafeMutableRawPointer: CurlTransfer]
-    ) -> [DeliveryOutcome]? {
+        into transfers: inout [UnsafeMutableRawPointer: CurlTransfer], finished: inout FinishedRequests
+    ) {
         let request = DeliveryRequest(prepared: job.prepared, timestamp: clock.unixSeconds)
-        if let (failure, message) = job.refusal {
-            return outcome(
-                job: job, request: request, result: .failure(failure, message: message), body: [], duration: .zero,
-                now: clock.wall)
+        func failed(_ failure: DeliveryErrorClass, _ message: String) {
+            addOutcomes(job: job, request: request, result: .failure(failure, message: message), body: [],
+                        duration: .zero, now: clock.wall, to: &finished)
         }
-        guard let handle = handles.take() else {
-            return outcome(job: job, request: request, result: .failure(.internal, message: "curl_easy_init failed"),
-                           body: [], duration: .zero, now: clock.wall)
-        }
+        if let (failure, message) = job.refusal { return failed(failure, message) }
+        guard let handle = handles.take() else { return failed(.internal, "curl_easy_init failed") }
         let transfer = CurlTransfer(
             handle: handle, job: job, request: request, responseLimit: settings.maxResponseBytes, startedAt: clock.instant)
         let code = curl_multi_add_handle(multi, transfer.handle)
         guard code == CURLM_OK else {
             handles.giveBack(handle)
-            return outcome(job: job, request: request,
-                           result: .failure(.internal, message: String(cString: curl_multi_strerror(code))),
-                           body: [], duration: .zero, now: clock.wall)
+            return failed(.internal, String(cString: curl_multi_strerror(code)))
         }
         transfers[transfer.handle] = transfer
-        return nil
     }
 
     private func collectFinished(
-        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], into finished: inout [(DeliveryJob, [DeliveryOutcome])],
+        _ transfers: inout [UnsafeMutableRawPointer: CurlTransfer], into finished: inout FinishedRequests,
         multi: UnsafeMutableRawPointer, handles: CurlHandlePool
     ) {
         var left: Int32 = 0
@@ -274,24 +270,24 @@ public final class Deliverer: Service {
             let now = clock ?? TurnClock()
             clock = now
             handles.giveBack(handle)
-            finished.append(
-                (transfer.job,
-                 outcome(job: transfer.job, request: transfer.request, result: result, body: transfer.response,
-                         duration: now.instant - transfer.startedAt, now: now.wall,
-                         directive: ReceiverDirective(header: transfer.deliveryHeader))))
+            addOutcomes(
+                job: transfer.job, request: transfer.request, result: result, body: transfer.response,
+                duration: now.instant - transfer.startedAt, now: now.wall,
+                directive: ReceiverDirective(header: transfer.deliveryHeader), to: &finished)
         }
     }
 
     /// One outcome per event the request carried: a batch's events share the response, and
     /// each is judged by its own tries (one may be out of retries while the rest retry).
-    private func outcome(
+    private func addOutcomes(
         job: DeliveryJob, request: DeliveryRequest, result: AttemptResult, body: [UInt8], duration: Duration, now: Date,
-        directive: ReceiverDirective? = nil
-    ) -> [DeliveryOutcome] {
+        directive: ReceiverDirective? = nil, to finished: inout FinishedRequests
+    ) {
         let milliseconds = Double(duration.components.seconds) * 1000
             + Double(duration.components.attoseconds) / 1e15
         let responseBody = body.isEmpty ? nil : String(decoding: body.prefix(settings.storedResponseBytes), as: UTF8.self)
-        return job.events.map { event in
+        let first = finished.outcomes.count
+        func add(_ event: ClaimedEvent) {
             let attempt = event.tries + 1
             let verdict = job.policy.verdict(
                 attempt: attempt, result: result, directive: directive, now: now, keyed: event.orderingKey != nil)
@@ -310,9 +306,22 @@ public final class Deliverer: Service {
                         "decision": "\(verdict.decision.status)", "ms": "\(Int(milliseconds))",
                     ])
             }
-            return outcome
+            finished.outcomes.append(outcome)
         }
+        if job.batchID == nil {
+            add(job.event)
+        } else {
+            job.events.forEach(add)
+        }
+        finished.requests.append((job.hostKey, first..<finished.outcomes.count))
     }
+}
+
+/// A delivery turn's finished requests: every outcome in one list, and each request's host
+/// and range of it (a batch's request has one outcome per event it carried).
+private struct FinishedRequests {
+    var outcomes: [DeliveryOutcome] = []
+    var requests: [(hostKey: String, outcomes: Range<Int>)] = []
 }
 
 /// The times a delivery turn reads once for every request it starts or finishes: the

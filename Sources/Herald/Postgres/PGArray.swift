@@ -9,25 +9,30 @@ public enum PGArray {
         out.reserveCapacity(values.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, value) in values.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            guard let value else {
-                out += Array("NULL".utf8)
+            guard var value else {
+                // Not `Array("NULL".utf8)`: that allocated once per NULL, five per attempt row.
+                out.append(contentsOf: nullBytes)
                 continue
             }
             out.append(UInt8(ascii: "\""))
-            if value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                for byte in value.utf8 {
-                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                    out.append(byte)
+            value.withUTF8 { bytes in
+                if bytes.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                    for byte in bytes {
+                        if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                        out.append(byte)
+                    }
+                } else {
+                    // Most values (ids, numbers, statuses) need no escape: copied in one go.
+                    out.append(contentsOf: bytes)
                 }
-            } else {
-                // Most values (ids, numbers, statuses) need no escape: copied in one go.
-                out.append(contentsOf: value.utf8)
             }
             out.append(UInt8(ascii: "\""))
         }
         out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)
     }
+
+    private static let nullBytes: [UInt8] = Array("NULL".utf8)
 
     public static func literal(_ values: [Int64]) -> String {
         integers(values.count) { values[$0] }
@@ -47,7 +52,7 @@ public enum PGArray {
         for index in 0..<count {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             guard let value = element(index) else {
-                out += [UInt8(ascii: "N"), UInt8(ascii: "U"), UInt8(ascii: "L"), UInt8(ascii: "L")]
+                out.append(contentsOf: nullBytes)
                 continue
             }
             if value < 0 { out.append(UInt8(ascii: "-")) }
@@ -102,14 +107,18 @@ public enum PGArray {
     /// `text` as a JSON string literal inside a quoted array element: `\"text\"`, with the
     /// JSON escapes' backslashes and quotes escaped again for the array.
     private static func appendQuotedJSON(_ text: String, to out: inout [UInt8]) {
-        if !DeliveryRequest.needsEscaping(text) {
+        // One pass over contiguous bytes, small strings included (header names are).
+        var text = text
+        let copied = text.withUTF8 { bytes in
+            guard !bytes.contains(where: DeliveryRequest.escapes) else { return false }
             out.append(UInt8(ascii: "\\"))
             out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: text.utf8)
+            out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\\"))
             out.append(UInt8(ascii: "\""))
-            return
+            return true
         }
+        if copied { return }
         var json: [UInt8] = []
         DeliveryRequest.appendJSON(text, to: &json)
         for byte in json {

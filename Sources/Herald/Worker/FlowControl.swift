@@ -180,6 +180,15 @@ public struct FlowControl<Job: FlowJob> {
         var rotation = 0
     }
 
+    /// Changes a source's state where it is stored. Not `sources[name]?.…`: the dictionary's
+    /// optional-yielding accessor allocated its frame on the heap for a value this size, once
+    /// per change, several times per claim.
+    @discardableResult
+    private mutating func withSource<Result>(_ name: String, _ change: (inout SourceState) -> Result) -> Result? {
+        guard let index = sources.index(forKey: name) else { return nil }
+        return change(&sources.values[index])
+    }
+
     /// Per-trigger claim sizes, and the triggers whose share their rate limit cut short.
     private struct ClaimLimits {
         var byTrigger: [String: Int] = [:]
@@ -229,7 +238,7 @@ public struct FlowControl<Job: FlowJob> {
         triggerOrder = routes.keys.sorted()
         for trigger in byTrigger.keys.sorted() {
             sources[trigger.source, default: SourceState(nextPoll: now)].triggers.append(trigger)
-            sources[trigger.source]?.mayHaveDue.insert(trigger)
+            withSource(trigger.source) { $0.mayHaveDue.insert(trigger) }
         }
         sourceOrder = sources.keys.sorted()
     }
@@ -264,8 +273,8 @@ public struct FlowControl<Job: FlowJob> {
             // The poll keeps its own cadence: claims for busy triggers do not postpone it,
             // or a quiet trigger's retries would never be looked for.
             let nextPoll = now + limits.pollInterval
-            sources[source]?.mayHaveDue = Set(polled.triggers)
-            sources[source]?.nextPoll = nextPoll
+            withSource(source) { $0.mayHaveDue = Set(polled.triggers) }
+            withSource(source) { $0.nextPoll = nextPoll }
         }
         gates.releaseReservations(of: polled.triggers)
         var notices = perform(gates.advance(polled.triggers, now: now))
@@ -277,14 +286,14 @@ public struct FlowControl<Job: FlowJob> {
             // Blocked by room only if some trigger with due events is not held back by its
             // own gate; those are woken by a transition, the gates by the clock.
             let waitsForRoom = state.mayHaveDue.contains { gates.allowance(for: $0, now: now) != 0 }
-            sources[source]?.waitsForRoom = waitsForRoom
+            withSource(source) { $0.waitsForRoom = waitsForRoom }
             let until = waitsForRoom ? nil : min(state.nextPoll, gates.nextChange(of: state.mayHaveDue, now: now) ?? state.nextPoll)
             return (.wait(until: until), notices)
         }
-        sources[source]?.waitsForRoom = false
+        withSource(source) { $0.waitsForRoom = false }
         for (name, limit) in planned.byTrigger { gates.reserve(limit, of: TriggerRef(source: source, name: name)) }
         let step = rotationStep(served: planned.byTrigger, state: state)
-        sources[source]?.rotation &+= step
+        withSource(source) { $0.rotation &+= step }
         return (.claim(planned.byTrigger), notices)
     }
 
@@ -318,14 +327,14 @@ public struct FlowControl<Job: FlowJob> {
             }
             jobCounts[first.triggerName, default: 0] += end - start
             queues.enqueue(jobs[start..<end])
-            sources[first.sourceName]?.held += end - start
+            withSource(first.sourceName) { $0.held += end - start }
             start = end
         }
         let counts = events ?? jobCounts
         for (name, limit) in asked {
             let trigger = TriggerRef(source: source, name: name)
             let count = counts[name, default: 0]
-            if count < limit { sources[source]?.mayHaveDue.remove(trigger) }
+            if count < limit { withSource(source) { $0.mayHaveDue.remove(trigger) } }
             gates.claimed(count, of: trigger)
         }
         return !jobs.isEmpty
@@ -335,13 +344,13 @@ public struct FlowControl<Job: FlowJob> {
     /// With `only`, just those triggers may have new events (a look while writers are
     /// silent: the capturing triggers).
     public mutating func notified(source: String = SourceConfig.defaultName, only triggers: Set<String>? = nil) {
-        guard var state = sources[source] else { return }
-        if let triggers {
-            state.mayHaveDue.formUnion(state.triggers.filter { triggers.contains($0.name) })
-        } else {
-            state.mayHaveDue = Set(state.triggers)
+        withSource(source) { state in
+            if let triggers {
+                state.mayHaveDue.formUnion(state.triggers.filter { triggers.contains($0.name) })
+            } else {
+                state.mayHaveDue = Set(state.triggers)
+            }
         }
-        sources[source] = state
     }
 
     /// Whether the source has due work that it could claim (a disabled trigger wants nothing).
@@ -471,7 +480,7 @@ public struct FlowControl<Job: FlowJob> {
         guard !isStopping else { return [] }
         var woken: Set<String> = []
         for name in sourceOrder where sources[name]?.waitsForRoom == true && wouldClaim(source: name, now: now) {
-            sources[name]?.waitsForRoom = false
+            withSource(name) { $0.waitsForRoom = false }
             woken.insert(name)
         }
         return woken
@@ -494,7 +503,7 @@ public struct FlowControl<Job: FlowJob> {
 
     /// Queued jobs removed unsent: their sources hold them no more.
     private mutating func forget(_ jobs: [Job]) {
-        for job in jobs { sources[job.sourceName]?.held -= 1 }
+        for job in jobs { withSource(job.sourceName) { $0.held -= 1 } }
     }
 
     /// Whether a thread with `freeSlots` free slots could start a job now.
@@ -557,10 +566,10 @@ public struct FlowControl<Job: FlowJob> {
         _ count: Int, source: String = SourceConfig.defaultName, now: ContinuousClock.Instant
     ) -> Bool {
         guard let state = sources[source] else { return false }
-        sources[source]?.recorderBacklog = max(0, state.recorderBacklog - count)
+        withSource(source) { $0.recorderBacklog = max(0, state.recorderBacklog - count) }
         // Only this source's own backlog shrank: no other source gains room from it.
         guard state.waitsForRoom, !isStopping, wouldClaim(source: source, now: now) else { return false }
-        sources[source]?.waitsForRoom = false
+        withSource(source) { $0.waitsForRoom = false }
         return true
     }
 
@@ -573,9 +582,9 @@ public struct FlowControl<Job: FlowJob> {
         guard !isStopping else { return false }
         let known = triggers.map { TriggerRef(source: source, name: $0) }.filter { routes[$0] != nil }
         guard !known.isEmpty else { return false }
-        sources[source]?.mayHaveDue.formUnion(known)
+        withSource(source) { $0.mayHaveDue.formUnion(known) }
         guard wouldClaim(source: source, now: now) else { return false }
-        sources[source]?.waitsForRoom = false
+        withSource(source) { $0.waitsForRoom = false }
         return true
     }
 
@@ -623,7 +632,7 @@ public struct FlowControl<Job: FlowJob> {
                 for member in sharing { change.notices += giveBackQueued(of: member, reason: .disabled) }
             } else {
                 change.enabled.append(trigger.name)
-                for member in sharing { sources[member.source]?.mayHaveDue.insert(member) }
+                for member in sharing { withSource(member.source) { $0.mayHaveDue.insert(member) } }
             }
         }
         return change

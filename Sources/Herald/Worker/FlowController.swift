@@ -176,7 +176,7 @@ public final class FlowController: Sendable {
     /// how long the thread may sleep next.
     /// A batch's request is one attempt for the breaker and `disable_after` (its events share
     /// the response), and as many outcomes for the recorder as it carried events.
-    func finished(_ requests: [(hostKey: String, outcomes: [DeliveryOutcome])], freeSlots: Int) -> Duration {
+    func finished(_ requests: [(hostKey: String, outcomes: ArraySlice<DeliveryOutcome>)], freeSlots: Int) -> Duration {
         let now = ContinuousClock.now
         let attempts = requests.compactMap { request in
             request.outcomes.first.map { (hostKey: request.hostKey, outcome: $0, count: request.outcomes.count) }

@@ -55,6 +55,15 @@ struct TriggerGates {
         sharing.isEmpty ? trigger : sharing[trigger] ?? trigger
     }
 
+    /// Changes the gate `trigger` uses where it is stored; nil when it has none. Not
+    /// `gates[key]?.…`: the dictionary's optional-yielding accessor allocated its frame on the
+    /// heap for a value this size, once per change (most of the claimer's allocations per plan).
+    @discardableResult
+    private mutating func withGate<Result>(_ trigger: TriggerRef, _ change: (inout TriggerGate) -> Result) -> Result? {
+        guard let index = gates.index(forKey: key(trigger)) else { return nil }
+        return change(&gates.values[index])
+    }
+
     /// Every trigger using the gate `trigger` uses, its owner first.
     func members(of trigger: TriggerRef) -> [TriggerRef] {
         let owner = key(trigger)
@@ -118,8 +127,11 @@ struct TriggerGates {
     mutating func advance(_ triggers: [TriggerRef], now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         for trigger in triggers {
-            if let transition = gates[key(trigger)]?.breaker?.advance(now: now) { actions.append(.circuit(trigger, transition)) }
-            gates[key(trigger)]?.bucket?.refill(now: now)
+            let transition = withGate(trigger) { gate in
+                gate.bucket?.refill(now: now)
+                return gate.breaker?.advance(now: now)
+            }
+            if let transition = transition ?? nil { actions.append(.circuit(trigger, transition)) }
         }
         return actions
     }
@@ -130,9 +142,12 @@ struct TriggerGates {
     /// plan: ``releaseReservations(of:)``.)
     mutating func reserve(_ count: Int, of trigger: TriggerRef) {
         guard members[key(trigger)] != nil else { return }
-        let probe = gates[key(trigger)]?.breaker?.claimAllowance() == 1
-        gates[key(trigger)]?.bucket?.take(count)
-        gates[key(trigger)]?.breaker?.claimed(count)
+        let probe = withGate(trigger) { gate in
+            let probe = gate.breaker?.claimAllowance() == 1
+            gate.bucket?.take(count)
+            gate.breaker?.claimed(count)
+            return probe
+        } ?? false
         reserved[trigger] = Reservation(count: count, probe: probe && count > 0)
     }
 
@@ -146,8 +161,10 @@ struct TriggerGates {
     }
 
     private mutating func giveBack(_ reservation: Reservation, of trigger: TriggerRef) {
-        gates[key(trigger)]?.bucket?.refund(reservation.count)
-        if reservation.probe { gates[key(trigger)]?.breaker?.probeAbandoned() }
+        withGate(trigger) { gate in
+            gate.bucket?.refund(reservation.count)
+            if reservation.probe { gate.breaker?.probeAbandoned() }
+        }
     }
 
     /// A claim for the trigger returned `count` events: they spend tokens, and one may be
@@ -160,13 +177,15 @@ struct TriggerGates {
             }
             return
         }
-        gates[key(trigger)]?.bucket?.take(count)
-        gates[key(trigger)]?.breaker?.claimed(count)
+        withGate(trigger) { gate in
+            gate.bucket?.take(count)
+            gate.breaker?.claimed(count)
+        }
     }
 
     /// A queued job of the trigger was never sent: if it was the probe, another may go.
     mutating func probeAbandoned(_ trigger: TriggerRef) {
-        gates[key(trigger)]?.breaker?.probeAbandoned()
+        withGate(trigger) { gate in gate.breaker?.probeAbandoned() }
     }
 
     /// One finished attempt, for the breaker and `disable_after`. `breakerFailure` is nil when
@@ -181,32 +200,39 @@ struct TriggerGates {
     mutating func recordOutcomes(
         _ trigger: TriggerRef, _ attempts: [(succeeded: Bool, breakerFailure: Bool?)], now: ContinuousClock.Instant
     ) -> [Action] {
-        guard let index = gates.index(forKey: key(trigger)) else { return [] }
-        // The gate is changed where it is stored: a copy taken out and put back would share
-        // the breaker's window with the stored one, so counting into it would copy the window.
-        var actions: [Action] = []
-        for (succeeded, breakerFailure) in attempts {
-            if let breakerFailure, let transition = gates.values[index].breaker?.record(failure: breakerFailure, now: now) {
-                actions.append(.circuit(trigger, transition))
-                if case .opened = transition { actions.append(.giveBackQueued(trigger, .circuitOpen)) }
-            }
-            if succeeded {
-                if gates.values[index].failingSince != nil { gates.values[index].failingSince = nil }
-            } else if let limit = gates.values[index].disableAfter {
-                let since = gates.values[index].failingSince ?? now
-                gates.values[index].failingSince = since
-                if now - since >= limit {
-                    actions += disable(trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
+        // The gate is changed where it is stored, through one access: a copy taken out and put
+        // back would share the breaker's window with the stored one (counting into it would
+        // copy the window), and each read of a field through the dictionary copied the gate.
+        withGate(trigger) { gate in
+            var actions: [Action] = []
+            for (succeeded, breakerFailure) in attempts {
+                if let breakerFailure, let transition = gate.breaker?.record(failure: breakerFailure, now: now) {
+                    actions.append(.circuit(trigger, transition))
+                    if case .opened = transition { actions.append(.giveBackQueued(trigger, .circuitOpen)) }
+                }
+                if succeeded {
+                    gate.failingSince = nil
+                } else if let limit = gate.disableAfter {
+                    let since = gate.failingSince ?? now
+                    gate.failingSince = since
+                    if now - since >= limit {
+                        actions += Self.disable(
+                            &gate, trigger, reason: "no successful delivery for \(limit.components.seconds) s (disable_after)")
+                    }
                 }
             }
-        }
-        return actions
+            return actions
+        } ?? []
     }
 
     /// Disables a trigger in this worker (a receiver said so, or `disable_after`).
     mutating func disable(_ trigger: TriggerRef, reason: String) -> [Action] {
-        guard gates[key(trigger)]?.disabled == false else { return [] }
-        gates[key(trigger)]?.disabled = true
+        withGate(trigger) { gate in Self.disable(&gate, trigger, reason: reason) } ?? []
+    }
+
+    private static func disable(_ gate: inout TriggerGate, _ trigger: TriggerRef, reason: String) -> [Action] {
+        guard !gate.disabled else { return [] }
+        gate.disabled = true
         return [.disabled(trigger, reason: reason), .giveBackQueued(trigger, .disabled)]
     }
 
@@ -216,19 +242,23 @@ struct TriggerGates {
     /// too, but one write that failed on a node must not make the gate flip at every refresh.
     mutating func setDisabled(_ trigger: TriggerRef, _ disabled: Bool) -> Bool {
         if sharing[trigger] != nil { return false }
-        guard let gate = gates[key(trigger)], gate.disabled != disabled else { return false }
-        gates[key(trigger)]?.disabled = disabled
-        if !disabled { gates[key(trigger)]?.failingSince = nil }
-        return true
+        let changed = withGate(trigger) { gate in
+            guard gate.disabled != disabled else { return false }
+            gate.disabled = disabled
+            if !disabled { gate.failingSince = nil }
+            return true
+        }
+        return changed ?? false
     }
 
     /// The database granted `count` tokens of a shared limit; none means ask again after one
     /// token's time.
     mutating func granted(_ count: Int, to trigger: TriggerRef, now: ContinuousClock.Instant) {
-        guard var gate = gates[key(trigger)], var bucket = gate.bucket else { return }
-        bucket.grant(count)
-        gate.bucket = bucket
-        gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(bucket.rate, 0.001)))
-        gates[key(trigger)] = gate
+        withGate(trigger) { gate in
+            guard gate.bucket != nil else { return }
+            gate.bucket?.grant(count)
+            let rate = gate.bucket?.rate ?? 0
+            gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(rate, 0.001)))
+        }
     }
 }
