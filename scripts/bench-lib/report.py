@@ -77,15 +77,50 @@ def sql_summary(raw):
 
 result = {"config": config}
 
-floor = load("floor")
+def rounds(prefix):
+    """prefix-1.json, prefix-2.json, …: the rounds of a repeated step, in order."""
+    found, index = [], 1
+    while (raw := load(f"{prefix}-{index}")) is not None:
+        found.append(raw)
+        index += 1
+    return found
+
+
+def median_of(summaries):
+    """Each numeric field's median over the rounds (other fields from the first round), and
+    the rounds themselves. A median of each field, not the median round: the rounds' figures
+    do not move together."""
+    if len(summaries) == 1:
+        return dict(summaries[0])
+    merged = dict(summaries[0])
+    for key, value in summaries[0].items():
+        values = [s.get(key) for s in summaries]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and all(
+                isinstance(v, (int, float)) for v in values):
+            middle = statistics.median(values)
+            merged[key] = int(middle) if float(middle).is_integer() else rnd(middle, 3)
+    merged["rounds"] = summaries
+    return merged
+
+
+def floor_summary(raw):
+    raw = dict(raw)
+    raw["nginx_cpu_us_per_req"] = round(raw.pop("nginx_ticks") * tick_us / raw["done"], 1) if raw["done"] else None
+    return raw
+
+
+floor_rounds = [floor_summary(raw) for raw in rounds("floor")]
+floor = median_of(floor_rounds) if floor_rounds else None
 if floor is not None:
-    floor["nginx_cpu_us_per_req"] = round(floor.pop("nginx_ticks") * tick_us / floor["done"], 1) \
-        if floor["done"] else None
     result["curl_floor"] = floor
 
-drain = load("drain")
-if drain is not None:
-    result["drain"] = drain_summary(drain)
+drain_rounds = [drain_summary(raw) for raw in rounds("drain")]
+if drain_rounds:
+    result["drain"] = median_of(drain_rounds)
+    if floor_rounds and len(floor_rounds) == len(drain_rounds):
+        # Each drain against the bare loop that ran right after it: the spread of the ratio.
+        result["herald_cpu_to_floor_ratio_by_round"] = [
+            ratio(d["herald_cpu_us_per_event"], f["cpu_us_per_req"]) for d, f in zip(drain_rounds, floor_rounds)]
 
 sql_sync, sql_async = sql_summary(load("sql-sync")), sql_summary(load("sql-async"))
 if sql_sync or sql_async:
@@ -101,7 +136,11 @@ if sql_returning:
 if "drain" in result:
     d = result["drain"]
     if floor is not None:
-        result["herald_cpu_to_floor_ratio"] = ratio(d["herald_cpu_us_per_event"], floor["cpu_us_per_req"])
+        # Herald's CPU per event against the bare loop's per request: with rounds, the median
+        # of each drain against the loop run right after it (paired, as the capture ratio is).
+        by_round = result.get("herald_cpu_to_floor_ratio_by_round")
+        result["herald_cpu_to_floor_ratio"] = rnd(statistics.median(by_round), 3) if by_round and None not in by_round \
+            else ratio(d["herald_cpu_us_per_event"], floor["cpu_us_per_req"])
         result["drain_to_floor_rate_ratio"] = ratio(d["events_per_s"], floor["req_per_s"])
     if sql_async:
         result["drain_to_sql_ratio"] = ratio(d["events_per_s"], sql_async["events_per_s"])
@@ -219,7 +258,8 @@ row("measure", "value")
 print("-" * 86)
 if "drain" in result:
     d = result["drain"]
-    row(f"drain: events/s ({d['events']} events)", d["events_per_s"])
+    medians = f", medians of {len(d['rounds'])} rounds" if "rounds" in d else ""
+    row(f"drain: events/s ({d['events']} events{medians})", d["events_per_s"])
     row("drain: http_pool_size / fetch_batch_size / http_threads",
         f"{d['http_pool_size']} / {d['fetch_batch_size']} / {d['http_threads']}")
     if d["failed"] or d["left_pending"] or d["timed_out"]:
@@ -239,7 +279,11 @@ if "drain" in result:
 if "curl_floor" in result:
     row("bare libcurl loop: client CPU per request (µs)", result["curl_floor"]["cpu_us_per_req"])
 if "herald_cpu_to_floor_ratio" in result:
-    row("Herald CPU / bare loop CPU (target <= 1.5)", result["herald_cpu_to_floor_ratio"])
+    paired = " (median of the rounds)" if len(result.get("herald_cpu_to_floor_ratio_by_round") or []) > 1 else ""
+    row(f"Herald CPU / bare loop CPU{paired} (target <= 1.5)", result["herald_cpu_to_floor_ratio"])
+if len(result.get("herald_cpu_to_floor_ratio_by_round") or []) > 1:
+    row("  each drain against the bare loop run after it",
+        " / ".join(str(r) for r in result["herald_cpu_to_floor_ratio_by_round"]))
 if "drain" in result:
     row("  drain: PostgreSQL / nginx CPU per event (µs)",
         f"{result['drain']['postgres_cpu_us_per_event']} / {result['drain']['nginx_cpu_us_per_event']}")
