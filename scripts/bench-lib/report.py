@@ -114,6 +114,10 @@ floor = median_of(floor_rounds) if floor_rounds else None
 if floor is not None:
     result["curl_floor"] = floor
 
+floor_loaded = load("floor-loaded")
+if floor_loaded is not None:
+    result["curl_floor_beside_bookkeeping_load"] = floor_summary(floor_loaded)
+
 drain_rounds = [drain_summary(raw) for raw in rounds("drain")]
 if drain_rounds:
     result["drain"] = median_of(drain_rounds)
@@ -142,6 +146,9 @@ if "drain" in result:
         result["herald_cpu_to_floor_ratio"] = rnd(statistics.median(by_round), 3) if by_round and None not in by_round \
             else ratio(d["herald_cpu_us_per_event"], floor["cpu_us_per_req"])
         result["drain_to_floor_rate_ratio"] = ratio(d["events_per_s"], floor["req_per_s"])
+    if "curl_floor_beside_bookkeeping_load" in result:
+        result["herald_cpu_to_loaded_floor_ratio"] = ratio(
+            d["herald_cpu_us_per_event"], result["curl_floor_beside_bookkeeping_load"]["cpu_us_per_req"])
     if sql_async:
         result["drain_to_sql_ratio"] = ratio(d["events_per_s"], sql_async["events_per_s"])
     if sql_sync:
@@ -284,6 +291,12 @@ if "herald_cpu_to_floor_ratio" in result:
 if len(result.get("herald_cpu_to_floor_ratio_by_round") or []) > 1:
     row("  each drain against the bare loop run after it",
         " / ".join(str(r) for r in result["herald_cpu_to_floor_ratio_by_round"]))
+if "curl_floor_beside_bookkeeping_load" in result:
+    loaded = result["curl_floor_beside_bookkeeping_load"]
+    row("  bare loop beside the bookkeeping bound's load: CPU per request (µs; reference)", loaded["cpu_us_per_req"])
+    if "herald_cpu_to_loaded_floor_ratio" in result:
+        row("  Herald CPU / that loop's (reference: both share the cores with PostgreSQL)",
+            result["herald_cpu_to_loaded_floor_ratio"])
 if "drain" in result:
     row("  drain: PostgreSQL / nginx CPU per event (µs)",
         f"{result['drain']['postgres_cpu_us_per_event']} / {result['drain']['nginx_cpu_us_per_event']}")
