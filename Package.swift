@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // Already in the graph through Hummingbird; named for the HTTP parser's error type and the event loops.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Already in the graph through async-http-client; named for `chunked`, which groups
+        // a claim's jobs and a turn's outcomes into runs of one trigger.
+        .package(url: "https://github.com/apple/swift-algorithms.git", from: "1.2.1"),
     ],
     targets: [
         .systemLibrary(
@@ -51,6 +54,7 @@ let package = Package(
                 "CCurlShims",
                 "CMallocStats",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Algorithms", package: "swift-algorithms"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

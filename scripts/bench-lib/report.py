@@ -117,6 +117,9 @@ if floor is not None:
 floor_loaded = load("floor-loaded")
 if floor_loaded is not None:
     result["curl_floor_beside_bookkeeping_load"] = floor_summary(floor_loaded)
+    pgbench_load = load("floor-loaded-load")
+    if pgbench_load is not None:
+        result["curl_floor_beside_bookkeeping_load"]["load_left_pending"] = pgbench_load["left_pending"]
 
 drain_rounds = [drain_summary(raw) for raw in rounds("drain")]
 if drain_rounds:

@@ -263,13 +263,10 @@ public struct DeliveryRequest: Sendable {
 
     /// Appends `text` as a JSON string literal, as bytes.
     static func appendJSON(_ text: String, to out: inout [UInt8]) {
-        var text = text
-        let copied = text.withUTF8 { bytes in
-            guard !bytes.contains(where: escapes) else { return false }
+        let copied = withPlainUTF8(text) { bytes in
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\""))
-            return true
         }
         if copied { return }
         var escaped = ""
@@ -279,15 +276,22 @@ public struct DeliveryRequest: Sendable {
 
     /// Whether a JSON string literal of `text` needs escapes (control characters, quote, backslash).
     static func needsEscaping(_ text: String) -> Bool {
-        // Over contiguous bytes (`withUTF8` gives them for small strings too, which
-        // `withContiguousStorageIfAvailable` does not): the UTF-8 view's iterator showed in the
-        // claimer's and the recorder's profiles.
-        var text = text
-        return text.withUTF8 { $0.contains(where: escapes) }
+        !withPlainUTF8(text) { _ in }
     }
 
-    @inline(__always) static func escapes(_ byte: UInt8) -> Bool {
-        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    /// Runs `body` over `text`'s UTF-8 bytes and returns true when a JSON string literal of
+    /// them needs no escapes; false, without running it, when it does. Over contiguous bytes
+    /// (`withUTF8` gives them for small strings too, which `withContiguousStorageIfAvailable`
+    /// does not): the UTF-8 view's iterator showed in the claimer's and the recorder's profiles.
+    static func withPlainUTF8(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                return false
+            }
+            body(bytes)
+            return true
+        }
     }
 
     /// Appends `text` as a JSON string literal.

@@ -107,16 +107,12 @@ public enum PGArray {
     /// `text` as a JSON string literal inside a quoted array element: `\"text\"`, with the
     /// JSON escapes' backslashes and quotes escaped again for the array.
     private static func appendQuotedJSON(_ text: String, to out: inout [UInt8]) {
-        // One pass over contiguous bytes, small strings included (header names are).
-        var text = text
-        let copied = text.withUTF8 { bytes in
-            guard !bytes.contains(where: DeliveryRequest.escapes) else { return false }
+        let copied = DeliveryRequest.withPlainUTF8(text) { bytes in
             out.append(UInt8(ascii: "\\"))
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\\"))
             out.append(UInt8(ascii: "\""))
-            return true
         }
         if copied { return }
         var json: [UInt8] = []

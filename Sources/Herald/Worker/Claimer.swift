@@ -1,3 +1,4 @@
+import Algorithms
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -359,14 +360,9 @@ public final class Claimer: Service {
         var toBatch: [String: [BatchAssembler<HeldEvent>.Entry]] = [:]
         // A claim's events come grouped by trigger: the route is looked up, and the count
         // kept, once per run.
+        for (trigger, run) in events.chunked(on: \.triggerName) { counts[trigger, default: 0] += run.count }
         var route: TriggerRoute?
-        var run = (trigger: "", count: 0)
         var jobs = events.compactMap { event -> DeliveryJob? in
-            if run.trigger != event.triggerName {
-                if run.count > 0 { counts[run.trigger, default: 0] += run.count }
-                run = (event.triggerName, 0)
-            }
-            run.count += 1
             if route?.trigger.name != event.triggerName { route = routes[event.triggerName] }
             guard let route else { return nil }
             if route.trigger.schedule != nil {
@@ -380,7 +376,6 @@ public final class Claimer: Service {
             }
             return DeliveryJob(event: event, route: route, installation: installation, leaseEnds: leaseEnds)
         }
-        if run.count > 0 { counts[run.trigger, default: 0] += run.count }
         let wallNow = now.timeIntervalSince1970
         for (name, entries) in toBatch.sorted(by: { $0.key < $1.key }) {
             guard let batch = routes[name]?.trigger.batch else { continue }

@@ -1,3 +1,5 @@
+import Algorithms
+
 /// What flow control needs to know about one claimed event waiting to be sent.
 public protocol FlowJob {
     /// scheme://host:port, the unit of the per-host limit.
@@ -273,8 +275,10 @@ public struct FlowControl<Job: FlowJob> {
             // The poll keeps its own cadence: claims for busy triggers do not postpone it,
             // or a quiet trigger's retries would never be looked for.
             let nextPoll = now + limits.pollInterval
-            withSource(source) { $0.mayHaveDue = Set(polled.triggers) }
-            withSource(source) { $0.nextPoll = nextPoll }
+            withSource(source) { state in
+                state.mayHaveDue = Set(polled.triggers)
+                state.nextPoll = nextPoll
+            }
         }
         gates.releaseReservations(of: polled.triggers)
         var notices = perform(gates.advance(polled.triggers, now: now))
@@ -316,19 +320,12 @@ public struct FlowControl<Job: FlowJob> {
         var jobCounts: [String: Int] = [:]
         // A claim's jobs come in runs of one trigger (so one host and one source): each run
         // is one update of the counts, the host's queue and the source, not one per job.
-        var start = 0
-        while start < jobs.count {
-            let first = jobs[start]
-            var end = start + 1
-            while end < jobs.count, jobs[end].triggerName == first.triggerName, jobs[end].hostKey == first.hostKey,
-                jobs[end].sourceName == first.sourceName
-            {
-                end += 1
-            }
-            jobCounts[first.triggerName, default: 0] += end - start
-            queues.enqueue(jobs[start..<end])
-            withSource(first.sourceName) { $0.held += end - start }
-            start = end
+        let runs = jobs.chunked { $0.triggerName == $1.triggerName && $0.hostKey == $1.hostKey && $0.sourceName == $1.sourceName }
+        for run in runs {
+            let first = run[run.startIndex]
+            jobCounts[first.triggerName, default: 0] += run.count
+            queues.enqueue(run)
+            withSource(first.sourceName) { $0.held += run.count }
         }
         let counts = events ?? jobCounts
         for (name, limit) in asked {
@@ -540,21 +537,14 @@ public struct FlowControl<Job: FlowJob> {
     /// A turn's slots come in runs of one host and source (a claim's jobs are grouped by
     /// trigger): each run is one update of its host and its source, not one per slot.
     private mutating func release(_ slots: [Slot], outcomes: Bool = false) {
-        var start = 0
-        while start < slots.count {
-            let first = slots[start]
-            var end = start + 1
-            var count = first.outcomes
-            while end < slots.count, slots[end].hostKey == first.hostKey, slots[end].source == first.source {
-                count += slots[end].outcomes
-                end += 1
+        for run in slots.chunked(by: { $0.hostKey == $1.hostKey && $0.source == $1.source }) {
+            let first = run[run.startIndex]
+            let recorded = outcomes ? run.reduce(0) { $0 + $1.outcomes } : 0
+            queues.release(host: first.hostKey, count: run.count)
+            withSource(first.source) { state in
+                state.held -= run.count
+                state.recorderBacklog += recorded
             }
-            queues.release(host: first.hostKey, count: end - start)
-            if let index = sources.index(forKey: first.source) {
-                sources.values[index].held -= end - start
-                if outcomes { sources.values[index].recorderBacklog += count }
-            }
-            start = end
         }
     }
 

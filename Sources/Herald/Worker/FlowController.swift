@@ -1,3 +1,4 @@
+import Algorithms
 import Synchronization
 
 /// ``FlowControl`` under one lock, plus the two ways of waking the threads it steers: each
@@ -188,22 +189,17 @@ public final class FlowController: Sendable {
                 // One call per run of one trigger's attempts. A run ends at an attempt whose
                 // receiver said to disable the trigger, so the disable follows the attempts
                 // before it, as one call per attempt would have it.
-                var index = 0
-                while index < attempts.count {
-                    let first = attempts[index].outcome
-                    var run: [(succeeded: Bool, breakerFailure: Bool?)] = []
-                    var end = index
-                    repeat {
-                        let outcome = attempts[end].outcome
-                        run.append((outcome.decision == .delivered, outcome.breakerFailure))
-                        end += 1
-                    } while end < attempts.count && attempts[end - 1].outcome.disableTrigger == nil
-                        && attempts[end].outcome.event.triggerName == first.event.triggerName
-                        && attempts[end].outcome.event.source == first.event.source
+                let runs = attempts.chunked { previous, next in
+                    previous.outcome.disableTrigger == nil && next.outcome.event.triggerName == previous.outcome.event.triggerName
+                        && next.outcome.event.source == previous.outcome.event.source
+                }
+                for run in runs {
+                    let first = run[run.startIndex].outcome, last = run[run.index(before: run.endIndex)].outcome
                     let trigger = TriggerRef(source: first.event.source, name: first.event.triggerName)
-                    notices += flow.recordOutcomes(trigger: trigger, attempts: run, now: now)
-                    if let reason = attempts[end - 1].outcome.disableTrigger { notices += flow.disable(trigger, reason: reason) }
-                    index = end
+                    notices += flow.recordOutcomes(
+                        trigger: trigger, attempts: run.map { ($0.outcome.decision == .delivered, $0.outcome.breakerFailure) },
+                        now: now)
+                    if let reason = last.disableTrigger { notices += flow.disable(trigger, reason: reason) }
                 }
                 wake = flow.finished(
                     attempts.map { .init(hostKey: $0.hostKey, source: $0.outcome.event.source, outcomes: $0.count) }, now: now)

@@ -179,7 +179,9 @@ struct HostQueues<Job: FlowJob> {
 
     /// A transfer to the host ended: its slot is free.
     mutating func release(host key: String, count: Int = 1) {
-        hosts[key]?.inFlight -= count
+        // Through the index, as in `start`: the optional-yielding accessor (`hosts[key]?.…`)
+        // allocates its frame for a value this size.
+        if let index = hosts.index(forKey: key) { hosts.values[index].inFlight -= count }
         inFlightTotal -= count
     }
 

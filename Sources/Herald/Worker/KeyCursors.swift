@@ -1,3 +1,5 @@
+import Algorithms
+
 /// Where each trigger's next claim starts walking its keys (ordered triggers): after the
 /// last key it claimed, so successive claims go round all keys instead of serving the
 /// first ones again while later keys wait. Pure; the claimer owns one.
@@ -16,18 +18,11 @@ struct KeyCursors {
         var counts: [String: Int] = [:]
         var lastKey: [String: String] = [:]
         // Claimed events come in runs of one trigger: one count and key update per run.
-        var start = 0
-        while start < claimed.count {
-            let trigger = claimed[start].triggerName
-            var end = start
-            var highest: String?
-            while end < claimed.count, claimed[end].triggerName == trigger {
-                if let key = claimed[end].orderingKey, key > highest ?? "" { highest = key }
-                end += 1
+        for (trigger, run) in claimed.chunked(on: \.triggerName) {
+            counts[trigger, default: 0] += run.count
+            if let highest = run.lazy.compactMap(\.orderingKey).max(), highest > lastKey[trigger] ?? "" {
+                lastKey[trigger] = highest
             }
-            counts[trigger, default: 0] += end - start
-            if let highest, highest > lastKey[trigger] ?? "" { lastKey[trigger] = highest }
-            start = end
         }
         var reported = asked
         for (trigger, limit) in asked {

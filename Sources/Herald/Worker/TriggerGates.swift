@@ -131,7 +131,7 @@ struct TriggerGates {
                 gate.bucket?.refill(now: now)
                 return gate.breaker?.advance(now: now)
             }
-            if let transition = transition ?? nil { actions.append(.circuit(trigger, transition)) }
+            if case let transition?? = transition { actions.append(.circuit(trigger, transition)) }
         }
         return actions
     }
@@ -255,10 +255,10 @@ struct TriggerGates {
     /// token's time.
     mutating func granted(_ count: Int, to trigger: TriggerRef, now: ContinuousClock.Instant) {
         withGate(trigger) { gate in
-            guard gate.bucket != nil else { return }
-            gate.bucket?.grant(count)
-            let rate = gate.bucket?.rate ?? 0
-            gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(rate, 0.001)))
+            guard var bucket = gate.bucket else { return }
+            bucket.grant(count)
+            gate.bucket = bucket
+            gate.nextGrantRequest = count > 0 ? nil : now + .seconds(max(0.02, 1 / max(bucket.rate, 0.001)))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Algorithms
 import Foundation
 import Synchronization
 
@@ -103,13 +104,7 @@ public final class WorkerStats: Sendable {
     func recordDeliveries(_ outcomes: [DeliveryOutcome]) {
         guard !outcomes.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        var runs: [(trigger: TriggerRef, outcomes: ArraySlice<DeliveryOutcome>)] = []
-        var runStart = outcomes.startIndex
-        for index in outcomes.indices.dropFirst() where !Self.sameTrigger(outcomes[index], outcomes[runStart]) {
-            runs.append((Self.trigger(of: outcomes[runStart]), outcomes[runStart..<index]))
-            runStart = index
-        }
-        runs.append((Self.trigger(of: outcomes[runStart]), outcomes[runStart...]))
+        let runs = outcomes.chunked(on: { TriggerRef(source: $0.event.source, name: $0.event.triggerName) })
 
         for (trigger, run) in runs {
             guard let metrics = metrics.trigger(trigger) else { continue }
@@ -150,14 +145,6 @@ public final class WorkerStats: Sendable {
                 }
             }
         }
-    }
-
-    private static func sameTrigger(_ a: DeliveryOutcome, _ b: DeliveryOutcome) -> Bool {
-        a.event.triggerName == b.event.triggerName && a.event.source == b.event.source
-    }
-
-    private static func trigger(of outcome: DeliveryOutcome) -> TriggerRef {
-        TriggerRef(source: outcome.event.source, name: outcome.event.triggerName)
     }
 
     func recordFlush(size: Int, seconds: Double?) {
