@@ -247,6 +247,12 @@ if capture is not None:
                          # fsync time drifts between rounds by more than the trigger costs, so
                          # the median of the paired ratios is the steadier figure.
                          "paired_ratio": round(statistics.median(w / p for w, p in zip(with_tps, without_tps)), 3)}
+    if capture.get("with_trigger_cpu_us"):
+        with_cpu = [float(x) for x in capture["with_trigger_cpu_us"].split()]
+        without_cpu = [float(x) for x in capture["without_trigger_cpu_us"].split()]
+        result["capture"]["with_trigger_cpu_us"] = with_cpu
+        result["capture"]["without_trigger_cpu_us"] = without_cpu
+        result["capture"]["cpu_us_added"] = round(statistics.median(w - p for w, p in zip(with_cpu, without_cpu)), 1)
     if capture.get("armed_tps"):
         armed_tps = [float(x) for x in capture["armed_tps"].split()]
         result["capture"]["armed_tps"] = armed_tps
@@ -354,6 +360,10 @@ if "steady_worker_peak_rss_mib" in result:
 if "capture" in result:
     c = result["capture"]
     row("capture: insert tps with / without trigger (medians; paired)", f"{c['ratio']}; {c['paired_ratio']}")
+    if "cpu_us_added" in c:
+        row("capture: PostgreSQL CPU per insert with / without trigger (µs, medians; paired difference)",
+            f"{statistics.median(c['with_trigger_cpu_us'])} / {statistics.median(c['without_trigger_cpu_us'])}; "
+            f"{c['cpu_us_added']}")
     if "armed_ratio" in c:
         row("capture, a worker waiting (writers NOTIFY): the same", f"{c['armed_ratio']}; {c['armed_paired_ratio']}")
 for cell in result.get("scale_out", []):

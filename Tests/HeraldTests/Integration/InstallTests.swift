@@ -237,6 +237,49 @@ struct InstallTests {
         #expect(try freshConnection.query("SELECT event_id_v2_from FROM herald.installation")[0, 0] == "1")
     }
 
+    /// Schema 21 takes the log's CHECK constraints off every captured insert: from a plain
+    /// log, and from a log partitioned before it, whose partitions each hold a copy that
+    /// dropping the parent's would leave. Captures and outcomes still write the log after it.
+    @Test func schemaTwentyOneLeavesNoCheckOnTheLogOrAnyPartition() throws {
+        func checks(_ connection: PGConnection) throws -> [String] {
+            try connection.query(
+                """
+                SELECT c.conrelid::regclass::text || ' ' || c.conname FROM pg_constraint c
+                WHERE c.contype = 'c' AND (c.conrelid = 'herald.event_log'::regclass
+                    OR c.conrelid IN (SELECT relid FROM pg_partition_tree('herald.event_log')))
+                ORDER BY 1
+                """
+            ).column(0).compactMap { $0 }
+        }
+        let insert = "INSERT INTO herald.event_log (trigger_name, schema_name, table_name, payload) VALUES ('t', 'public', 'x', '{}')"
+
+        let plain = try TestDatabase()
+        let plainConnection = try plain.connect()
+        _ = try plainConnection.transaction { try SchemaMigrator.apply(plainConnection, upTo: 20) }
+        #expect(try checks(plainConnection) == ["herald.event_log event_log_status_check", "herald.event_log event_log_tries_check"])
+        _ = try plainConnection.transaction { try SchemaMigrator.apply(plainConnection) }
+        #expect(try checks(plainConnection) == [])
+        try plainConnection.execute(script: insert)
+
+        let partitioned = try TestDatabase()
+        let connection = try partitioned.connect()
+        _ = try connection.transaction { try SchemaMigrator.apply(connection, upTo: 20) }
+        try connection.execute(script: insert)
+        _ = try PartitionConversion.install(PartitioningSettings(intervalSeconds: 3600, premake: 2), connection)
+        let before = try checks(connection)
+        #expect(
+            before.filter { $0.hasSuffix("_status_check") }.count >= 4,
+            "the parent, the legacy partition and the premade ones each hold both: \(before)")
+        _ = try connection.transaction { try SchemaMigrator.apply(connection) }
+        // The legacy partition keeps the range check its attachment was proved with: it holds
+        // the rows from before the conversion, and no capture lands in it.
+        let after = try checks(connection)
+        #expect(after == ["herald.event_log_legacy event_log_before_partitioning"], "\(after)")
+        try connection.execute(script: insert)
+        try connection.execute(script: "UPDATE herald.event_log SET status = 'delivered', tries = tries + 1, finished_at = now()")
+        #expect(try connection.query("SELECT count(*) FROM herald.event_log WHERE status = 'delivered'")[0, 0] == "2")
+    }
+
     /// The payload id schema version 4 gave event `number`: installation bytes 0-7 and the
     /// number, as a version 8 UUID.
     static func versionFourID(_ installation: UUID, _ number: Int64) -> String {
