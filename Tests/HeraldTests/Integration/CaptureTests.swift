@@ -139,6 +139,10 @@ struct CaptureTests {
             "SELECT count(*) FILTER (WHERE payload->>'op' = 'UPDATE'), count(*) FROM herald.event_log")
         #expect(counts[0, 0] == "1000")
         #expect(counts[0, 1] == "2000")
+        // One row per transaction carries the wake check (schema 22), the rest none.
+        let marked = try connection.query("SELECT count(*) FILTER (WHERE wake), count(*) FILTER (WHERE wake IS NULL) FROM herald.event_log")
+        #expect(marked[0, 0] == "2")
+        #expect(marked[0, 1] == "1998")
     }
 
     @Test func rolledBackTransactionLeavesNoEventAndNoNotification() throws {
@@ -193,7 +197,7 @@ struct CaptureTests {
 
     @Test func aBulkInsertIntoTheLogItselfQueuesNoWakeCheck() throws {
         // Backfill, imports and redeliver insert into the log themselves and NOTIFY
-        // explicitly; the wake trigger's WHEN fires only under a capture trigger.
+        // explicitly; the wake trigger's WHEN fires only for a row a capture function marked.
         let database = try TestDatabase()
         let connection = try installOrders(database)
         let listener = try database.connect()
