@@ -6,7 +6,7 @@
 -- statement: each captured row is an INSERT of its own, so every captured row paid for it,
 -- 7.2% of a capturing single-row transaction's PostgreSQL CPU (perf, schema version 20).
 -- Now the capture function marks that first row itself (wake = true; NULL on every other
--- row, so it costs no space) and the WHEN is the column alone: 1.2% in the same profile.
+-- row, so it costs no space) and the WHEN is the column alone: 1.4% in the same profile.
 --
 -- The decision is the same: only a capture function sets wake, and only on the first row
 -- it writes in a transaction (the herald.notified setting, as before), so backfill,

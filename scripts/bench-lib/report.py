@@ -129,13 +129,9 @@ if drain_rounds:
         result["herald_cpu_to_floor_ratio_by_round"] = [
             ratio(d["herald_cpu_us_per_event"], f["cpu_us_per_req"]) for d, f in zip(drain_rounds, floor_rounds)]
 
-def bound_rounds(name):
-    """A bound run in every round (name-1, name-2, …), or once (name)."""
-    found = [sql_summary(raw) for raw in rounds(name)]
-    return found or [s for s in [sql_summary(load(name))] if s]
-
-
-async_rounds, bookkeeping_rounds = bound_rounds("sql-async"), bound_rounds("sql-bookkeeping")
+# The claim+mark and bookkeeping bounds run in every round, beside its drain.
+async_rounds = [sql_summary(raw) for raw in rounds("sql-async")]
+bookkeeping_rounds = [sql_summary(raw) for raw in rounds("sql-bookkeeping")]
 sql_sync = sql_summary(load("sql-sync"))
 sql_async = median_of(async_rounds) if async_rounds else None
 if sql_sync or sql_async:
