@@ -265,6 +265,19 @@ if capture is not None:
         result["capture"]["with_trigger_cpu_us"] = with_cpu
         result["capture"]["without_trigger_cpu_us"] = without_cpu
         result["capture"]["cpu_us_added"] = round(statistics.median(w - p for w, p in zip(with_cpu, without_cpu)), 1)
+    # The floors (scripts/bench, step d): a trigger that does nothing, one that writes the
+    # row as JSON into a table without indexes, and Herald's capture function writing into
+    # a copy of the log without its indexes and wake trigger. Paired with the same rounds'
+    # inserts.
+    for floor in ("noop", "floor", "unindexed"):
+        if capture.get(f"{floor}_trigger_tps"):
+            floor_tps = [float(x) for x in capture[f"{floor}_trigger_tps"].split()]
+            floor_cpu = [float(x) for x in capture[f"{floor}_trigger_cpu_us"].split()]
+            result["capture"][f"{floor}_trigger_tps"] = floor_tps
+            result["capture"][f"{floor}_trigger_cpu_us"] = floor_cpu
+            result["capture"][f"{floor}_ratio"] = ratio(statistics.median(floor_tps), statistics.median(without_tps))
+            result["capture"][f"{floor}_paired_ratio"] = round(
+                statistics.median(f / p for f, p in zip(floor_tps, without_tps)), 3)
     if capture.get("armed_tps"):
         armed_tps = [float(x) for x in capture["armed_tps"].split()]
         result["capture"]["armed_tps"] = armed_tps
@@ -383,6 +396,12 @@ if "capture" in result:
         row("capture: PostgreSQL CPU per insert with / without trigger (µs, medians; paired difference)",
             f"{statistics.median(c['with_trigger_cpu_us'])} / {statistics.median(c['without_trigger_cpu_us'])}; "
             f"{c['cpu_us_added']}")
+    for floor, label in (("noop", "capture floor, a trigger that does nothing: tps ratio (medians; paired); CPU µs"),
+                         ("floor", "capture floor, a trigger writing the row as JSON, no index: the same"),
+                         ("unindexed", "Herald's capture into a copy of the log without indexes or wake trigger: the same")):
+        if f"{floor}_ratio" in c:
+            row(label, f"{c[floor + '_ratio']}; {c[floor + '_paired_ratio']}; "
+                       f"{statistics.median(c[floor + '_trigger_cpu_us'])}")
     if "armed_ratio" in c:
         row("capture, a worker waiting (writers NOTIFY): the same", f"{c['armed_ratio']}; {c['armed_paired_ratio']}")
 for cell in result.get("scale_out", []):
