@@ -210,4 +210,60 @@ struct CaptureTests {
                 """)
         #expect(try heard(listener) == 0)
     }
+
+    /// herald.capture_shard() (Citus shard tables) run on a plain table, as a shard's trigger
+    /// calls it: the payload names the table from the arguments, the key and the column
+    /// filter apply, the session and the trace context are read, and it never wakes a worker,
+    /// nor lets a capture() later in the same transaction do so (two-phase commit refuses a
+    /// transaction that sent NOTIFY).
+    @Test func theShardCaptureNamesItsTableAndNeverWakes() throws {
+        let database = try TestDatabase()
+        let connection = try installOrders(database)
+        try connection.execute(
+            script: """
+                CREATE TABLE orders_102008 (id int PRIMARY KEY, status text, total numeric, note text);
+                CREATE TRIGGER shard_capture AFTER INSERT OR UPDATE OR DELETE ON orders_102008
+                    FOR EACH ROW EXECUTE FUNCTION herald.capture_shard('order_changes', 'public', 'orders', '{id}', 'id', 'status');
+                """)
+        let listener = try database.connect()
+        try listener.listen("herald_events")
+        #expect(try armed(listener))
+        try connection.execute(
+            script: """
+                BEGIN;
+                SET LOCAL "hasura.user" = '{"x-hasura-role": "admin"}';
+                SET LOCAL herald.traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+                INSERT INTO orders_102008 VALUES (7, 'new', 10, 'secret');
+                INSERT INTO orders VALUES (1, 'new', 10, 'n');
+                COMMIT;
+                UPDATE orders_102008 SET status = 'paid';
+                DELETE FROM orders_102008;
+                """)
+        #expect(try heard(listener) == 0)
+        let rows = try connection.query(
+            """
+            SELECT table_name, payload->>'op', payload->'data'->>'old', payload->'data'->>'new', ordering_key,
+                   payload->'session_variables'->>'x-hasura-role', payload->'trace_context'->>'trace_id', wake
+            FROM herald.event_log ORDER BY id
+            """)
+        #expect(rows.rowCount == 4)
+        #expect((0..<rows.rowCount).map { rows[$0, 7] } == [nil, nil, nil, nil])
+        #expect(rows[0, 0] == "orders")
+        #expect(rows[0, 1] == "INSERT")
+        #expect(rows[0, 2] == nil)
+        #expect(rows[0, 3] == #"{"id": 7, "status": "new"}"#)
+        #expect(rows[0, 4] == "[7]")
+        #expect(rows[0, 5] == "admin")
+        #expect(rows[0, 6] == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(rows[1, 0] == "orders")  // capture(), after the shard capture: no wake either
+        #expect(rows[2, 1] == "UPDATE")
+        #expect(rows[2, 2] == #"{"id": 7, "status": "new"}"#)
+        #expect(rows[2, 3] == #"{"id": 7, "status": "paid"}"#)
+        #expect(rows[2, 5] == nil)
+        #expect(rows[2, 6] == nil)
+        #expect(rows[3, 1] == "DELETE")
+        #expect(rows[3, 2] == #"{"id": 7, "status": "paid"}"#)
+        #expect(rows[3, 3] == nil)
+        #expect(rows[3, 4] == "[7]")
+    }
 }
