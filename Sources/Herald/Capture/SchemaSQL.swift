@@ -1660,8 +1660,10 @@ SELECT herald.add_wake_trigger();
 -- - The wake mark: the transaction's first captured row carries wake, and marks the
 --   transaction (herald.notified) in the same expression; the PERFORM that did this ran a
 --   query of its own through the executor.
--- 16 µs less PostgreSQL CPU per captured single-row transaction (median of ten paired
--- rounds, 2 clients, synchronous commit: 177.5 to 151.5 µs, the insert alone about 70).
+-- 8 to 16 µs less PostgreSQL CPU per captured single-row transaction, the insert alone
+-- costing about 70 (2 clients, alternating rounds; medians of the paired differences): 130
+-- to 120 µs with asynchronous commit, ten rounds; 177.5 to 151.5 µs with synchronous
+-- commit, ten rounds.
 --
 -- herald.capture_shard() (Citus shard tables, version 18) gets the same: it never sets
 -- wake, and still marks the transaction so that a capture() in the same transaction does
