@@ -251,39 +251,36 @@ if steady:
 
 capture = load("capture")
 if capture is not None:
-    with_tps = [float(x) for x in capture["with_trigger_tps"].split()]
-    without_tps = [float(x) for x in capture["without_trigger_tps"].split()]
-    result["capture"] = {"with_trigger_tps": with_tps, "without_trigger_tps": without_tps,
-                         "ratio": ratio(statistics.median(with_tps), statistics.median(without_tps)),
-                         # Each round's ratio pairs runs seconds apart; with durable commit the
-                         # fsync time drifts between rounds by more than the trigger costs, so
-                         # the median of the paired ratios is the steadier figure.
-                         "paired_ratio": round(statistics.median(w / p for w, p in zip(with_tps, without_tps)), 3)}
+    def figures(key):
+        return [float(x) for x in capture[key].split()]
+
+    without_tps = figures("without_trigger_tps")
+
+    def against_bare_insert(tps):
+        """The ratio of medians, and the median of each round's ratio: a round pairs runs
+        seconds apart, and with durable commit the fsync time drifts between rounds by more
+        than the trigger costs, so the paired figure is the steadier one."""
+        return (ratio(statistics.median(tps), statistics.median(without_tps)),
+                round(statistics.median(t / p for t, p in zip(tps, without_tps)), 3))
+
+    with_tps = figures("with_trigger_tps")
+    c = result["capture"] = {"with_trigger_tps": with_tps, "without_trigger_tps": without_tps}
+    c["ratio"], c["paired_ratio"] = against_bare_insert(with_tps)
     if capture.get("with_trigger_cpu_us"):
-        with_cpu = [float(x) for x in capture["with_trigger_cpu_us"].split()]
-        without_cpu = [float(x) for x in capture["without_trigger_cpu_us"].split()]
-        result["capture"]["with_trigger_cpu_us"] = with_cpu
-        result["capture"]["without_trigger_cpu_us"] = without_cpu
-        result["capture"]["cpu_us_added"] = round(statistics.median(w - p for w, p in zip(with_cpu, without_cpu)), 1)
+        with_cpu, without_cpu = figures("with_trigger_cpu_us"), figures("without_trigger_cpu_us")
+        c["with_trigger_cpu_us"], c["without_trigger_cpu_us"] = with_cpu, without_cpu
+        c["cpu_us_added"] = round(statistics.median(w - p for w, p in zip(with_cpu, without_cpu)), 1)
     # The floors (scripts/bench, step d): a trigger that does nothing, one that writes the
     # row as JSON into a table without indexes, and Herald's capture function writing into
-    # a copy of the log without its indexes and wake trigger. Paired with the same rounds'
-    # inserts.
+    # a copy of the log without its indexes and wake trigger.
     for floor in ("noop", "floor", "unindexed"):
         if capture.get(f"{floor}_trigger_tps"):
-            floor_tps = [float(x) for x in capture[f"{floor}_trigger_tps"].split()]
-            floor_cpu = [float(x) for x in capture[f"{floor}_trigger_cpu_us"].split()]
-            result["capture"][f"{floor}_trigger_tps"] = floor_tps
-            result["capture"][f"{floor}_trigger_cpu_us"] = floor_cpu
-            result["capture"][f"{floor}_ratio"] = ratio(statistics.median(floor_tps), statistics.median(without_tps))
-            result["capture"][f"{floor}_paired_ratio"] = round(
-                statistics.median(f / p for f, p in zip(floor_tps, without_tps)), 3)
+            c[f"{floor}_trigger_tps"] = figures(f"{floor}_trigger_tps")
+            c[f"{floor}_trigger_cpu_us"] = figures(f"{floor}_trigger_cpu_us")
+            c[f"{floor}_ratio"], c[f"{floor}_paired_ratio"] = against_bare_insert(c[f"{floor}_trigger_tps"])
     if capture.get("armed_tps"):
-        armed_tps = [float(x) for x in capture["armed_tps"].split()]
-        result["capture"]["armed_tps"] = armed_tps
-        result["capture"]["armed_ratio"] = ratio(statistics.median(armed_tps), statistics.median(without_tps))
-        result["capture"]["armed_paired_ratio"] = round(
-            statistics.median(a / p for a, p in zip(armed_tps, without_tps)), 3)
+        c["armed_tps"] = figures("armed_tps")
+        c["armed_ratio"], c["armed_paired_ratio"] = against_bare_insert(c["armed_tps"])
 
 retention = load("retention")
 if retention is not None:

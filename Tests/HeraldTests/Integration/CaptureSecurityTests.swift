@@ -32,6 +32,14 @@ struct CaptureSecurityTests {
         }
     }
 
+    /// The capture functions a table's trigger can run: the plain one, the ordered one, and
+    /// the Citus shards' one (attached by hand, as a shard's trigger calls it, with a key and
+    /// a payload column list so that every branch runs).
+    enum CaptureFunction: String, CaseIterable, CustomTestStringConvertible {
+        case capture, capture_ordered, capture_shard
+        var testDescription: String { rawValue }
+    }
+
     func install(_ database: TestDatabase, ordered: Bool) throws {
         let config = try database.config(
             tables: """
@@ -45,9 +53,20 @@ struct CaptureSecurityTests {
         try TriggerInstaller(config: config, logger: logger).install(try database.connect())
     }
 
+    func install(_ database: TestDatabase, _ function: CaptureFunction) throws {
+        try install(database, ordered: function == .capture_ordered)
+        guard function == .capture_shard else { return }
+        try database.connect().execute(
+            script: """
+                ALTER TABLE orders DISABLE TRIGGER USER;
+                CREATE TRIGGER shard_capture AFTER INSERT OR UPDATE ON orders FOR EACH ROW
+                    EXECUTE FUNCTION herald.capture_shard('orders_changed', 'public', 'orders', '{id}', 'id', 'status');
+                """)
+    }
+
     /// A database with a captured `orders` table whose schema public anyone may create in, and
     /// an attacker role (kept alive by the returned `Roles`, which drops it afterwards).
-    func attackedDatabase(ordered: Bool) throws -> (TestDatabase, Roles, String, PGConnection) {
+    func attackedDatabase(_ function: CaptureFunction) throws -> (TestDatabase, Roles, String, PGConnection) {
         let database = try TestDatabase()
         let roles = Roles(database: database)
         let attacker = try roles.make("attacker")
@@ -57,13 +76,13 @@ struct CaptureSecurityTests {
                 CREATE TABLE orders (id int PRIMARY KEY, status text);
                 GRANT CREATE, USAGE ON SCHEMA public TO PUBLIC;
                 """)
-        try install(database, ordered: ordered)
+        try install(database, function)
         return (database, roles, attacker, connection)
     }
 
-    @Test(arguments: [false, true])
-    func aFunctionPlantedOnThePathNeverRunsInACapture(ordered: Bool) throws {
-        let (database, roles, attacker, connection) = try attackedDatabase(ordered: ordered)
+    @Test(arguments: CaptureFunction.allCases)
+    func aFunctionPlantedOnThePathNeverRunsInACapture(_ function: CaptureFunction) throws {
+        let (database, roles, attacker, connection) = try attackedDatabase(function)
         defer { withExtendedLifetime(roles) {} }
         // The attacker shadows to_jsonb for the table's row type: an exact match beats
         // pg_catalog's polymorphic to_jsonb(anyelement) on an unpinned path.
@@ -89,9 +108,9 @@ struct CaptureSecurityTests {
     /// Version 15 dropped the SET clause: what keeps the path out is that every operator is
     /// qualified. A writer whose path puts public before pg_catalog, with look-alike
     /// operators of the exact catalog signatures in public, must not run them in a capture.
-    @Test(arguments: [false, true])
-    func operatorsPlantedBeforeTheCatalogNeverRunInACapture(ordered: Bool) throws {
-        let (database, roles, attacker, connection) = try attackedDatabase(ordered: ordered)
+    @Test(arguments: CaptureFunction.allCases)
+    func operatorsPlantedBeforeTheCatalogNeverRunInACapture(_ function: CaptureFunction) throws {
+        let (database, roles, attacker, connection) = try attackedDatabase(function)
         defer { withExtendedLifetime(roles) {} }
         // Each planted operator makes its caller promote the attacker, then answers as the real one.
         let planted: [(op: String, left: String, right: String, result: String)] = [
@@ -130,7 +149,7 @@ struct CaptureSecurityTests {
         #expect(payloads == ["new", "paid"])
         // The capture functions carry no SET clause any more (that is what this guards).
         let settings = try database.values(
-            "SELECT coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = 'herald.\(ordered ? "capture_ordered" : "capture")()'::regprocedure")
+            "SELECT coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = 'herald.\(function.rawValue)()'::regprocedure")
         #expect(settings == [""])
     }
 
